@@ -1,0 +1,258 @@
+// The filter's configuration: the one place its schema is defined. Parsed and validated
+// once, in onConfigure; anything unknown, mistyped or malformed refuses the whole config
+// with an error naming the field (a policy filter never guesses).
+import { Bytes, ascii } from "./bytes";
+import { Scanner, errorText } from "./json";
+import { Policy, Rule, GlobList, compileGlob, globError } from "./policy";
+
+export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
+
+export class Config {
+  policy: Policy = new Policy();
+  userHeader: string = "x-user-id";
+  hideDeniedTools: bool = true;
+  maxBodyBytes: i32 = 1048576;
+  monitor: bool = false;
+  explainDenials: bool = false;
+  forwardUnjudgeable: bool = false;
+}
+
+const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, mode, denyResponse, unjudgeableBody";
+const RULE_FIELDS = "name, action, methods, tools, resources, prompts, users";
+
+export let configError: string = "";
+
+class Reader {
+  s: Scanner = new Scanner();
+  error: string = "";
+
+  fail(field: string, problem: string): bool {
+    if (this.error.length == 0) this.error = field + ": " + problem;
+    return false;
+  }
+
+  syntax(): bool {
+    return this.fail("(json)", errorText(this.s.err) + " at byte " + this.s.offset().toString());
+  }
+
+  /** Iterates an object's keys; returns the next key, "" after the closing brace, null on error. */
+  nextKey(first: bool): string | null {
+    const s = this.s;
+    if (first) {
+      s.ws();
+      if (s.peek() != 0x7b) return null;
+      s.pos++;
+      if (s.eat(0x7d)) return "";
+    } else {
+      if (s.eat(0x7d)) return "";
+      if (!s.expect(0x2c)) return null;
+    }
+    if (!s.key()) return null;
+    return s.decoded().toString();
+  }
+
+  string(field: string): string | null {
+    const s = this.s;
+    s.ws();
+    if (s.peek() != 0x22) { this.fail(field, "expected a string"); return null; }
+    if (!s.str()) { this.syntax(); return null; }
+    return s.decoded().toString();
+  }
+
+  oneOf(field: string, a: string, b: string): i32 {
+    const v = this.string(field);
+    if (v === null) return -1;
+    if (v == a) return 0;
+    if (v == b) return 1;
+    this.fail(field, "expected \"" + a + "\" or \"" + b + "\", got \"" + (v as string) + "\"");
+    return -1;
+  }
+
+  bool(field: string): i32 {
+    const s = this.s;
+    s.ws();
+    const c = s.peek();
+    if (c == 0x74 || c == 0x66) {
+      if (!s.scalar()) { this.syntax(); return -1; }
+      return c == 0x74 ? 1 : 0;
+    }
+    this.fail(field, "expected true or false");
+    return -1;
+  }
+
+  int(field: string, min: i32, max: i32): i32 {
+    const s = this.s;
+    s.ws();
+    const from = s.pos;
+    const c = s.peek();
+    if (c != 0x2d && (c < 0x30 || c > 0x39)) { this.fail(field, "expected an integer"); return -1; }
+    if (!s.num()) { this.syntax(); return -1; }
+    let v: i64 = 0;
+    for (let p = from; p < s.pos; p++) {
+      const d = <i32>load<u8>(p);
+      if (d < 0x30 || d > 0x39) { this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString()); return -1; }
+      if (v < 1 << 40) v = v * 10 + (d - 0x30);
+    }
+    if (v < <i64>min || v > <i64>max) {
+      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + v.toString());
+      return -1;
+    }
+    return <i32>v;
+  }
+
+  globs(field: string): GlobList | null {
+    const s = this.s;
+    s.ws();
+    if (s.peek() != 0x5b) { this.fail(field, "expected a list of glob strings"); return null; }
+    s.pos++;
+    const list = new GlobList();
+    if (s.eat(0x5d)) { this.fail(field, "empty list matches nothing; omit the field to match anything"); return null; }
+    while (true) {
+      const at = field + "[" + list.globs.length.toString() + "]";
+      const src = this.string(at);
+      if (src === null) return null;
+      const g = compileGlob(src as string);
+      if (g === null) { this.fail(at, "bad glob \"" + (src as string) + "\": " + globError); return null; }
+      list.globs.push(g);
+      if (s.eat(0x2c)) continue;
+      if (!s.expect(0x5d)) { this.syntax(); return null; }
+      return list;
+    }
+  }
+
+  rule(field: string, index: i32): Rule | null {
+    const r = new Rule();
+    r.name = "rule" + index.toString();
+    let seen = new Set<string>();
+    let hasAction = false;
+    let k = this.nextKey(true);
+    if (k === null) { if (this.s.err != 0) this.syntax(); else this.fail(field, "expected an object"); return null; }
+    while ((k as string).length > 0) {
+      const key = k as string;
+      const at = field + "." + key;
+      if (seen.has(key)) { this.fail(at, "duplicate field"); return null; }
+      seen.add(key);
+      if (key == "name") {
+        const v = this.string(at);
+        if (v === null) return null;
+        if (!validName(v as string)) { this.fail(at, "use 1-64 characters from A-Z a-z 0-9 _ - ."); return null; }
+        r.name = v as string;
+      } else if (key == "action") {
+        const v = this.oneOf(at, "allow", "deny");
+        if (v < 0) return null;
+        r.allow = v == 0;
+        hasAction = true;
+      } else if (key == "methods") { r.methods = this.globs(at); if (r.methods === null) return null; }
+      else if (key == "tools") { r.tools = this.globs(at); if (r.tools === null) return null; }
+      else if (key == "resources") { r.resources = this.globs(at); if (r.resources === null) return null; }
+      else if (key == "prompts") { r.prompts = this.globs(at); if (r.prompts === null) return null; }
+      else if (key == "users") { r.users = this.globs(at); if (r.users === null) return null; }
+      else { this.fail(at, "unknown field (rule fields: " + RULE_FIELDS + ")"); return null; }
+      k = this.nextKey(false);
+      if (k === null) { this.syntax(); return null; }
+    }
+    if (!hasAction) { this.fail(field + ".action", "required: \"allow\" or \"deny\""); return null; }
+    return r;
+  }
+
+  rules(cfg: Config): bool {
+    const s = this.s;
+    s.ws();
+    if (s.peek() != 0x5b) return this.fail("rules", "expected a list of rules");
+    s.pos++;
+    if (s.eat(0x5d)) return true;
+    const names = new Set<string>();
+    while (true) {
+      const at = "rules[" + cfg.policy.rules.length.toString() + "]";
+      const r = this.rule(at, cfg.policy.rules.length);
+      if (r === null) return false;
+      if (names.has(r.name)) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
+      names.add(r.name);
+      cfg.policy.rules.push(r);
+      if (s.eat(0x2c)) continue;
+      if (!s.expect(0x5d)) return this.syntax();
+      return true;
+    }
+  }
+}
+
+function validName(v: string): bool {
+  if (v.length == 0 || v.length > 64) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d || c == 0x2e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** RFC 9110 token characters, lowercased (Envoy lowercases header names). */
+function headerName(v: string): string | null {
+  if (v.length == 0 || v.length > 128) return null;
+  let out = "";
+  for (let i = 0; i < v.length; i++) {
+    let c = v.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "!#$%&'*+-.^_`|~".indexOf(String.fromCharCode(c)) >= 0;
+    if (!ok) return null;
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
+/** Parses the plugin configuration; returns null with `configError` set when it is refused. */
+export function parseConfig(ptr: usize, len: i32): Config | null {
+  const rd = new Reader();
+  const cfg = new Config();
+  configError = "";
+  rd.s.reset(ptr, len);
+  let hasDefault = false;
+  const seen = new Set<string>();
+  let k = rd.nextKey(true);
+  if (k === null) {
+    if (len == 0) rd.fail("(configuration)", "empty; set at least {\"defaultAction\": \"allow\" | \"deny\"}");
+    else if (rd.s.err != 0) rd.syntax();
+    else rd.fail("(configuration)", "expected a JSON object");
+  }
+  while (k !== null && (k as string).length > 0) {
+    const key = k as string;
+    if (seen.has(key)) { rd.fail(key, "duplicate field"); break; }
+    seen.add(key);
+    let ok = true;
+    if (key == "defaultAction") {
+      const v = rd.oneOf(key, "allow", "deny");
+      ok = v >= 0; cfg.policy.defaultAllow = v == 0; hasDefault = ok;
+    } else if (key == "rules") {
+      ok = rd.rules(cfg);
+    } else if (key == "userHeader") {
+      const v = rd.string(key);
+      ok = v !== null;
+      if (ok) {
+        const h = headerName(v as string);
+        if (h === null || (h as string).charCodeAt(0) == 0x3a) ok = rd.fail(key, "not a valid HTTP header name: \"" + (v as string) + "\"");
+        else cfg.userHeader = h as string;
+      }
+    } else if (key == "hideDeniedTools") {
+      const v = rd.bool(key); ok = v >= 0; cfg.hideDeniedTools = v == 1;
+    } else if (key == "maxBodyBytes") {
+      const v = rd.int(key, 1, MAX_BODY_LIMIT); ok = v > 0; cfg.maxBodyBytes = v;
+    } else if (key == "mode") {
+      const v = rd.oneOf(key, "enforce", "monitor"); ok = v >= 0; cfg.monitor = v == 1;
+    } else if (key == "denyResponse") {
+      const v = rd.oneOf(key, "hide", "explain"); ok = v >= 0; cfg.explainDenials = v == 1;
+    } else if (key == "unjudgeableBody") {
+      const v = rd.oneOf(key, "reject", "forward"); ok = v >= 0; cfg.forwardUnjudgeable = v == 1;
+    } else {
+      ok = rd.fail(key, "unknown field (fields: " + TOP_FIELDS + ")");
+    }
+    if (!ok) break;
+    k = rd.nextKey(false);
+    if (k === null) rd.syntax();
+  }
+  if (rd.error.length == 0 && !rd.s.finish()) rd.syntax();
+  if (rd.error.length == 0 && !hasDefault) rd.fail("defaultAction", "required: \"allow\" or \"deny\"");
+  if (rd.error.length > 0) { configError = rd.error; return null; }
+  return cfg;
+}
+
+export function userHeaderBytes(cfg: Config): Bytes { return ascii(cfg.userHeader); }

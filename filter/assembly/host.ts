@@ -1,0 +1,113 @@
+// The one place for @solo-io/proxy-runtime 0.1.8 workarounds and extra host imports.
+// - Its header/metric helpers wrap host calls in CHECK_RESULT, which aborts (a VM trap)
+//   on any non-Ok status; here every call returns its status instead.
+// - It has no proxy_set_buffer_bytes binding; it is declared below.
+// - Its RootContext.onConfigure passes the config size where a pointer belongs; the
+//   filter reads the configuration itself (readBuffer(PLUGIN_CONFIGURATION, size)).
+// - Its get_metric calls proxy_record_metric; the filter only defines and increments.
+// Every import used here is registered by Envoy for ABI 0.2.0 (see wasm-abi-check).
+import { get_buffer_bytes, send_local_response, GrpcStatusValues } from "@solo-io/proxy-runtime/runtime";
+import { HeaderPair } from "@solo-io/proxy-runtime";
+import { free } from "@solo-io/proxy-runtime/malloc";
+import { Bytes } from "./bytes";
+
+// @ts-ignore: decorator
+@external("env", "proxy_set_buffer_bytes")
+declare function proxy_set_buffer_bytes(type: i32, start: u32, length: u32, data: usize, size: usize): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_get_header_map_value")
+declare function proxy_get_header_map_value(type: i32, key: usize, keySize: usize, valuePtr: usize, valueSize: usize): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_replace_header_map_value")
+declare function proxy_replace_header_map_value(type: i32, key: usize, keySize: usize, value: usize, valueSize: usize): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_remove_header_map_value")
+declare function proxy_remove_header_map_value(type: i32, key: usize, keySize: usize): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_define_metric")
+declare function proxy_define_metric(type: i32, name: usize, nameSize: usize, id: usize): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_increment_metric")
+declare function proxy_increment_metric(id: u32, offset: i64): u32;
+
+export const OK: u32 = 0;
+export const REQUEST_HEADERS: i32 = 0;
+export const RESPONSE_HEADERS: i32 = 2;
+export const REQUEST_BODY: i32 = 0;
+export const RESPONSE_BODY: i32 = 1;
+export const PLUGIN_CONFIGURATION: i32 = 7;
+
+// Out-params the host writes: a pointer (to memory it allocated with malloc) and a size.
+const outPtr = memory.data(8);
+const outSize = memory.data(8);
+
+/** A header's value (Envoy joins repeated headers), or null when absent. */
+export function getHeader(map: i32, name: Bytes): ArrayBuffer | null {
+  store<u32>(outPtr, 0);
+  store<u32>(outSize, 0);
+  const r = proxy_get_header_map_value(map, name.ptr, <usize>name.len, outPtr, outSize);
+  if (r != OK) return null;
+  return takeHostBuffer();
+}
+
+/** Adopts a buffer the host allocated through the module's malloc (an ArrayBuffer payload). */
+function takeHostBuffer(): ArrayBuffer {
+  const p = <usize>load<u32>(outPtr);
+  const n = load<u32>(outSize);
+  if (p == 0 || n == 0) return new ArrayBuffer(0);
+  // malloc returned a retained ArrayBuffer: adopt it, then drop malloc's reference
+  // (the same hand-over proxy-runtime's own helpers do).
+  const adopted = changetype<ArrayBuffer>(p);
+  free(p);
+  return adopted;
+}
+
+export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {
+  return proxy_replace_header_map_value(map, name.ptr, <usize>name.len, value.ptr, <usize>value.len);
+}
+
+export function removeHeader(map: i32, name: Bytes): u32 {
+  return proxy_remove_header_map_value(map, name.ptr, <usize>name.len);
+}
+
+export function readBuffer(type: i32, size: usize): ArrayBuffer {
+  return get_buffer_bytes(type, 0, <u32>size);
+}
+
+/** Replaces the whole buffered body. */
+export function replaceBuffer(type: i32, currentSize: usize, data: Bytes): u32 {
+  return proxy_set_buffer_bytes(type, 0, <u32>currentSize, data.ptr, <usize>data.len);
+}
+
+export function localReply(status: u32, details: string, body: Bytes, contentType: string): u32 {
+  const headers = new Array<HeaderPair>();
+  headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode(contentType)));
+  return send_local_response(status, details, body.toArrayBuffer(), headers, GrpcStatusValues.InvalidCode);
+}
+
+const METRIC_COUNTER: i32 = 0;
+const metricId = memory.data(4);
+
+/** Defines a counter; returns its id, or -1 if the host refused it. */
+export function defineCounter(name: string): i64 {
+  const enc = String.UTF8.encode(name);
+  if (proxy_define_metric(METRIC_COUNTER, changetype<usize>(enc), <usize>enc.byteLength, metricId) != OK) return -1;
+  return <i64>load<u32>(metricId);
+}
+
+export function incrementCounter(id: i64, by: i64 = 1): void {
+  if (id >= 0 && by > 0) proxy_increment_metric(<u32>id, by);
+}
+
+// @ts-ignore: decorator
+@external("env", "proxy_log")
+declare function proxy_log(level: i32, message: usize, size: usize): u32;
+const LOG_INFO: i32 = 2;
+const LOG_CRITICAL: i32 = 5;
+
+export function logInfo(line: Bytes): void { proxy_log(LOG_INFO, line.ptr, <usize>line.len); }
+
+export function logCritical(text: string): void {
+  const enc = String.UTF8.encode(text);
+  proxy_log(LOG_CRITICAL, changetype<usize>(enc), <usize>enc.byteLength);
+}

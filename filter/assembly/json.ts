@@ -1,0 +1,347 @@
+// JSON scanner that accepts exactly what the upstream's `JSON.parse(new TextDecoder().decode(body))`
+// accepts, without building values and without recursion:
+// - one leading UTF-8 BOM is skipped (TextDecoder drops it);
+// - whitespace is only space, tab, LF, CR; literals, numbers and escapes follow ECMA-404;
+// - raw bytes >= 0x80 inside strings are allowed; when a string is decoded they become
+//   what TextDecoder makes of them (invalid sequences -> U+FFFD), and \u escapes are
+//   applied, so matching sees the server's string. Decoded text is WTF-8: a lone
+//   surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
+// Nesting depth is bounded only by memory: containers are tracked on a byte stack.
+import { Bytes } from "./bytes";
+
+export const ERR_NONE: i32 = 0;
+export const ERR_EOF: i32 = 1;
+export const ERR_TOKEN: i32 = 2;
+export const ERR_STRING_CTRL: i32 = 3;
+export const ERR_ESCAPE: i32 = 4;
+export const ERR_NUMBER: i32 = 5;
+export const ERR_TRAILING: i32 = 6;
+
+const OBJ: u8 = 1;
+const ARR: u8 = 2;
+
+export class Scanner {
+  base: usize = 0;
+  end: usize = 0;
+  pos: usize = 0;
+  err: i32 = ERR_NONE;
+  errAt: usize = 0;
+  // Span of the last string scanned by str(), without quotes.
+  sFrom: usize = 0;
+  sTo: usize = 0;
+  sEsc: bool = false;
+  private stack: Bytes = new Bytes(64);
+
+  reset(ptr: usize, len: i32): void {
+    this.base = ptr;
+    this.end = ptr + <usize>len;
+    this.pos = ptr;
+    this.err = ERR_NONE;
+    this.errAt = 0;
+    this.stack.reset();
+    if (len >= 3 && load<u8>(ptr) == 0xef && load<u8>(ptr + 1) == 0xbb && load<u8>(ptr + 2) == 0xbf) this.pos += 3;
+  }
+
+  /** Byte offset of the cursor (or of the error) from the start of the body. */
+  @inline offset(): i32 { return <i32>((this.err != ERR_NONE ? this.errAt : this.pos) - this.base); }
+
+  fail(code: i32): bool {
+    if (this.err == ERR_NONE) { this.err = code; this.errAt = this.pos; }
+    return false;
+  }
+
+  @inline peek(): i32 { return this.pos < this.end ? <i32>load<u8>(this.pos) : -1; }
+
+  ws(): void {
+    let p = this.pos;
+    const e = this.end;
+    while (p < e) {
+      const c = load<u8>(p);
+      if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) break;
+      p++;
+    }
+    this.pos = p;
+  }
+
+  /** Skips whitespace, then consumes `c` if it is next. */
+  eat(c: i32): bool {
+    this.ws();
+    if (this.peek() != c) return false;
+    this.pos++;
+    return true;
+  }
+
+  expect(c: i32): bool {
+    if (this.eat(c)) return true;
+    return this.fail(this.pos >= this.end ? ERR_EOF : ERR_TOKEN);
+  }
+
+  /** After the top-level value only whitespace may follow. */
+  finish(): bool {
+    this.ws();
+    if (this.pos != this.end) return this.fail(ERR_TRAILING);
+    return true;
+  }
+
+  /** Scans a string at the cursor; sets sFrom/sTo/sEsc. */
+  str(): bool {
+    if (this.peek() != 0x22) return this.fail(this.pos >= this.end ? ERR_EOF : ERR_TOKEN);
+    let p = this.pos + 1;
+    const e = this.end;
+    this.sFrom = p;
+    this.sEsc = false;
+    const quote = i8x16.splat(0x22);
+    const slash = i8x16.splat(0x5c);
+    const space = i8x16.splat(0x20);
+    while (true) {
+      // 16 bytes at a time until a quote, backslash or control byte shows up.
+      while (p + 16 <= e) {
+        const v = v128.load(p);
+        const hit = v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, slash)), i8x16.lt_u(v, space));
+        const mask = i8x16.bitmask(hit);
+        if (mask != 0) { p += <usize>ctz(mask); break; }
+        p += 16;
+      }
+      while (p < e) {
+        const c = load<u8>(p);
+        if (c == 0x22 || c == 0x5c || c < 0x20) break;
+        p++;
+      }
+      if (p >= e) { this.pos = p; return this.fail(ERR_EOF); }
+      const c = load<u8>(p);
+      if (c == 0x22) {
+        this.sTo = p;
+        this.pos = p + 1;
+        return true;
+      }
+      if (c < 0x20) { this.pos = p; return this.fail(ERR_STRING_CTRL); }
+      // Backslash: validate the escape.
+      this.sEsc = true;
+      if (p + 1 >= e) { this.pos = p; return this.fail(ERR_EOF); }
+      const x = load<u8>(p + 1);
+      if (x == 0x75) {
+        if (p + 6 > e) { this.pos = p; return this.fail(ERR_EOF); }
+        for (let k: usize = 2; k < 6; k++) {
+          if (hexVal(load<u8>(p + k)) < 0) { this.pos = p; return this.fail(ERR_ESCAPE); }
+        }
+        p += 6;
+      } else if (x == 0x22 || x == 0x5c || x == 0x2f || x == 0x62 || x == 0x66 || x == 0x6e || x == 0x72 || x == 0x74) {
+        p += 2;
+      } else {
+        this.pos = p;
+        return this.fail(ERR_ESCAPE);
+      }
+    }
+  }
+
+  num(): bool {
+    let p = this.pos;
+    const e = this.end;
+    if (p < e && load<u8>(p) == 0x2d) p++;
+    if (p >= e) { this.pos = p; return this.fail(ERR_EOF); }
+    let c = load<u8>(p);
+    if (c == 0x30) {
+      p++;
+    } else if (c >= 0x31 && c <= 0x39) {
+      p++;
+      while (p < e && isDigit(load<u8>(p))) p++;
+    } else { this.pos = p; return this.fail(ERR_NUMBER); }
+    if (p < e && load<u8>(p) == 0x2e) {
+      p++;
+      if (p >= e || !isDigit(load<u8>(p))) { this.pos = p; return this.fail(ERR_NUMBER); }
+      while (p < e && isDigit(load<u8>(p))) p++;
+    }
+    if (p < e && (load<u8>(p) | 0x20) == 0x65) {
+      p++;
+      if (p < e && (load<u8>(p) == 0x2b || load<u8>(p) == 0x2d)) p++;
+      if (p >= e || !isDigit(load<u8>(p))) { this.pos = p; return this.fail(ERR_NUMBER); }
+      while (p < e && isDigit(load<u8>(p))) p++;
+    }
+    this.pos = p;
+    return true;
+  }
+
+  private lit(): bool {
+    const p = this.pos;
+    const c = load<u8>(p);
+    const n: usize = c == 0x66 ? 5 : 4;
+    if (p + n > this.end) return this.fail(ERR_EOF);
+    let ok = false;
+    if (c == 0x74) ok = load<u32>(p) == 0x65757274;                               // true
+    else if (c == 0x6e) ok = load<u32>(p) == 0x6c6c756e;                          // null
+    else if (c == 0x66) ok = load<u32>(p + 1) == 0x65736c61;                      // (f)alse
+    if (!ok) return this.fail(ERR_TOKEN);
+    this.pos = p + n;
+    return true;
+  }
+
+  /** Scans one scalar (string, number, literal) at the cursor. */
+  scalar(): bool {
+    const c = this.peek();
+    if (c == 0x22) return this.str();
+    if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return this.num();
+    if (c == 0x74 || c == 0x66 || c == 0x6e) return this.lit();
+    return this.fail(c < 0 ? ERR_EOF : ERR_TOKEN);
+  }
+
+  /** Skips (and fully validates) any value at the cursor, iteratively. */
+  skipValue(): bool {
+    const stack = this.stack;
+    const floor = stack.len;
+    while (true) {
+      this.ws();
+      const c = this.peek();
+      if (c == 0x7b) {
+        this.pos++;
+        if (this.eat(0x7d)) {
+          // empty object: fall through to "after a value"
+        } else {
+          stack.byte(OBJ);
+          if (!this.key()) return false;
+          continue;
+        }
+      } else if (c == 0x5b) {
+        this.pos++;
+        if (this.eat(0x5d)) {
+          // empty array
+        } else {
+          stack.byte(ARR);
+          continue;
+        }
+      } else if (!this.scalar()) {
+        return false;
+      }
+      // After a value: close containers until one wants another element.
+      while (true) {
+        if (stack.len == floor) return true;
+        this.ws();
+        const top = load<u8>(stack.ptr + <usize>stack.len - 1);
+        const d = this.peek();
+        if (d == 0x2c) {
+          this.pos++;
+          if (top == OBJ && !this.key()) return false;
+          break;
+        }
+        if ((d == 0x7d && top == OBJ) || (d == 0x5d && top == ARR)) {
+          this.pos++;
+          stack.len--;
+          continue;
+        }
+        return this.fail(d < 0 ? ERR_EOF : ERR_TOKEN);
+      }
+    }
+  }
+
+  /** Scans `"key" :` inside an object; the key's span is left in sFrom/sTo. */
+  key(): bool {
+    this.ws();
+    if (!this.str()) return false;
+    return this.expect(0x3a);
+  }
+
+  /** True if the last scanned string decodes to exactly `lit` (ASCII). */
+  strIs(lit: Bytes, scratch: Bytes): bool {
+    const n = <i32>(this.sTo - this.sFrom);
+    if (!this.sEsc) return n == lit.len && memory.compare(this.sFrom, lit.ptr, <usize>n) == 0;
+    if (n < lit.len) return false; // escapes only shrink text
+    scratch.reset();
+    decodeString(this.sFrom, this.sTo, scratch);
+    return scratch.len == lit.len && memory.compare(scratch.ptr, lit.ptr, <usize>lit.len) == 0;
+  }
+
+  /** Decodes the last scanned string into a new Bytes. */
+  decoded(): Bytes {
+    const out = new Bytes(<i32>(this.sTo - this.sFrom));
+    decodeString(this.sFrom, this.sTo, out);
+    return out;
+  }
+}
+
+export function errorText(code: i32): string {
+  if (code == ERR_EOF) return "unexpected end of input";
+  if (code == ERR_STRING_CTRL) return "control character in string";
+  if (code == ERR_ESCAPE) return "invalid escape in string";
+  if (code == ERR_NUMBER) return "invalid number";
+  if (code == ERR_TRAILING) return "unexpected data after the JSON value";
+  return "unexpected token";
+}
+
+@inline function isDigit(c: u8): bool { return c >= 0x30 && c <= 0x39; }
+
+function hexVal(c: u8): i32 {
+  if (c >= 0x30 && c <= 0x39) return <i32>c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return <i32>l - 0x61 + 10;
+  return -1;
+}
+
+function hex4(p: usize): i32 {
+  return (hexVal(load<u8>(p)) << 12) | (hexVal(load<u8>(p + 1)) << 8) | (hexVal(load<u8>(p + 2)) << 4) | hexVal(load<u8>(p + 3));
+}
+
+function putCodePoint(out: Bytes, cp: i32): void {
+  if (cp < 0x80) { out.byte(cp); return; }
+  if (cp < 0x800) { out.byte(0xc0 | (cp >> 6)); out.byte(0x80 | (cp & 0x3f)); return; }
+  if (cp < 0x10000) {
+    out.byte(0xe0 | (cp >> 12)); out.byte(0x80 | ((cp >> 6) & 0x3f)); out.byte(0x80 | (cp & 0x3f));
+    return;
+  }
+  out.byte(0xf0 | (cp >> 18)); out.byte(0x80 | ((cp >> 12) & 0x3f));
+  out.byte(0x80 | ((cp >> 6) & 0x3f)); out.byte(0x80 | (cp & 0x3f));
+}
+
+/**
+ * Decodes an already validated string span: escapes applied, raw bytes run through the
+ * WHATWG UTF-8 decoder (maximal-subpart U+FFFD replacement), surrogate escape pairs joined.
+ */
+export function decodeString(from: usize, to: usize, out: Bytes): void {
+  let p = from;
+  while (p < to) {
+    const c = <i32>load<u8>(p);
+    if (c == 0x5c) {
+      const x = <i32>load<u8>(p + 1);
+      if (x != 0x75) {
+        out.byte(x == 0x62 ? 0x08 : x == 0x66 ? 0x0c : x == 0x6e ? 0x0a : x == 0x72 ? 0x0d : x == 0x74 ? 0x09 : x);
+        p += 2;
+        continue;
+      }
+      let cp = hex4(p + 2);
+      p += 6;
+      if (cp >= 0xd800 && cp <= 0xdbff && p + 6 <= to && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75) {
+        const lo = hex4(p + 2);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          p += 6;
+        }
+      }
+      putCodePoint(out, cp);
+      continue;
+    }
+    if (c < 0x80) { out.byte(c); p++; continue; }
+    p = decodeUtf8(p, to, out);
+  }
+}
+
+/** One WHATWG UTF-8 decoder step for a non-ASCII lead byte at p; returns the next position. */
+function decodeUtf8(p: usize, to: usize, out: Bytes): usize {
+  const c = <i32>load<u8>(p);
+  let need = 0;
+  let lower = 0x80;
+  let upper = 0xbf;
+  let cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
+  else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; if (c == 0xe0) lower = 0xa0; if (c == 0xed) upper = 0x9f; }
+  else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; if (c == 0xf0) lower = 0x90; if (c == 0xf4) upper = 0x8f; }
+  else { putCodePoint(out, 0xfffd); return p + 1; }
+  let q = p + 1;
+  for (let k = 0; k < need; k++) {
+    if (q >= to) { putCodePoint(out, 0xfffd); return q; }
+    const b = <i32>load<u8>(q);
+    if (b < lower || b > upper) { putCodePoint(out, 0xfffd); return q; }
+    lower = 0x80; upper = 0xbf;
+    cp = (cp << 6) | (b & 0x3f);
+    q++;
+  }
+  putCodePoint(out, cp);
+  return q;
+}

@@ -1,0 +1,98 @@
+// Counters, through proxy_define_metric. Envoy names each `wasmcustom.<name>`; its
+// /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
+// Client-chosen strings (methods, tool names) never create unbounded stats: methods
+// outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
+import { Bytes, ascii } from "./bytes";
+import { defineCounter, incrementCounter } from "./host";
+import { sameBytes } from "./mcp";
+
+const PREFIX = "mcp_filter.";
+const MAX_TOOL_LABELS = 100;
+const MAX_LABEL = 64;
+
+const KNOWN_METHODS: string[] = [
+  "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
+  "resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
+  "completion/complete", "logging/setLevel", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel",
+  "notifications/initialized", "notifications/cancelled", "notifications/progress",
+  "notifications/roots/list_changed", "notifications/tasks/status",
+];
+
+export class Metrics {
+  private methodBytes: Array<Bytes> = [];
+  private methodIds: Array<i64> = [];
+  private otherMethod: i64 = -1;
+  private responseId: i64 = -1;
+  private toolIds: Map<string, i64> = new Map();
+  private denyIds: Array<i64> = [];
+  private wouldDenyIds: Array<i64> = [];
+  parseErrors: i64 = -1;
+  invalid: i64 = -1;
+  oversize: i64 = -1;
+  unjudgeable: i64 = -1;
+  toolsHidden: i64 = -1;
+  batches: i64 = -1;
+  configErrors: i64 = -1;
+
+  constructor() {
+    this.configErrors = defineCounter(PREFIX + "config_errors");
+  }
+
+  /** Defines the fixed counters once the rules are known (labels: rule names + `default`). */
+  define(ruleNames: string[]): void {
+    for (let i = 0; i < KNOWN_METHODS.length; i++) {
+      this.methodBytes.push(ascii(KNOWN_METHODS[i]));
+      this.methodIds.push(defineCounter(PREFIX + "requests." + label(KNOWN_METHODS[i])));
+    }
+    this.otherMethod = defineCounter(PREFIX + "requests.other");
+    this.responseId = defineCounter(PREFIX + "requests.client_response");
+    for (let i = 0; i <= ruleNames.length; i++) {
+      const name = i < ruleNames.length ? ruleNames[i] : "default";
+      this.denyIds.push(defineCounter(PREFIX + "denied." + name));
+      this.wouldDenyIds.push(defineCounter(PREFIX + "would_deny." + name));
+    }
+    this.parseErrors = defineCounter(PREFIX + "parse_errors");
+    this.invalid = defineCounter(PREFIX + "invalid_requests");
+    this.oversize = defineCounter(PREFIX + "oversize_bodies");
+    this.unjudgeable = defineCounter(PREFIX + "unjudgeable_bodies");
+    this.toolsHidden = defineCounter(PREFIX + "tools_hidden");
+    this.batches = defineCounter(PREFIX + "batches");
+  }
+
+  method(m: Bytes | null): void {
+    if (m === null) { incrementCounter(this.responseId); return; }
+    for (let i = 0; i < this.methodBytes.length; i++) {
+      if (sameBytes(m as Bytes, this.methodBytes[i])) { incrementCounter(this.methodIds[i]); return; }
+    }
+    incrementCounter(this.otherMethod);
+  }
+
+  tool(name: Bytes): void {
+    let key = label(name.toString());
+    if (!this.toolIds.has(key)) {
+      if (this.toolIds.size >= MAX_TOOL_LABELS) key = "_other";
+      if (!this.toolIds.has(key)) this.toolIds.set(key, defineCounter(PREFIX + "tool_calls." + key));
+    }
+    incrementCounter(this.toolIds.get(key));
+  }
+
+  /** rule < 0 is the default action, counted last. */
+  denied(rule: i32, monitor: bool): void {
+    const i = rule < 0 ? this.denyIds.length - 1 : rule;
+    incrementCounter(monitor ? this.wouldDenyIds[i] : this.denyIds[i]);
+  }
+
+  count(id: i64, n: i32 = 1): void { incrementCounter(id, n); }
+}
+
+/** A stat-name-safe label: [A-Za-z0-9_-], at most MAX_LABEL characters. */
+export function label(s: string): string {
+  let out = "";
+  const n = s.length < MAX_LABEL ? s.length : MAX_LABEL;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
+    out += ok ? String.fromCharCode(c) : "_";
+  }
+  return out.length == 0 ? "_empty" : out;
+}

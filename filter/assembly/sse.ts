@@ -1,0 +1,120 @@
+// Server-sent events framing (WHATWG HTML "event stream" parsing), for rewriting the
+// JSON-RPC payloads of a buffered tools/list response. Lines end in CRLF, LF or CR;
+// an empty line ends an event; `data` lines are joined with LF. Events whose data
+// needs no change are copied byte for byte.
+import { Bytes } from "./bytes";
+import { ToolJudge, ToolsFilter } from "./tools";
+
+export class SseRewriter {
+  hidden: i32 = 0;
+  private tools: ToolsFilter = new ToolsFilter();
+  private data: Bytes = new Bytes(256);
+  private json: Bytes = new Bytes(256);
+
+  run(ptr: usize, len: i32, judge: ToolJudge, out: Bytes): void {
+    this.hidden = 0;
+    const end = ptr + <usize>len;
+    let p = ptr;
+    while (p < end) {
+      const eventEnd = this.eventEnd(p, end);
+      this.event(p, eventEnd, judge, out);
+      p = eventEnd;
+    }
+  }
+
+  /** End of the event starting at p: just past its terminating empty line, or the end. */
+  private eventEnd(p: usize, end: usize): usize {
+    let lineStart = p;
+    while (p < end) {
+      const c = load<u8>(p);
+      if (c != 0x0a && c != 0x0d) { p++; continue; }
+      const empty = p == lineStart;
+      p = skipEol(p, end);
+      if (empty) return p;
+      lineStart = p;
+    }
+    return end;
+  }
+
+  private event(from: usize, to: usize, judge: ToolJudge, out: Bytes): void {
+    const data = this.data;
+    data.reset();
+    let dataLines = 0;
+    let p = from;
+    while (p < to) {
+      const lineEnd = lineEndAt(p, to);
+      const v = dataValue(p, lineEnd);
+      if (v != 0) {
+        if (dataLines > 0) data.byte(0x0a);
+        data.raw(v, <i32>(lineEnd - v));
+        dataLines++;
+      }
+      p = skipEol(lineEnd, to);
+    }
+    const json = this.json;
+    json.reset();
+    if (dataLines == 0 || !this.tools.run(data.ptr, data.len, judge, json) || this.tools.hidden == 0) {
+      out.raw(from, <i32>(to - from));
+      return;
+    }
+    this.hidden += this.tools.hidden;
+    // Re-emit the event: other fields as they were, the new data where the first data line was.
+    let wrote = false;
+    p = from;
+    while (p < to) {
+      const lineEnd = lineEndAt(p, to);
+      const next = skipEol(lineEnd, to);
+      if (dataValue(p, lineEnd) != 0) {
+        if (!wrote) { writeData(json, out); wrote = true; }
+      } else {
+        out.raw(p, <i32>(next - p));
+      }
+      p = next;
+    }
+  }
+}
+
+function lineEndAt(p: usize, end: usize): usize {
+  while (p < end) {
+    const c = load<u8>(p);
+    if (c == 0x0a || c == 0x0d) break;
+    p++;
+  }
+  return p;
+}
+
+function skipEol(p: usize, end: usize): usize {
+  if (p >= end) return p;
+  if (load<u8>(p) == 0x0d) {
+    p++;
+    if (p < end && load<u8>(p) == 0x0a) p++;
+    return p;
+  }
+  return p + 1;
+}
+
+/** If the line is a `data` field, the start of its value; else 0. */
+function dataValue(p: usize, lineEnd: usize): usize {
+  const n = lineEnd - p;
+  if (n < 4 || load<u32>(p) != 0x61746164) return 0; // "data"
+  if (n == 4) return lineEnd;
+  if (load<u8>(p + 4) != 0x3a) return 0;
+  let v = p + 5;
+  if (v < lineEnd && load<u8>(v) == 0x20) v++;
+  return v;
+}
+
+/** JSON has no raw line breaks inside strings, so splitting it on them only splits whitespace. */
+function writeData(json: Bytes, out: Bytes): void {
+  const p = json.ptr;
+  const n = <usize>json.len;
+  let start: usize = 0;
+  for (let i: usize = 0; i <= n; i++) {
+    if (i == n || load<u8>(p + i) == 0x0a || load<u8>(p + i) == 0x0d) {
+      out.str("data: ");
+      out.raw(p + start, <i32>(i - start));
+      out.byte(0x0a);
+      start = i + 1;
+    }
+  }
+}

@@ -1,0 +1,358 @@
+// Per-request state: judges a POST body once it is whole, answers refusals itself, and
+// rewrites the response to tools/list. Everything else streams through untouched.
+import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
+import { Bytes, ascii, lowerAscii, fromBuffer } from "./bytes";
+import { Config } from "./config";
+import { Scanner, errorText } from "./json";
+import { Body, Message, readBody, sameBytes, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
+import { Metrics } from "./metrics";
+import { Policy } from "./policy";
+import { ToolJudge, ToolsFilter } from "./tools";
+import { SseRewriter } from "./sse";
+import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
+import { getHeader, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import * as reply from "./reply";
+
+const H_METHOD = ascii(":method");
+const H_STATUS = ascii(":status");
+const H_CONTENT_TYPE = ascii("content-type");
+const H_CONTENT_ENCODING = ascii("content-encoding");
+const H_CONTENT_LENGTH = ascii("content-length");
+const H_ACCEPT_ENCODING = ascii("accept-encoding");
+const H_SESSION = ascii("mcp-session-id");
+const H_PROTOCOL = ascii("mcp-protocol-version");
+const H_X_METHOD = ascii("x-mcp-method");
+const H_X_TOOL = ascii("x-mcp-tool");
+const POST = ascii("POST");
+const STATUS_200 = ascii("200");
+const BATCH = ascii("batch");
+
+const NONE: i32 = 0;
+const REWRITE_JSON: i32 = 1;
+const REWRITE_SSE: i32 = 2;
+const REWRITE_ENCODED: i32 = 3;
+
+// Shared by every stream of the VM: the VM runs one callback at a time.
+const scanner = new Scanner();
+
+/** Settings the root context hands each stream. */
+export class Shared {
+  config: Config;
+  metrics: Metrics;
+  userHeader: Bytes;
+  constructor(config: Config, metrics: Metrics) {
+    this.config = config;
+    this.metrics = metrics;
+    this.userHeader = ascii(config.userHeader);
+  }
+}
+
+class UserJudge extends ToolJudge {
+  policy: Policy;
+  user: Bytes;
+  constructor(policy: Policy, user: Bytes) { super(); this.policy = policy; this.user = user; }
+  visible(name: Bytes): bool {
+    return this.policy.allows(this.policy.decide(M_TOOLS_CALL_REF, name, null, null, this.user));
+  }
+}
+const M_TOOLS_CALL_REF = ascii("tools/call");
+
+export class McpStream extends Context {
+  shared: Shared;
+  private judging: bool = false;   // a POST whose body is held until judged
+  private done: bool = false;      // judged or answered: nothing more to do on the request path
+  private audit: reply.AuditContext = new reply.AuditContext();
+  private rewrite: i32 = NONE;
+
+  constructor(id: u32, root: RootContext, shared: Shared) {
+    super(id, root);
+    this.shared = shared;
+  }
+
+  onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
+    const method = getHeader(REQUEST_HEADERS, H_METHOD);
+    if (method === null || !sameBytes(fromBuffer(method as ArrayBuffer), POST)) {
+      this.done = true;
+      return FilterHeadersStatusValues.Continue;
+    }
+    const cfg = this.shared.config;
+    const a = this.audit;
+    a.monitor = cfg.monitor;
+    const user = getHeader(REQUEST_HEADERS, this.shared.userHeader);
+    if (user !== null) a.user = fromBuffer(user as ArrayBuffer);
+    const session = getHeader(REQUEST_HEADERS, H_SESSION);
+    if (session !== null) a.session = fromBuffer(session as ArrayBuffer);
+    const protocol = getHeader(REQUEST_HEADERS, H_PROTOCOL);
+    if (protocol !== null) a.protocol = fromBuffer(protocol as ArrayBuffer);
+
+    const why = unjudgeable();
+    if (why.length > 0) {
+      this.shared.metrics.count(this.shared.metrics.unjudgeable);
+      if (cfg.forwardUnjudgeable) {
+        this.done = true;
+        this.log(null, "unjudged", "", true, why);
+        clearRoutingHeaders();
+        return FilterHeadersStatusValues.Continue;
+      }
+      this.log(null, "reject", "", false, why);
+      this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    const declared = getHeader(REQUEST_HEADERS, H_CONTENT_LENGTH);
+    if (declared !== null && parseLength(declared as ArrayBuffer) > <i64>cfg.maxBodyBytes) {
+      this.oversize(parseLength(declared as ArrayBuffer));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (endOfStream) {
+      return this.judge(new ArrayBuffer(0)) ? FilterHeadersStatusValues.Continue : FilterHeadersStatusValues.StopIteration;
+    }
+    this.judging = true;
+    return FilterHeadersStatusValues.StopIteration;
+  }
+
+  onRequestBody(size: usize, endOfStream: bool): FilterDataStatusValues {
+    if (!this.judging) return this.done ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    if (<i64>size > <i64>this.shared.config.maxBodyBytes) {
+      this.oversize(<i64>size);
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+    return this.judge(readBuffer(REQUEST_BODY, size)) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+  }
+
+  onRequestTrailers(_n: u32): FilterTrailersStatusValues {
+    if (!this.judging) return FilterTrailersStatusValues.Continue;
+    // MCP never sends trailers; a body that ends in trailers is refused rather than judged late.
+    this.log(null, "reject", "", false, "request trailers are not supported");
+    this.refuse(400, "mcp_filter_request_trailers", null, reply.INVALID_REQUEST, reply.text("Invalid Request: request trailers are not supported"));
+    return FilterTrailersStatusValues.StopIteration;
+  }
+
+  onResponseHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
+    if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    const status = getHeader(RESPONSE_HEADERS, H_STATUS);
+    if (status === null || !sameBytes(fromBuffer(status as ArrayBuffer), STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    const ct = getHeader(RESPONSE_HEADERS, H_CONTENT_TYPE);
+    const ctype = ct === null ? new Bytes(0) : lowerAscii(ct as ArrayBuffer);
+    if (encoded(getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING))) {
+      this.rewrite = REWRITE_ENCODED;
+      removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
+      setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
+    } else if (contentTypeIs(ctype, JSON_TYPE)) {
+      this.rewrite = REWRITE_JSON;
+    } else if (contentTypeIs(ctype, SSE_TYPE)) {
+      this.rewrite = REWRITE_SSE;
+    } else {
+      this.rewrite = NONE;
+      return FilterHeadersStatusValues.Continue;
+    }
+    // The body will change length; the response goes out chunked instead.
+    removeHeader(RESPONSE_HEADERS, H_CONTENT_LENGTH);
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseBody(size: usize, endOfStream: bool): FilterDataStatusValues {
+    if (this.rewrite == NONE) return FilterDataStatusValues.Continue;
+    if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+    this.finishRewrite(size);
+    return FilterDataStatusValues.Continue;
+  }
+
+  onResponseTrailers(_n: u32): FilterTrailersStatusValues {
+    if (this.rewrite != NONE) this.finishRewrite(0);
+    return FilterTrailersStatusValues.Continue;
+  }
+
+  onDone(): bool { return true; }
+  onDelete(): void {}
+  onLog(): void {}
+
+  private finishRewrite(size: usize): void {
+    const mode = this.rewrite;
+    this.rewrite = NONE;
+    const out = new Bytes(<i32>size + 16);
+    let hidden = 0;
+    if (mode == REWRITE_ENCODED) {
+      reply.errorObject(out, null, -32603, reply.text("The gateway cannot filter a content-encoded tools/list response"));
+      replaceBuffer(RESPONSE_BODY, size, out);
+      return;
+    }
+    const body = readBuffer(RESPONSE_BODY, size);
+    const judge = new UserJudge(this.shared.config.policy, this.audit.user);
+    if (mode == REWRITE_JSON) {
+      const f = new ToolsFilter();
+      if (f.run(changetype<usize>(body), body.byteLength, judge, out)) hidden = f.hidden;
+    } else {
+      const sse = new SseRewriter();
+      sse.run(changetype<usize>(body), body.byteLength, judge, out);
+      hidden = sse.hidden;
+    }
+    if (hidden > 0) {
+      replaceBuffer(RESPONSE_BODY, <usize>body.byteLength, out);
+      this.shared.metrics.count(this.shared.metrics.toolsHidden, hidden);
+    }
+  }
+
+  /** Judges a whole body. Returns true when it is forwarded. */
+  private judge(raw: ArrayBuffer): bool {
+    this.judging = false;
+    this.done = true;
+    const cfg = this.shared.config;
+    const metrics = this.shared.metrics;
+    const a = this.audit;
+    a.bytes = raw.byteLength;
+    const body = readBody(scanner, changetype<usize>(raw), raw.byteLength);
+    if (body.parseError) {
+      metrics.count(metrics.parseErrors);
+      const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
+      this.log(null, "reject", "", false, why);
+      this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
+      return false;
+    }
+    if (body.batch) { a.batch = body.messages.length; metrics.count(metrics.batches); }
+    const msgs = body.messages;
+    let refusedAny = false;
+    let invalidAny = body.batch && msgs.length == 0;
+    const policy = cfg.policy;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i];
+      if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { invalidAny = true; metrics.count(metrics.invalid); continue; }
+      metrics.method(m.method);
+      if (m.kind == KIND_RESPONSE) continue;
+      if (m.tool !== null) metrics.tool(m.tool as Bytes);
+      m.rule = policy.decide(m.method, m.tool, m.resource, m.prompt, a.user);
+      if (!policy.allows(m.rule)) {
+        metrics.denied(m.rule, cfg.monitor);
+        m.denied = true;
+        if (!cfg.monitor) refusedAny = true;
+      }
+    }
+    const forward = !refusedAny && !invalidAny;
+    for (let i = 0; i < msgs.length; i++) this.logMessage(msgs[i], forward);
+    if (forward) {
+      this.route(body);
+      return true;
+    }
+    this.refuseBody(body, invalidAny);
+    return false;
+  }
+
+  private logMessage(m: Message, forwarded: bool): void {
+    const policy = this.shared.config.policy;
+    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", "", false, m.reason); return; }
+    if (m.kind == KIND_RESPONSE) { this.log(m, "allow", "", forwarded, ""); return; }
+    this.log(m, m.denied ? "deny" : "allow", policy.ruleName(m.rule), forwarded, "");
+  }
+
+  /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
+  private route(body: Body): void {
+    clearRoutingHeaders();
+    let toolsList = false;
+    for (let i = 0; i < body.messages.length; i++) {
+      const m = body.messages[i];
+      if (m.method !== null && sameBytes(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
+    }
+    if (body.batch) {
+      setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
+    } else {
+      const m = body.messages[0];
+      if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
+      if (m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
+    }
+    const cfg = this.shared.config;
+    if (toolsList && cfg.hideDeniedTools && !cfg.monitor) {
+      this.rewrite = REWRITE_JSON; // refined by the response headers
+      // An encoded response could not be filtered; ask for identity.
+      removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
+    }
+  }
+
+  /** Answers a body that will not be forwarded: one error per message that has an id. */
+  private refuseBody(body: Body, invalid: bool): void {
+    const cfg = this.shared.config;
+    const policy = cfg.policy;
+    const out = new Bytes(256);
+    let entries = 0;
+    if (body.batch) out.byte(0x5b);
+    if (body.batch && body.messages.length == 0) {
+      reply.errorObject(out, null, reply.INVALID_REQUEST, reply.text("Invalid Request: empty batch"));
+      entries++;
+    }
+    for (let i = 0; i < body.messages.length; i++) {
+      const m = body.messages[i];
+      let code = 0;
+      let message: Bytes;
+      if (m.kind == KIND_INVALID) { code = reply.INVALID_REQUEST; message = reply.text("Invalid Request: " + m.reason); }
+      else if (m.kind == KIND_BAD_PARAMS) { code = reply.INVALID_PARAMS; message = reply.text("Invalid params: " + m.reason); }
+      else if (m.kind == KIND_RESPONSE || m.kind == KIND_NOTIFICATION) continue; // JSON-RPC: never answered
+      else if (m.denied && !cfg.monitor) {
+        const d = reply.denial(m, cfg.explainDenials, policy.ruleName(m.rule));
+        code = d.code; message = d.message;
+      } else { code = reply.NOT_FORWARDED; message = reply.text("Not forwarded: another message in this batch was refused"); }
+      if (entries > 0) out.byte(0x2c);
+      reply.errorObject(out, m, code, message);
+      entries++;
+    }
+    if (body.batch) out.byte(0x5d);
+    const details = invalid ? "mcp_filter_invalid_request" : "mcp_filter_denied";
+    if (entries == 0) { localReply(202, details, new Bytes(0), "application/json"); return; }
+    localReply(invalid ? 400 : 200, details, out, "application/json");
+  }
+
+  private oversize(size: i64): void {
+    this.judging = false;
+    this.done = true;
+    this.audit.bytes = <i32>(size > 0x7fffffff ? 0x7fffffff : size);
+    this.shared.metrics.count(this.shared.metrics.oversize);
+    const why = "Request body of " + size.toString() + " bytes exceeds maxBodyBytes (" + this.shared.config.maxBodyBytes.toString() + ")";
+    this.log(null, "reject", "", false, why);
+    this.refuse(413, "mcp_filter_body_too_large", null, reply.INVALID_REQUEST, reply.text(why));
+  }
+
+  private refuse(status: u32, details: string, m: Message | null, code: i32, message: Bytes): void {
+    this.judging = false;
+    this.done = true;
+    const out = new Bytes(128);
+    reply.errorObject(out, m, code, message);
+    localReply(status, details, out, "application/json");
+  }
+
+  private log(m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): void {
+    logInfo(reply.auditLine(this.audit, m, decision, rule, forwarded, reason));
+  }
+}
+
+function clearRoutingHeaders(): void {
+  removeHeader(REQUEST_HEADERS, H_X_METHOD);
+  removeHeader(REQUEST_HEADERS, H_X_TOOL);
+}
+
+/** Why this POST's body cannot be judged, or "" when it can. */
+function unjudgeable(): string {
+  if (encoded(getHeader(REQUEST_HEADERS, H_CONTENT_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
+  const ct = getHeader(REQUEST_HEADERS, H_CONTENT_TYPE);
+  if (ct === null) return "Content-Type must be application/json";
+  if (!contentTypeIs(lowerAscii(ct as ArrayBuffer), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
+  return "";
+}
+
+function parseLength(v: ArrayBuffer): i64 {
+  const p = changetype<usize>(v);
+  let n: i64 = 0;
+  for (let i = 0; i < v.byteLength; i++) {
+    const c = <i32>load<u8>(p + <usize>i);
+    if (c < 0x30 || c > 0x39) return -1;
+    if (n < (<i64>1 << 50)) n = n * 10 + (c - 0x30);
+  }
+  return v.byteLength == 0 ? -1 : n;
+}
+
+/** Header values must not carry control characters; those become `?`. */
+function headerSafe(b: Bytes): Bytes {
+  const out = new Bytes(b.len);
+  for (let i = 0; i < b.len; i++) {
+    const c = <i32>load<u8>(b.ptr + <usize>i);
+    out.byte((c < 0x20 && c != 0x09) || c == 0x7f ? 0x3f : c);
+  }
+  return out;
+}
