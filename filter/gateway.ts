@@ -1,0 +1,207 @@
+// `npm run gateway`: a local HTTP/1.1 proxy that runs the compiled filter in the host emulator,
+// one HTTP context per request, so policies can be tried and tested without Envoy.
+// Production traffic goes through Envoy (envoy/envoy.yaml); this is a playground and a test rig.
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import type { AddressInfo } from "node:net";
+import { ProxyWasmHost } from "./host";
+import type { LogEntry, LogLevel } from "./host";
+import { Exchange } from "./gateway-exchange";
+
+export const DEFAULT_WASM = path.join(__dirname, "build", "mcp_filter.wasm");
+const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+export interface GatewayOptions {
+  /** The MCP server's origin, e.g. http://127.0.0.1:3001. Request paths are kept as they are. */
+  upstream: string;
+  /** host:port to listen on; port 0 picks a free one. Default 127.0.0.1:10000. */
+  listen?: string;
+  /** The filter configuration: the same JSON Envoy passes as the plugin configuration. */
+  pluginConfig: string;
+  /** The compiled filter, as a path or bytes. Default filter/build/mcp_filter.wasm. */
+  wasm?: string | Uint8Array;
+  /** Envoy's log level for the wasm logger. Default info. */
+  logLevel?: LogLevel;
+  /** Receives the filter's log lines and the gateway's own. Default: print to stderr. */
+  onLog?: (entry: LogEntry) => void;
+}
+
+export interface Gateway {
+  /** e.g. http://127.0.0.1:10000 */
+  readonly url: string;
+  /** The emulated VM: metrics, logs and trap counts for tests and the playground. */
+  readonly host: ProxyWasmHost;
+  /** Stops accepting, ends open streams and idle upstream connections. */
+  close(): Promise<void>;
+}
+
+/** The filter refused its configuration (on_configure returned false): Envoy would not start the listener. */
+export class FilterConfigRefused extends Error {
+  constructor(readonly critical: LogEntry[]) {
+    super(
+      "the filter refused its configuration (on_configure returned false); fix the config file and retry."
+      + (critical.length > 0 ? "\n" + critical.map((e) => `  ${e.level}: ${e.message}`).join("\n") : ""),
+    );
+    this.name = "FilterConfigRefused";
+  }
+}
+
+export function printLog(entry: LogEntry): void {
+  process.stderr.write(`[mcp_filter] ${entry.level}: ${entry.message}\n`);
+}
+
+/** Parses "host:port" or "[v6]:port". */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) {
+    throw new Error(`--listen ${JSON.stringify(listen)} is not HOST:PORT; use e.g. 127.0.0.1:10000 (port 0 picks a free port)`);
+  }
+  return { host: m[1] ?? m[2], port };
+}
+
+function parseUpstream(upstream: string): URL {
+  let url: URL;
+  try {
+    url = new URL(upstream);
+  } catch {
+    throw new Error(`--upstream ${JSON.stringify(upstream)} is not a URL; use the MCP server's origin, e.g. http://127.0.0.1:3001`);
+  }
+  if (url.protocol !== "http:") {
+    throw new Error(`--upstream ${upstream}: only http:// upstreams are supported (the gateway speaks HTTP/1.1 in clear text)`);
+  }
+  if (url.pathname !== "/" || url.search !== "") {
+    throw new Error(`--upstream ${upstream}: give the origin only; request paths such as /mcp are forwarded as the client sent them`);
+  }
+  return url;
+}
+
+function loadWasm(wasm: string | Uint8Array | undefined): Uint8Array {
+  if (wasm instanceof Uint8Array) return wasm;
+  const file = wasm ?? DEFAULT_WASM;
+  if (!fs.existsSync(file)) throw new Error(`${file} not found; build the filter first with: npm run build:filter`);
+  return fs.readFileSync(file);
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const upstream = parseUpstream(options.upstream);
+  const listen = parseListen(options.listen ?? "127.0.0.1:10000");
+  const onLog = options.onLog ?? printLog;
+  // envoy/envoy.yaml sets allow_on_headers_stop_iteration and keeps the default FAIL_CLOSED:
+  // the gateway must behave as that Envoy does, or tests here would prove another setup.
+  const host = ProxyWasmHost.load(loadWasm(options.wasm), {
+    pluginConfig: options.pluginConfig,
+    rootId: "mcp_filter",
+    allowOnHeadersStopIteration: true,
+    failurePolicy: "FAIL_CLOSED",
+    logLevel: options.logLevel ?? "info",
+    onLog,
+  });
+  if (!host.start()) throw new FilterConfigRefused(host.logs("critical"));
+
+  const agent = new http.Agent({ keepAlive: true });
+  const env = {
+    host, upstream, agent,
+    log: (level: "info" | "warn" | "error", message: string) => onLog({ level, message: `gateway: ${message}` }),
+  };
+  const server = http.createServer({ noDelay: true }, (req, res) => {
+    try {
+      new Exchange(env, req, res).run();
+    } catch (err) {
+      env.log("error", `request ${req.method} ${req.url}: ${(err as Error).message}`);
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end();
+    }
+  });
+  // Long MCP streams (GET SSE, long tool calls) must not be cut by Node's default timeouts;
+  // envoy.yaml likewise disables the route timeout.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => { server.off("error", reject); resolve(); });
+  });
+  const addr = server.address() as AddressInfo;
+  const hostPart = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${hostPart}:${addr.port}`,
+    host,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Open SSE streams would keep close() waiting forever.
+        server.closeAllConnections();
+        agent.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+interface CliArgs { upstream: string; listen: string; config: string; wasm?: string; logLevel: LogLevel }
+
+const USAGE = "usage: npm run gateway -- --upstream http://127.0.0.1:3001 --listen 127.0.0.1:10000 --config policy.json"
+  + " [--wasm filter/build/mcp_filter.wasm] [--log-level info]";
+
+function parseArgs(argv: string[]): CliArgs {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf("=");
+    const [key, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    if (!["--upstream", "--listen", "--config", "--wasm", "--log-level"].includes(key)) {
+      throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`${key} needs a value\n${USAGE}`);
+    values.set(key, value);
+  }
+  const upstream = values.get("--upstream");
+  const config = values.get("--config");
+  if (upstream === undefined || config === undefined) throw new Error(`--upstream and --config are required\n${USAGE}`);
+  const logLevel = (values.get("--log-level") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level ${logLevel}: use one of ${LOG_LEVELS.join(", ")}`);
+  return { upstream, config, listen: values.get("--listen") ?? "127.0.0.1:10000", wasm: values.get("--wasm"), logLevel };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`gateway: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let pluginConfig: string;
+  try {
+    pluginConfig = fs.readFileSync(args.config, "utf8");
+  } catch (err) {
+    process.stderr.write(`gateway: cannot read --config ${args.config}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({ ...args, pluginConfig });
+  } catch (err) {
+    process.stderr.write(`gateway: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => { void gateway.close().then(resolve); };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+    process.stderr.write(`gateway: ${String(err)}\n`);
+    process.exit(1);
+  });
+}
