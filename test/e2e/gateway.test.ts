@@ -1,0 +1,235 @@
+// The gateway as an HTTP proxy: CLI lifecycle, framing, streaming, aborts and upstream failures,
+// against small local upstreams whose behaviour the tests control.
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { connect, freePort, rawRequest, responseMessages, sessionHeaders, startTestGateway, stopChild, type TestGateway } from "./harness";
+
+const ROOT = path.join(__dirname, "..", "..");
+const POLICY = { defaultAction: "allow", rules: [{ name: "no-env", action: "deny", tools: ["get-env"] }], hideDeniedTools: true, mode: "enforce" };
+const SSE_EVERY_MS = 80;
+
+interface Stub { url: string; server: http.Server; closed: string[]; sent: number[]; stop(): Promise<void> }
+
+/** /events streams SSE until the client goes away; /plain answers "ok" with a content-length. */
+async function startStub(): Promise<Stub> {
+  const closed: string[] = [];
+  const sent: number[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === "/events") {
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      res.flushHeaders();
+      let n = 0;
+      const timer = setInterval(() => {
+        sent.push(Date.now());
+        res.write(`event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":${n++}}}\n\n`);
+      }, SSE_EVERY_MS);
+      res.on("close", () => { clearInterval(timer); closed.push(req.url ?? ""); });
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
+    res.end("ok");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, closed, sent,
+    stop: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}
+
+/** A one-session SDK server: any other session id gets the SDK's own 404. */
+async function startSdkServer(enableJsonResponse: boolean): Promise<{ url: string; stop(): Promise<void> }> {
+  const mcp = new McpServer({ name: "stub", version: "1.0.0" });
+  mcp.registerTool("hello", { description: "greets" }, async () => ({ content: [{ type: "text", text: "hello" }] }));
+  mcp.registerTool("get-env", { description: "the tool the policy denies" }, async () => ({ content: [{ type: "text", text: "env" }] }));
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), enableJsonResponse });
+  await mcp.connect(transport);
+  const server = http.createServer((req, res) => { void transport.handleRequest(req, res); });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: async () => {
+      await mcp.close();
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+    },
+  };
+}
+
+describe("e2e: the gateway as an HTTP proxy", function () {
+  let stub: Stub;
+  let gw: TestGateway;
+  let tmp: string;
+
+  before(async function () {
+    stub = await startStub();
+    gw = await startTestGateway(stub.url, POLICY);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-e2e-"));
+  });
+
+  after(async function () {
+    await gw?.close();
+    await stub?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("SSE events reach the client one by one, as the upstream writes them", async function () {
+    const arrivals: Array<{ at: number; data: string }> = [];
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/events`, resolve));
+    assert.equal(res.headers["content-type"], "text/event-stream");
+    assert.equal(res.headers["content-length"], undefined);
+    const sentBefore = stub.sent.length;
+    await new Promise<void>((resolve) => {
+      res.on("data", (chunk: Buffer) => {
+        arrivals.push({ at: Date.now(), data: chunk.toString() });
+        if (arrivals.length === 5) { res.destroy(); resolve(); }
+      });
+    });
+    for (let i = 0; i < arrivals.length; i++) {
+      assert.equal((arrivals[i].data.match(/^event: message$/gm) ?? []).length, 1, `chunk ${i} holds exactly one event`);
+      const lag = arrivals[i].at - stub.sent[sentBefore + i];
+      assert.ok(lag < SSE_EVERY_MS / 2, `event ${i} arrived ${lag} ms after the upstream sent it`);
+    }
+  });
+
+  it("a client that goes away mid-stream closes the upstream request too", async function () {
+    const closedBefore = stub.closed.length;
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/events`, resolve));
+    await new Promise<void>((resolve) => res.once("data", () => resolve()));
+    res.destroy();
+    const deadline = Date.now() + 2000;
+    while (stub.closed.length === closedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(stub.closed.length, closedBefore + 1, "the upstream saw the stream end");
+  });
+
+  it("keeps client connections alive across requests, with bodies framed consistently", async function () {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = (): Promise<{ reused: boolean; body: string; length?: string }> => new Promise((resolve, reject) => {
+        const req = http.get(`${gw.url}/plain`, { agent }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => { body += c.toString(); });
+          res.on("end", () => resolve({ reused: req.reusedSocket, body, length: res.headers["content-length"] }));
+        });
+        req.on("error", reject);
+      });
+      const first = await get();
+      const second = await get();
+      for (const r of [first, second]) {
+        assert.equal(r.body, "ok");
+        if (r.length !== undefined) assert.equal(Number(r.length), 2);
+      }
+      assert.equal(second.reused, true, "the second request reused the first connection");
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("answers 503 with a JSON-RPC error body when the upstream is down", async function () {
+    const down = await startTestGateway(`http://127.0.0.1:${await freePort()}`, POLICY);
+    try {
+      const res = await rawRequest(`${down.url}/mcp`, "POST", { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }));
+      assert.equal(res.status, 503);
+      assert.match(String(res.headers["content-type"]), /application\/json/);
+      const [msg] = responseMessages(res);
+      assert.equal(msg.jsonrpc, "2.0");
+      assert.equal(typeof (msg.error as { code?: unknown }).code, "number");
+    } finally {
+      await down.close();
+    }
+  });
+
+  it("an unknown session's 404 from the SDK server reaches the client unchanged", async function () {
+    const sdk = await startSdkServer(false);
+    const via = await startTestGateway(sdk.url, POLICY);
+    try {
+      const live = await connect(via.url);
+      const headers = { ...sessionHeaders(live), "mcp-session-id": "00000000-0000-4000-8000-000000000000" };
+      const body = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+      const direct = await rawRequest(`${sdk.url}/mcp`, "POST", headers, body);
+      const proxied = await rawRequest(`${via.url}/mcp`, "POST", headers, body);
+      assert.equal(direct.status, 404);
+      assert.deepEqual([proxied.status, proxied.headers["content-type"], proxied.text], [direct.status, direct.headers["content-type"], direct.text]);
+      // What LibreChat's client sees: a 404 it can act on by initializing again.
+      const stale = new Client({ name: "stale", version: "1.0.0" });
+      await stale.connect(new StreamableHTTPClientTransport(new URL("/mcp", via.url), { sessionId: "00000000-0000-4000-8000-000000000000" }));
+      await assert.rejects(stale.listTools(), (err: unknown) => err instanceof StreamableHTTPError && err.code === 404);
+      await stale.close();
+      await live.close();
+    } finally {
+      await via.close();
+      await sdk.stop();
+    }
+  });
+
+  it("a tools/list answered in JSON is rewritten and carries a content-length that matches the new body", async function () {
+    const sdk = await startSdkServer(true);
+    const via = await startTestGateway(sdk.url, POLICY);
+    try {
+      const live = await connect(via.url);
+      const res = await rawRequest(`${via.url}/mcp`, "POST", sessionHeaders(live), JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" }));
+      assert.match(String(res.headers["content-type"]), /application\/json/);
+      assert.equal(Number(res.headers["content-length"]), Buffer.byteLength(res.text));
+      const tools = ((responseMessages(res)[0].result as { tools: Array<{ name: string }> }).tools).map((t) => t.name);
+      assert.deepEqual(tools, ["hello"]);
+      await live.close();
+    } finally {
+      await via.close();
+      await sdk.stop();
+    }
+  });
+
+  describe("npm run gateway (the CLI)", function () {
+    const cli = (args: string[]) => spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "filter", "gateway.ts"), ...args], {
+      cwd: ROOT, stdio: ["ignore", "pipe", "pipe"],
+    });
+
+    it("prints the real port when listening on port 0, proxies, and exits 0 on SIGTERM", async function () {
+      const config = path.join(tmp, "policy.json");
+      fs.writeFileSync(config, JSON.stringify(POLICY));
+      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+      try {
+        let out = "";
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out}`)), 20_000);
+          child.stdout!.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
+            if (m && m[2] !== "0") { clearTimeout(timer); resolve(m[1]); }
+          });
+          child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
+        });
+        assert.equal((await rawRequest(`${url}/plain`, "GET", {})).text, "ok");
+        const code = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+        child.kill("SIGTERM");
+        assert.equal(await code, 0);
+      } finally {
+        await stopChild(child);
+      }
+    });
+
+    it("exits non-zero and prints the filter's critical log lines when the filter refuses the config", async function () {
+      const config = path.join(tmp, "bad.json");
+      fs.writeFileSync(config, JSON.stringify({ ...POLICY, defaultAction: "maybe" }));
+      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+      let err = "";
+      child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
+      // A gateway that accepted the config would run until killed: give it 20 s, then fail.
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      clearTimeout(timer);
+      assert.ok(code !== null && code !== 0, `a refused config must stop the gateway with a non-zero code (got ${code}): ${err}`);
+      assert.match(err, /refused its configuration/);
+      assert.match(err, /critical.*defaultAction/);
+    });
+  });
+});
