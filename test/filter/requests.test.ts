@@ -1,0 +1,287 @@
+// What the filter does with MCP requests: forward, refuse, reply, route, count, audit.
+import * as assert from "node:assert/strict";
+import { startHost, post, call, header, audits, requestHeaders, POLICY } from "./helpers";
+
+describe("filter: requests", () => {
+  describe("decisions", () => {
+    const cases: Array<{ name: string; body: string; user?: string; forwarded: boolean; code?: number; message?: string }> = [
+      { name: "an allowed tools/call is forwarded unchanged", body: call("echo", 1, { message: "hi" }), forwarded: true },
+      { name: "a denied tool is answered with Unknown tool and not forwarded", body: call("get-env", 7), forwarded: false, code: -32602, message: "Unknown tool: get-env" },
+      { name: "a glob rule denies every matching tool", body: call("gzip-file-as-resource", 2), forwarded: false, code: -32602, message: "Unknown tool: gzip-file-as-resource" },
+      { name: "a per-user allow rule lets the named user through", body: call("get-sum", 3, { a: 7, b: 3 }), user: "alice", forwarded: true },
+      { name: "the same tool is denied to another user", body: call("get-sum", 3, { a: 7, b: 3 }), user: "bob", forwarded: false, code: -32602, message: "Unknown tool: get-sum" },
+      { name: "a missing user header is the empty user", body: call("get-sum", 3), forwarded: false, code: -32602 },
+      { name: "methods without a tool are not matched by tool rules", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }), forwarded: true },
+      { name: "a client response (no method) is forwarded", body: JSON.stringify({ jsonrpc: "2.0", id: 5, result: {} }), forwarded: true },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        const host = startHost();
+        const headers: Array<[string, string]> = c.user ? [["x-user-id", c.user]] : [];
+        const x = post(host, c.body, { headers });
+        assert.equal(x.forwarded, c.forwarded);
+        if (c.forwarded) {
+          assert.equal(x.upstreamBody, c.body);
+        } else {
+          assert.equal(x.reply?.status, 200);
+          assert.equal(x.upstreamBody, "");
+          assert.equal(x.json.error.code, c.code);
+          if (c.message) assert.equal(x.json.error.message, c.message);
+          assert.equal(x.json.id, JSON.parse(c.body).id);
+        }
+        assert.equal(host.traps, 0);
+      });
+    }
+
+    it("the first matching rule wins over later ones", () => {
+      const host = startHost({ defaultAction: "deny", rules: [{ action: "allow", tools: ["echo"] }, { action: "deny", tools: ["*"] }] });
+      assert.equal(post(host, call("echo")).forwarded, true);
+      assert.equal(post(host, call("get-sum")).forwarded, false);
+    });
+
+    it("defaultAction deny refuses a method no rule allows", () => {
+      const host = startHost({ defaultAction: "deny", rules: [{ action: "allow", methods: ["initialize", "tools/*"] }] });
+      assert.equal(post(host, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })).forwarded, true);
+      const x = post(host, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "prompts/list" }));
+      assert.equal(x.json.error.code, -32601);
+      assert.equal(x.json.error.message, "Method not found: prompts/list");
+    });
+
+    it("resource rules match resources/read uris and answer Resource not found", () => {
+      const host = startHost({ defaultAction: "allow", rules: [{ action: "deny", resources: ["file:///etc/*"] }] });
+      const denied = post(host, JSON.stringify({ jsonrpc: "2.0", id: 4, method: "resources/read", params: { uri: "file:///etc/passwd" } }));
+      assert.equal(denied.json.error.code, -32002);
+      assert.equal(denied.json.error.message, "Resource not found: file:///etc/passwd");
+      assert.equal(post(host, JSON.stringify({ jsonrpc: "2.0", id: 5, method: "resources/read", params: { uri: "demo://resource/static/document/1" } })).forwarded, true);
+    });
+
+    it("prompt rules match prompts/get names and answer Unknown prompt", () => {
+      const host = startHost({ defaultAction: "allow", rules: [{ action: "deny", prompts: ["complex?prompt"] }] });
+      const x = post(host, JSON.stringify({ jsonrpc: "2.0", id: "p", method: "prompts/get", params: { name: "complex-prompt" } }));
+      assert.equal(x.json.error.message, "Unknown prompt: complex-prompt");
+      assert.equal(x.json.id, "p");
+    });
+
+    it("an escaped glob star matches only a literal star", () => {
+      const host = startHost({ defaultAction: "allow", rules: [{ action: "deny", tools: ["a\\*"] }] });
+      assert.equal(post(host, call("a*")).forwarded, false);
+      assert.equal(post(host, call("ab")).forwarded, true);
+    });
+
+    it("denyResponse explain names the rule with code -32003", () => {
+      const host = startHost({ ...POLICY, denyResponse: "explain" });
+      const x = post(host, call("get-env", 9));
+      assert.equal(x.json.error.code, -32003);
+      assert.equal(x.json.error.message, "Denied by policy rule deny-risky-tools: tools/call get-env");
+    });
+
+    it("monitor mode forwards a would-be denial and counts it", () => {
+      const host = startHost({ ...POLICY, mode: "monitor" });
+      const x = post(host, call("get-env"));
+      assert.equal(x.forwarded, true);
+      assert.equal(host.metric("mcp_filter.would_deny.deny-risky-tools"), 1);
+      assert.equal(host.metric("mcp_filter.denied.deny-risky-tools") ?? 0, 0);
+      const line = audits(host).at(-1);
+      assert.equal(line.decision, "deny");
+      assert.equal(line.forwarded, true);
+      assert.equal(line.mode, "monitor");
+    });
+  });
+
+  describe("holding and passing", () => {
+    it("holds the request headers and body until the whole body is judged", () => {
+      const host = startHost();
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(requestHeaders(), false);
+      const body = Buffer.from(call("echo"));
+      ctx.requestBody(body.subarray(0, 10), false);
+      assert.equal(ctx.upstream.headers, undefined);
+      assert.equal(ctx.upstream.body.length, 0);
+      ctx.requestBody(body.subarray(10), true);
+      assert.ok(ctx.upstream.headers);
+      assert.equal(ctx.upstream.body.toString(), body.toString());
+    });
+
+    for (const method of ["GET", "DELETE"]) {
+      it(`${method} passes through untouched`, () => {
+        const host = startHost();
+        const ctx = host.newHttpContext();
+        ctx.requestHeaders(requestHeaders([["mcp-session-id", "s1"]], method), true);
+        assert.equal(ctx.localReply, undefined);
+        assert.equal(header(ctx.upstream.headers, "mcp-session-id"), "s1");
+      });
+    }
+
+    it("a non-tools/list response streams chunk by chunk", () => {
+      const host = startHost();
+      const x = post(host, call("echo"));
+      x.ctx.responseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+      x.ctx.responseBody(Buffer.from("event: message\ndata: {\"a\":1}\n\n"), false);
+      assert.equal(x.ctx.downstream.body.toString(), "event: message\ndata: {\"a\":1}\n\n");
+      x.ctx.responseBody(Buffer.from("data: 2\n\n"), false);
+      assert.equal(x.ctx.downstream.body.toString(), "event: message\ndata: {\"a\":1}\n\ndata: 2\n\n");
+    });
+
+    it("stalls when Envoy turns StopIteration into StopAllIterationAndWatermark (allow_on_headers_stop_iteration false)", () => {
+      const host = startHost(POLICY, { allowOnHeadersStopIteration: false });
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(requestHeaders(), false);
+      ctx.requestBody(Buffer.from(call("echo")), true);
+      assert.equal(ctx.requestStalled, true);
+      assert.equal(ctx.upstream.headers, undefined);
+    });
+  });
+
+  describe("routing headers", () => {
+    it("sets x-mcp-method and x-mcp-tool on a forwarded tools/call", () => {
+      const x = post(startHost(), call("echo"));
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "tools/call");
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "echo");
+    });
+
+    it("replaces client-supplied x-mcp headers", () => {
+      const x = post(startHost(), JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { headers: [["x-mcp-method", "initialize"], ["x-mcp-tool", "echo"]] });
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "ping");
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), undefined);
+    });
+
+    it("marks a batch as x-mcp-method batch", () => {
+      const x = post(startHost(), `[${call("echo", 1)},${call("echo", 2)}]`);
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "batch");
+    });
+
+    it("writes the decoded method, not the escaped one", () => {
+      const x = post(startHost(), '{"jsonrpc":"2.0","id":1,"method":"tools\\/call","params":{"name":"ech\\u006f"}}');
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "tools/call");
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "echo");
+    });
+  });
+
+  describe("replies", () => {
+    it("malformed JSON gets -32700 with HTTP 400 and id null", () => {
+      const host = startHost();
+      const x = post(host, '{"jsonrpc":"2.0","id":1,"method":"tools/call",}');
+      assert.equal(x.reply?.status, 400);
+      assert.equal(x.json.error.code, -32700);
+      assert.match(x.json.error.message, /^Parse error: unexpected token at byte \d+$/);
+      assert.equal(x.json.id, null);
+      assert.equal(host.metric("mcp_filter.parse_errors"), 1);
+    });
+
+    it("an empty POST body gets -32700", () => {
+      const x = post(startHost(), "");
+      assert.equal(x.json.error.code, -32700);
+    });
+
+    const invalid: Array<[string, unknown, string]> = [
+      ["jsonrpc is not 2.0", { jsonrpc: "1.0", id: 1, method: "ping" }, "Invalid Request: jsonrpc must be \"2.0\""],
+      ["method is not a string", { jsonrpc: "2.0", id: 1, method: 5 }, "Invalid Request: method must be a string"],
+      ["id is null", { jsonrpc: "2.0", id: null, method: "ping" }, "Invalid Request: id must be a string or a number"],
+      ["params is an array", { jsonrpc: "2.0", id: 1, method: "ping", params: [] }, "Invalid Request: params must be an object"],
+      ["the message is not an object", [1], "Invalid Request: a JSON-RPC message must be an object"],
+      ["there is no method", { jsonrpc: "2.0", id: 1 }, "Invalid Request: missing method"],
+    ];
+    for (const [what, body, message] of invalid) {
+      it(`an invalid request (${what}) gets -32600 with HTTP 400`, () => {
+        const x = post(startHost(), JSON.stringify(body));
+        assert.equal(x.reply?.status, 400);
+        const err = Array.isArray(x.json) ? x.json[0] : x.json;
+        assert.equal(err.error.code, -32600);
+        assert.equal(err.error.message, message);
+        assert.equal(x.upstreamBody, "");
+      });
+    }
+
+    it("tools/call without params.name gets -32602", () => {
+      const x = post(startHost(), JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { arguments: {} } }));
+      assert.equal(x.json.error.code, -32602);
+      assert.equal(x.json.error.message, "Invalid params: tools/call needs params.name");
+      assert.equal(x.json.id, 3);
+    });
+
+    it("an empty batch gets -32600", () => {
+      const x = post(startHost(), "[]");
+      assert.equal(x.json[0].error.code, -32600);
+    });
+
+    it("a body over maxBodyBytes gets a JSON-RPC error and nothing is forwarded", () => {
+      const host = startHost({ ...POLICY, maxBodyBytes: 100 });
+      const body = call("echo", 1, { message: "x".repeat(200) });
+      const x = post(host, body, { chunks: [50, 90, 150] });
+      assert.equal(x.reply?.status, 413);
+      assert.equal(x.json.error.code, -32600);
+      assert.match(x.json.error.message, /exceeds maxBodyBytes \(100\)/);
+      assert.equal(x.ctx.upstream.headers, undefined);
+      assert.equal(host.metric("mcp_filter.oversize_bodies"), 1);
+    });
+
+    it("a declared content-length over maxBodyBytes is refused at the headers", () => {
+      const host = startHost({ ...POLICY, maxBodyBytes: 100 });
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(requestHeaders([["content-length", "5000"]]), false);
+      assert.equal(ctx.localReply?.status, 413);
+    });
+
+    it("a body exactly at maxBodyBytes is judged and forwarded", () => {
+      const base = call("echo", 1, { message: "" });
+      const body = call("echo", 1, { message: "y".repeat(120 - base.length) });
+      assert.equal(body.length, 120);
+      assert.equal(post(startHost({ ...POLICY, maxBodyBytes: 120 }), body, { chunks: [60] }).forwarded, true);
+    });
+
+    it("the reply echoes a string id verbatim", () => {
+      const x = post(startHost(), call("get-env", "req-\"7\""));
+      assert.equal(x.json.id, "req-\"7\"");
+    });
+  });
+
+  describe("metrics and audit", () => {
+    it("counts requests by method, tool calls by tool and denials by rule", () => {
+      const host = startHost();
+      post(host, call("echo", 1));
+      post(host, call("echo", 2));
+      post(host, call("get-env", 3));
+      post(host, JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list" }));
+      post(host, JSON.stringify({ jsonrpc: "2.0", id: 5, method: "x-custom/thing" }));
+      assert.equal(host.metric("mcp_filter.requests.tools_call"), 3);
+      assert.equal(host.metric("mcp_filter.requests.tools_list"), 1);
+      assert.equal(host.metric("mcp_filter.requests.other"), 1);
+      assert.equal(host.metric("mcp_filter.tool_calls.echo"), 2);
+      assert.equal(host.metric("mcp_filter.tool_calls.get-env"), 1);
+      assert.equal(host.metric("mcp_filter.denied.deny-risky-tools"), 1);
+      assert.match(host.prometheus(), /mcp_filter_denied_deny_risky_tools\b.* 1/);
+    });
+
+    it("bounds tool-name metrics so a client cannot create unbounded stats", () => {
+      const host = startHost();
+      for (let i = 0; i < 130; i++) post(host, call(`tool-${i}`, i));
+      const names = [...host.metrics().keys()].filter((k) => k.startsWith("mcp_filter.tool_calls."));
+      assert.ok(names.length <= 101, `${names.length} tool metrics`);
+      assert.equal(host.metric("mcp_filter.tool_calls._other"), 30);
+    });
+
+    it("writes one audit line per message with session, user, method, tool, decision, rule and size", () => {
+      const host = startHost();
+      const body = `[${call("echo", 1)},${call("get-env", 2)}]`;
+      post(host, body, { headers: [["x-user-id", "u-1"], ["mcp-session-id", "s-9"], ["mcp-protocol-version", "2025-06-18"]] });
+      const lines = audits(host);
+      assert.equal(lines.length, 2);
+      assert.deepEqual(lines[1], {
+        audit: "mcp", session: "s-9", user: "u-1", protocol: "2025-06-18", method: "tools/call", id: 2, tool: "get-env",
+        decision: "deny", rule: "deny-risky-tools", mode: "enforce", forwarded: false, bytes: Buffer.byteLength(body), batch: 2,
+      });
+      assert.equal(lines[0].decision, "allow");
+      assert.equal(lines[0].rule, "default");
+      assert.equal(lines[0].forwarded, false);
+    });
+
+    it("escapes client strings in the audit line", () => {
+      const host = startHost();
+      post(host, call("get-env\",\"decision\":\"allow"), { headers: [["x-user-id", "eve\"}"]] });
+      const line = audits(host).at(-1);
+      assert.equal(line.tool, "get-env\",\"decision\":\"allow");
+      assert.equal(line.user, "eve\"}");
+      assert.equal(line.decision, "allow"); // the tool is not get-env, so the default decides
+    });
+  });
+});

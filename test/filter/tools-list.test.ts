@@ -1,0 +1,110 @@
+// tools/list answers lose the tools the caller may not call, in JSON and in SSE framing.
+import * as assert from "node:assert/strict";
+import { startHost, post, respond, header, POLICY } from "./helpers";
+import { TOOLS, toolsResult, sse } from "./fixtures";
+
+const LIST = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+function names(json: string): string[] {
+  return JSON.parse(json).result.tools.map((t: { name: string }) => t.name);
+}
+
+function sseData(stream: string): string[] {
+  return stream.split(/\n\n/).filter((e) => e.includes("data:")).map((e) => e.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(l.startsWith("data: ") ? 6 : 5)).join("\n"));
+}
+
+describe("filter: tools/list", () => {
+  it("removes denied tools from a JSON answer and keeps the others in order", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"], ["content-length", "999"]], toolsResult());
+    assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"]);
+    assert.equal(header(x.ctx.downstream.headers, "content-length"), undefined);
+    assert.equal(host.metric("mcp_filter.tools_hidden"), 3);
+  });
+
+  it("shows a per-user allowed tool to that user only", () => {
+    const host = startHost();
+    const alice = post(host, LIST, { headers: [["x-user-id", "alice"]] });
+    assert.ok(names(respond(alice.ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult())).includes("get-sum"));
+    const bob = post(host, LIST, { headers: [["x-user-id", "bob"]] });
+    assert.ok(!names(respond(bob.ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult())).includes("get-sum"));
+  });
+
+  it("rewrites the data of an SSE answer split across chunks", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const stream = ": ping\n\n" + sse(toolsResult());
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "text/event-stream"]], stream, [3, 20, 40, 41]);
+    assert.ok(out.startsWith(": ping\n\nevent: message\nid: 1\n"));
+    assert.deepEqual(names(sseData(out)[0]), ["echo", "trigger-long-running-operation"]);
+  });
+
+  it("handles CRLF framing and multi-line data", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const pretty = JSON.stringify(JSON.parse(toolsResult()), null, 1);
+    const stream = "event: message\r\n" + pretty.split("\n").map((l) => "data: " + l).join("\r\n") + "\r\n\r\n";
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "text/event-stream"]], stream);
+    assert.deepEqual(names(sseData(out.replace(/\r\n/g, "\n"))[0]), ["echo", "trigger-long-running-operation"]);
+  });
+
+  it("keeps other events of the stream byte for byte", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const note = sse(JSON.stringify({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "get-env" } }));
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "text/event-stream"]], note + sse(toolsResult()));
+    assert.ok(out.startsWith(note));
+  });
+
+  it("filters every tools array when a duplicate result key appears", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const body = `{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"}]},"result":{"tools":[{"name":"echo"},{"name":"get-env"}]}}`;
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"]], body);
+    assert.deepEqual(names(out), ["echo"]);
+    assert.ok(!out.includes("get-env"));
+  });
+
+  it("judges a tool by its last name key, as the client reads it", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"]], `{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo","name":"get-env"},{"name":"echo"}]}}`);
+    assert.equal(JSON.parse(out).result.tools.length, 1);
+  });
+
+  it("leaves the answer alone when hideDeniedTools is false", () => {
+    const host = startHost({ ...POLICY, hideDeniedTools: false });
+    const x = post(host, LIST);
+    x.ctx.responseHeaders([[":status", "200"], ["content-type", "application/json"]], false);
+    x.ctx.responseBody(Buffer.from(toolsResult().slice(0, 10)), false);
+    assert.equal(x.ctx.downstream.body.toString(), toolsResult().slice(0, 10));
+  });
+
+  it("hides nothing in monitor mode", () => {
+    const host = startHost({ ...POLICY, mode: "monitor" });
+    const x = post(host, LIST);
+    assert.deepEqual(names(respond(x.ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult())), TOOLS);
+  });
+
+  it("does not buffer an error status", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    x.ctx.responseHeaders([[":status", "404"], ["content-type", "application/json"]], false);
+    x.ctx.responseBody(Buffer.from("{\"jsonrpc\""), false);
+    assert.equal(x.ctx.downstream.body.toString(), "{\"jsonrpc\"");
+  });
+
+  it("asks the server for an unencoded answer", () => {
+    const host = startHost();
+    const x = post(host, LIST, { headers: [["accept-encoding", "gzip"]] });
+    assert.equal(header(x.ctx.upstream.headers, "accept-encoding"), undefined);
+  });
+
+  it("replaces an encoded answer it cannot filter with a JSON-RPC error", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"], ["content-encoding", "gzip"]], Buffer.from([0x1f, 0x8b, 1, 2, 3]));
+    assert.equal(JSON.parse(out).error.code, -32603);
+    assert.equal(header(x.ctx.downstream.headers, "content-encoding"), undefined);
+  });
+});
