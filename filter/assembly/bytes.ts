@@ -40,10 +40,22 @@ export class Bytes {
 
   add(b: Bytes): void { this.raw(b.ptr, b.len); }
 
-  /** Appends ASCII/UTF-16 text as UTF-8. */
+  /** Appends text as UTF-8; ASCII (the common case: fixed fragments) without allocating. */
   str(s: string): void {
-    const enc = String.UTF8.encode(s);
-    this.raw(changetype<usize>(enc), enc.byteLength);
+    const n = s.length;
+    this.ensure(n);
+    let p = this.ptr + <usize>this.len;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        const enc = String.UTF8.encode(s.substring(i));
+        this.len = <i32>(p - this.ptr);
+        this.raw(changetype<usize>(enc), enc.byteLength);
+        return;
+      }
+      store<u8>(p++, <u8>c);
+    }
+    this.len += n;
   }
 
   int(v: i64): void {

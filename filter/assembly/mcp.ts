@@ -123,8 +123,9 @@ function readElement(s: Scanner): Message {
         idSeen = true;
         m.idFrom = s.pos;
         if (!s.skipValue()) return m;
-        m.idTo = s.pos;
         idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
+        // Only a string or number id is echoed back; anything else answers with id null.
+        m.idTo = idOk ? s.pos : m.idFrom;
       } else if (s.strIs(K_PARAMS, scratch)) {
         paramsSeen = true;
         paramsOk = v == 0x7b;

@@ -61,6 +61,7 @@ export class McpStream extends Context {
   shared: Shared;
   private judging: bool = false;   // a POST whose body is held until judged
   private done: bool = false;      // judged or answered: nothing more to do on the request path
+  private replied: bool = false;   // answered locally: nothing may go upstream any more
   private audit: reply.AuditContext = new reply.AuditContext();
   private rewrite: i32 = NONE;
 
@@ -111,7 +112,7 @@ export class McpStream extends Context {
   }
 
   onRequestBody(size: usize, endOfStream: bool): FilterDataStatusValues {
-    if (!this.judging) return this.done ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    if (!this.judging) return this.replied ? FilterDataStatusValues.StopIterationNoBuffer : FilterDataStatusValues.Continue;
     if (<i64>size > <i64>this.shared.config.maxBodyBytes) {
       this.oversize(<i64>size);
       return FilterDataStatusValues.StopIterationNoBuffer;
@@ -121,6 +122,7 @@ export class McpStream extends Context {
   }
 
   onRequestTrailers(_n: u32): FilterTrailersStatusValues {
+    if (this.replied) return FilterTrailersStatusValues.StopIteration;
     if (!this.judging) return FilterTrailersStatusValues.Continue;
     // MCP never sends trailers; a body that ends in trailers is refused rather than judged late.
     this.log(null, "reject", "", false, "request trailers are not supported");
@@ -295,6 +297,7 @@ export class McpStream extends Context {
     }
     if (body.batch) out.byte(0x5d);
     const details = invalid ? "mcp_filter_invalid_request" : "mcp_filter_denied";
+    this.replied = true;
     if (entries == 0) { localReply(202, details, new Bytes(0), "application/json"); return; }
     localReply(invalid ? 400 : 200, details, out, "application/json");
   }
@@ -312,6 +315,7 @@ export class McpStream extends Context {
   private refuse(status: u32, details: string, m: Message | null, code: i32, message: Bytes): void {
     this.judging = false;
     this.done = true;
+    this.replied = true;
     const out = new Bytes(128);
     reply.errorObject(out, m, code, message);
     localReply(status, details, out, "application/json");
