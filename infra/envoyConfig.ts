@@ -1,0 +1,63 @@
+// envoy/envoy.yaml is complete on its own, with the default policy as the wasm plugin's
+// configuration. The stack uploads it with only that string replaced by the `policy` config
+// value. This module is the one place that knows where the string sits, for infra and tests.
+import { parseDocument } from "yaml";
+
+const HCM_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const WASM_FILTER = "envoy.filters.http.wasm";
+export const ROOT_ID = "mcp_filter";
+
+type Path = (string | number)[];
+
+function asList(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** YAML path of the StringValue that carries the mcp_filter plugin configuration. */
+export function pluginConfigurationPath(bootstrap: unknown): Path {
+  const found: Path[] = [];
+  const listeners = asList(asRecord(asRecord(bootstrap).static_resources).listeners);
+  listeners.forEach((listener, li) => {
+    asList(asRecord(listener).filter_chains).forEach((chain, ci) => {
+      asList(asRecord(chain).filters).forEach((filter, fi) => {
+        const hcm = asRecord(asRecord(filter).typed_config);
+        if (hcm["@type"] !== HCM_TYPE) return;
+        asList(hcm.http_filters).forEach((httpFilter, hi) => {
+          const f = asRecord(httpFilter);
+          const config = asRecord(asRecord(f.typed_config).config);
+          if (f.name !== WASM_FILTER || config.root_id !== ROOT_ID) return;
+          found.push([
+            "static_resources", "listeners", li, "filter_chains", ci, "filters", fi,
+            "typed_config", "http_filters", hi, "typed_config", "config", "configuration", "value",
+          ]);
+        });
+      });
+    });
+  });
+  if (found.length !== 1) {
+    throw new Error(`envoy.yaml must have exactly one ${WASM_FILTER} with root_id ${ROOT_ID}; found ${found.length}`);
+  }
+  return found[0];
+}
+
+/** The plugin configuration string (the policy JSON) exactly as envoy.yaml gives it to the filter. */
+export function pluginConfigurationOf(envoyYaml: string): string {
+  const doc = parseDocument(envoyYaml);
+  const value = doc.getIn(pluginConfigurationPath(doc.toJS()));
+  if (typeof value !== "string") throw new Error("the mcp_filter configuration in envoy.yaml is not a string");
+  return value;
+}
+
+/** envoy.yaml with the mcp_filter policy replaced; comments and everything else kept. */
+export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unknown>): string {
+  const doc = parseDocument(envoyYaml);
+  if (doc.errors.length > 0) throw new Error(`envoy.yaml does not parse: ${doc.errors[0].message}`);
+  doc.setIn(pluginConfigurationPath(doc.toJS()), JSON.stringify(policy));
+  // Keep envoy.yaml's layout (unindented lists) and never fold the one-line policy JSON.
+  return doc.toString({ indentSeq: false, lineWidth: 0 });
+}

@@ -1,0 +1,135 @@
+// envoy/envoy.yaml against Envoy's API, and against the facts the rest of the stack relies on.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "../../infra/config";
+import { pluginConfigurationOf, pluginConfigurationPath, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
+import { BOOTSTRAP_TYPE, loadEnvoyApi } from "./envoyProtos";
+import { ProtoJsonValidator } from "./protoJson";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const envoyYaml = fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8");
+const bootstrap = parse(envoyYaml);
+const listener = bootstrap.static_resources.listeners[0];
+const hcm = listener.filter_chains[0].filters[0].typed_config;
+const route = hcm.route_config.virtual_hosts[0].routes[0];
+const cluster = bootstrap.static_resources.clusters[0];
+const wasmFilter = hcm.http_filters.find((f: { name: string }) => f.name === "envoy.filters.http.wasm");
+
+// The stack's default policy, as the issue specifies it.
+const DEFAULT_POLICY = {
+  defaultAction: "allow",
+  userHeader: "x-user-id",
+  hideDeniedTools: true,
+  maxBodyBytes: 1048576,
+  mode: "enforce",
+  rules: [{ name: "deny-risky-tools", action: "deny", tools: ["get-env", "gzip-*"] }],
+};
+
+function seconds(duration: string): number {
+  const m = /^(\d+)s$/.exec(duration);
+  assert.ok(m, `${duration} is not a whole-second duration`);
+  return Number(m[1]);
+}
+
+describe("envoy/envoy.yaml", () => {
+  it("is valid against Envoy's API protos, typed configs included", () => {
+    const problems = new ProtoJsonValidator(loadEnvoyApi()).validate(BOOTSTRAP_TYPE, bootstrap);
+    assert.deepStrictEqual(problems, []);
+  });
+
+  it("carries the default policy, equal to Pulumi.yaml's policy default", () => {
+    const fromEnvoy = JSON.parse(pluginConfigurationOf(envoyYaml));
+    const pulumiYaml = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+    assert.deepStrictEqual(fromEnvoy, pulumiYaml.config.policy.default);
+    assert.deepStrictEqual(fromEnvoy, DEFAULT_POLICY);
+  });
+
+  it("loads the filter from the uploaded wasm into V8 under root id mcp_filter, failing closed", () => {
+    const config = wasmFilter.typed_config.config;
+    assert.strictEqual(config.root_id, ROOT_ID);
+    assert.strictEqual(config.vm_config.runtime, "envoy.wasm.runtime.v8");
+    assert.strictEqual(config.vm_config.code.local.filename, CONTAINER_PATHS.wasm);
+    assert.strictEqual(config.failure_policy, "FAIL_CLOSED");
+    assert.strictEqual(config.allow_on_headers_stop_iteration, true);
+  });
+
+  it("runs the wasm filter before the router, and the router last", () => {
+    const names = hcm.http_filters.map((f: { name: string }) => f.name);
+    assert.deepStrictEqual(names, ["envoy.filters.http.wasm", "envoy.filters.http.router"]);
+  });
+
+  it("listens, administers and routes on the ports and names the stack uses", () => {
+    assert.strictEqual(listener.address.socket_address.port_value, CONTAINER_PORTS.gateway);
+    assert.strictEqual(bootstrap.admin.address.socket_address.port_value, CONTAINER_PORTS.envoyAdmin);
+    assert.deepStrictEqual(route.match, { path_separated_prefix: "/mcp" });
+    assert.strictEqual(route.route.cluster, cluster.name);
+    const endpoint = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    assert.deepStrictEqual(endpoint, { address: ALIASES.mcpServer, port_value: CONTAINER_PORTS.mcpServer });
+  });
+
+  it("keeps SSE streams open: no route timeout, idle timeouts of at least an hour", () => {
+    assert.strictEqual(route.route.timeout, "0s");
+    assert.ok(seconds(route.route.idle_timeout) >= 3600);
+    assert.ok(seconds(hcm.stream_idle_timeout) >= 3600);
+  });
+
+  it("buffers more than the policy's maxBodyBytes, so the filter answers oversized bodies first", () => {
+    const limit = DEFAULT_POLICY.maxBodyBytes;
+    assert.ok(listener.per_connection_buffer_limit_bytes > limit);
+    assert.ok(cluster.per_connection_buffer_limit_bytes > limit);
+  });
+
+  it("turns each status Envoy generates into a JSON-RPC error body, and leaves 200 alone", () => {
+    const mappers = hcm.local_reply_config.mappers as {
+      filter: { status_code_filter: { comparison: { op: string; value: { default_value: number } } } };
+      body_format_override: { text_format_source: { inline_string: string }; content_type: string };
+    }[];
+    const statuses = mappers.map((m) => {
+      assert.strictEqual(m.filter.status_code_filter.comparison.op, "EQ");
+      return m.filter.status_code_filter.comparison.value.default_value;
+    });
+    assert.deepStrictEqual(statuses, [400, 404, 408, 413, 431, 500, 502, 503, 504]);
+    for (const m of mappers) {
+      assert.strictEqual(m.body_format_override.content_type, "application/json");
+      const body = JSON.parse(m.body_format_override.text_format_source.inline_string);
+      assert.deepStrictEqual(Object.keys(body), ["jsonrpc", "id", "error"]);
+      assert.strictEqual(body.jsonrpc, "2.0");
+      assert.strictEqual(body.id, null);
+      assert.ok(Number.isInteger(body.error.code) && body.error.code <= -32000, `code ${body.error.code}`);
+      assert.ok(body.error.message.length > 0);
+    }
+    // A top-level body_format would rewrite the filter's own JSON-RPC replies too.
+    assert.strictEqual(hcm.local_reply_config.body_format, undefined);
+  });
+});
+
+describe("rendering envoy.yaml with a stack's policy", () => {
+  const custom = { ...DEFAULT_POLICY, mode: "monitor", rules: [{ action: "deny", tools: ["echo"] }] };
+  const rendered = renderEnvoyConfig(envoyYaml, custom);
+
+  it("replaces the plugin configuration with the policy", () => {
+    assert.deepStrictEqual(JSON.parse(pluginConfigurationOf(rendered)), custom);
+  });
+
+  it("changes nothing else, and stays valid", () => {
+    const before = parse(envoyYaml);
+    const after = parse(rendered);
+    const at = pluginConfigurationPath(before);
+    const clear = (doc: Record<string, unknown>) => {
+      let node: any = doc;
+      for (const key of at.slice(0, -1)) node = node[key];
+      node[at[at.length - 1]] = "<policy>";
+      return doc;
+    };
+    assert.deepStrictEqual(clear(after), clear(before));
+    assert.deepStrictEqual(new ProtoJsonValidator(loadEnvoyApi()).validate(BOOTSTRAP_TYPE, parse(rendered)), []);
+  });
+
+  it("refuses a config without exactly one mcp_filter", () => {
+    const doc = parse(envoyYaml);
+    doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.splice(0, 1);
+    assert.throws(() => pluginConfigurationPath(doc), /exactly one envoy\.filters\.http\.wasm with root_id mcp_filter; found 0/);
+  });
+});
