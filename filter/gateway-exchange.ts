@@ -19,15 +19,11 @@ export interface ExchangeEnv {
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
-/** What the router sends when the upstream cannot be reached. Envoy answers 503 here, and the
- *  envoy.yaml local_reply_config turns the body into JSON-RPC so MCP clients can parse it. */
-export function upstreamFailureBody(reason: string): string {
-  return JSON.stringify({
-    jsonrpc: "2.0",
-    id: null,
-    error: { code: -32000, message: `upstream connect error or disconnect/reset before headers: ${reason}` },
-  });
-}
+/** The router's answer when the upstream cannot be reached: Envoy sends 503, and the
+ *  local_reply_config in envoy/envoy.yaml replaces its text with this JSON-RPC error, which MCP
+ *  clients can parse. Keep the two in step. */
+export const UPSTREAM_UNAVAILABLE_BODY = '{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":'
+  + '"Service unavailable: the MCP server is unreachable, or the policy filter failed and the gateway fails closed."}}';
 
 function pairs(raw: string[]): HeaderList {
   const out: HeaderList = [];
@@ -109,14 +105,27 @@ export class Exchange implements StreamListener {
     // HTTP/1.1: a request without content-length or transfer-encoding has no body.
     const hasBody = req.headers["transfer-encoding"] !== undefined
       || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
-    this.drive(() => this.ctx.requestHeaders(envoyRequestHeaders(req), !hasBody));
-    if (!hasBody) return;
-    req.on("data", (chunk: Buffer) => this.drive(() => this.ctx.requestBody(chunk, false)));
+    this.driveRequest(() => this.ctx.requestHeaders(envoyRequestHeaders(req), !hasBody));
+    if (!hasBody) { this.warnIfStalled(); return; }
+    req.on("data", (chunk: Buffer) => this.driveRequest(() => this.ctx.requestBody(chunk, false)));
     req.on("end", () => {
       const trailers = pairs(req.rawTrailers);
-      if (trailers.length > 0) this.drive(() => this.ctx.requestTrailers(trailers));
-      else this.drive(() => this.ctx.requestBody(new Uint8Array(0), true));
+      if (trailers.length > 0) this.driveRequest(() => this.ctx.requestTrailers(trailers));
+      else this.driveRequest(() => this.ctx.requestBody(new Uint8Array(0), true));
+      this.warnIfStalled();
     });
+  }
+
+  /** After a local reply Envoy calls the filter's request callbacks no more. */
+  private driveRequest(call: () => number): void {
+    if (this.local === undefined) this.drive(call);
+  }
+
+  /** Envoy would hold such a request until its stream idle timeout; say why the client waits. */
+  private warnIfStalled(): void {
+    if (!this.finished && this.ctx.requestStalled && this.local === undefined && this.upstreamReq === undefined) {
+      this.env.log("warn", `${this.req.method} ${this.req.url}: the filter paused the request and nothing can resume it`);
+    }
   }
 
   // --- StreamListener: the emulator reports what Envoy would send on -------------------------
@@ -148,9 +157,15 @@ export class Exchange implements StreamListener {
   }
   localReply(reply: LocalReply): void {
     // The filter answered itself: nothing more goes upstream, whatever was already under way.
+    // The reply itself arrives through downstreamHeaders/downstreamData, as Envoy runs it
+    // through the filter's response callbacks.
     this.local = reply;
     this.upstreamReq?.destroy();
     this.queueFlush();
+  }
+  reset(details: string): void {
+    this.env.log("warn", `${this.req.method} ${this.req.url}: stream reset (${details})`);
+    this.resetBoth();
   }
 
   // --- driving the filter ---------------------------------------------------------------------
@@ -160,8 +175,11 @@ export class Exchange implements StreamListener {
     try {
       call();
     } catch (err) {
-      this.env.log("error", `emulator error: ${(err as Error).message}`);
-      this.reset();
+      // A bug in the emulator, not a filter trap (those are counted, not thrown): fail the request.
+      this.env.log("error", `emulator error: ${(err as Error).stack ?? String(err)}`);
+      this.upstreamReq?.destroy();
+      if (this.res.headersSent) this.res.destroy();
+      else { this.res.writeHead(500, { "content-type": "text/plain" }); this.res.end("gateway: emulator error\n"); }
       return;
     }
     if (this.env.host.traps > trapsBefore) {
@@ -181,19 +199,8 @@ export class Exchange implements StreamListener {
   private flush(): void {
     this.flushQueued = false;
     if (this.finished) return;
-    if (this.local && this.toClient.head === undefined) this.adoptLocalReply(this.local);
-    else if (!this.local) this.flushUpstream();
+    if (this.local === undefined) this.flushUpstream();
     this.flushClient();
-  }
-
-  /** Envoy's sendLocalReply: the filter's headers, content-length, and text/plain unless the filter
-   *  chose a content type. Used when the emulator reports the reply only through localReply(). */
-  private adoptLocalReply(reply: LocalReply): void {
-    const headers: HeaderList = [[":status", String(reply.status)], ...reply.headers.filter(([k]) => k !== ":status")];
-    if (reply.body.length > 0 && get(headers, "content-type") === undefined) headers.push(["content-type", "text/plain"]);
-    this.toClient.head = headers;
-    this.toClient.chunks = reply.body.length > 0 ? [reply.body] : [];
-    this.toClient.ended = true;
   }
 
   private flushUpstream(): void {
@@ -250,15 +257,15 @@ export class Exchange implements StreamListener {
     });
     // A reset after the headers were sent cannot become a 503 any more: Envoy resets the
     // downstream stream, which on HTTP/1 means closing the connection mid-body.
-    res.on("aborted", () => this.reset());
+    res.on("aborted", () => this.resetBoth());
   }
 
   private onUpstreamError(err: Error): void {
     if (this.finished || this.local) return;
-    if (this.upstreamRes !== undefined || this.clientStarted) { this.reset(); return; }
+    if (this.upstreamRes !== undefined || this.clientStarted) { this.resetBoth(); return; }
     this.env.log("warn", `upstream ${this.env.upstream.origin}: ${err.message}`);
     // Envoy's router answers 503 and that reply goes through the filter's response callbacks too.
-    const body = Buffer.from(upstreamFailureBody(err.message));
+    const body = Buffer.from(UPSTREAM_UNAVAILABLE_BODY);
     const headers: HeaderList = [[":status", "503"], ["content-type", "application/json"], ["content-length", String(body.length)]];
     this.drive(() => this.ctx.responseHeaders(headers, false));
     this.drive(() => this.ctx.responseBody(body, true));
@@ -288,21 +295,17 @@ export class Exchange implements StreamListener {
     }
   }
 
-  /** Abort both sides, as Envoy does on a stream reset. */
-  private reset(): void {
+  /** Abort both sides, as Envoy does on a stream reset: on HTTP/1 the client connection closes. */
+  private resetBoth(): void {
     this.upstreamReq?.destroy();
-    if (!this.res.headersSent && !this.finished) {
-      this.res.writeHead(502, { "content-type": "application/json" });
-      this.res.end(upstreamFailureBody("stream reset"));
-    } else {
-      this.res.destroy();
-    }
+    this.res.destroy();
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.upstreamReq?.destroy();
+    // An upstream exchange still under way is cancelled; a complete one keeps its pooled socket.
+    if (this.upstreamRes?.complete !== true) this.upstreamReq?.destroy();
     try {
       this.ctx.done();
     } catch (err) {

@@ -36,12 +36,13 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** The filter refused its configuration (on_configure returned false): Envoy would not start the listener. */
+/** The plugin did not start: on_configure refused the config (or on_vm_start failed, or the VM
+ *  trapped). Envoy would reject the listener's configuration, so the gateway does not listen. */
 export class FilterConfigRefused extends Error {
-  constructor(readonly critical: LogEntry[]) {
+  constructor(readonly lines: LogEntry[]) {
     super(
-      "the filter refused its configuration (on_configure returned false); fix the config file and retry."
-      + (critical.length > 0 ? "\n" + critical.map((e) => `  ${e.level}: ${e.message}`).join("\n") : ""),
+      "the filter refused to start (on_configure returned false or the VM failed); fix the config file and retry."
+      + (lines.length > 0 ? "\n" + lines.map((e) => `  ${e.level}: ${e.message}`).join("\n") : ""),
     );
     this.name = "FilterConfigRefused";
   }
@@ -98,7 +99,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logLevel: options.logLevel ?? "info",
     onLog,
   });
-  if (!host.start()) throw new FilterConfigRefused(host.logs("critical"));
+  // The filter names the bad field at critical level; a trap is logged at error level.
+  if (!host.start()) throw new FilterConfigRefused(host.logs("error"));
 
   const agent = new http.Agent({ keepAlive: true });
   const env = {
