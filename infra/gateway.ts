@@ -1,0 +1,68 @@
+// Envoy with the wasm policy filter: the only way in to the MCP server.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "./config";
+import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+
+export interface GatewayArgs {
+  network: docker.Network;
+  /** Pinned Envoy image, 1.35 or later (allow_on_headers_stop_iteration). */
+  image: string;
+  /** The rendered envoy.yaml, with the stack's policy. */
+  envoyConfig: string;
+  /** Path of the built filter on this machine. */
+  wasmPath: string;
+  /** Hash of the filter's sources: a new hash replaces the container with the new wasm. */
+  wasmHash: string;
+  /** Host address for the MCP listener; the admin interface is always on 127.0.0.1. */
+  publishAddress: string;
+  gatewayPort: number;
+  adminPort: number;
+  containerName: string;
+  /** Resources Envoy waits for: the filter build and the healthy MCP server. */
+  after: pulumi.Resource[];
+}
+
+// The envoy image (Ubuntu) has bash but no curl: speak HTTP/1.1 to the admin /ready
+// endpoint, which answers 200 only once listeners and the wasm VM are up.
+const READY_CHECK = [
+  "bash",
+  "-c",
+  `exec 3<>/dev/tcp/127.0.0.1/${CONTAINER_PORTS.envoyAdmin} && ` +
+    "printf 'GET /ready HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && " +
+    "head -n 1 <&3 | grep -q ' 200 '",
+];
+
+export class Gateway extends pulumi.ComponentResource {
+  public readonly image: docker.RemoteImage;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mcp-envoy-wasm:infra:Gateway", name, {}, opts);
+    this.image = pinnedImage(`${name}-image`, args.image, this);
+    this.container = new docker.Container(
+      `${name}-container`,
+      {
+        name: args.containerName,
+        image: this.image.imageId,
+        command: ["envoy", "-c", CONTAINER_PATHS.envoyConfig],
+        uploads: [
+          { file: CONTAINER_PATHS.envoyConfig, content: args.envoyConfig },
+          // Read from disk when the container is created; sourceHash makes a new build a
+          // new container, because uploads only happen at creation.
+          { file: CONTAINER_PATHS.wasm, source: args.wasmPath, sourceHash: args.wasmHash },
+        ],
+        ports: [
+          { internal: CONTAINER_PORTS.gateway, external: args.gatewayPort, ip: args.publishAddress },
+          // The admin interface can change Envoy's state or stop it: this machine only.
+          { internal: CONTAINER_PORTS.envoyAdmin, external: args.adminPort, ip: "127.0.0.1" },
+        ],
+        networksAdvanced: [onNetwork(args.network, ALIASES.envoy)],
+        healthcheck: healthcheck(READY_CHECK, "30s"),
+        ...containerDefaults(120),
+      },
+      { parent: this, dependsOn: [args.network, ...args.after], ...REPLACE_IN_PLACE },
+    );
+    this.registerOutputs({ container: this.container });
+  }
+}

@@ -1,0 +1,10 @@
+// Entry point for `pulumi up`: builds the stack and exports what a user needs to reach it.
+import { createStack } from "./stack";
+
+const stack = createStack();
+
+export const librechatUrl = stack.outputs.librechatUrl;
+export const mcpEndpoint = stack.outputs.mcpEndpoint;
+export const envoyAdminUrl = stack.outputs.envoyAdminUrl;
+export const envoyMetricsUrl = stack.outputs.envoyMetricsUrl;
+export const envoyContainer = stack.outputs.envoyContainer;

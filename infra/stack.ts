@@ -1,0 +1,81 @@
+// Composition: network -> MCP server (healthy) -> wasm build -> Envoy (healthy) ->
+// MongoDB (healthy) [-> Meilisearch, pgvector -> RAG API] -> LibreChat.
+import * as fs from "fs";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { loadConfig, PROJECT_ROOT, projectFiles, urlHost } from "./config";
+import { renderEnvoyConfig } from "./envoyConfig";
+import { FilterBuild, filterSourceHash } from "./filterBuild";
+import { Gateway } from "./gateway";
+import { LibreChat } from "./librechat";
+import { McpServer } from "./mcpServer";
+
+export interface StackOptions {
+  /** Repository root to read envoy/, librechat/ and filter/ from; tests point it at a copy. */
+  root?: string;
+}
+
+export function createStack(options: StackOptions = {}) {
+  const root = options.root ?? PROJECT_ROOT;
+  const cfg = loadConfig();
+  const files = projectFiles(root);
+  const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
+
+  // One user-defined bridge network: its embedded DNS resolves the containers' aliases.
+  const network = new docker.Network("network", { name: prefix, driver: "bridge" });
+
+  const mcpServer = new McpServer("mcp-server", {
+    network,
+    image: cfg.images.node,
+    packageSpec: cfg.mcpServerPackage,
+    containerName: `${prefix}-mcp-server`,
+  });
+
+  const filter = new FilterBuild("filter", { root, sourceHash: filterSourceHash(root), after: [mcpServer.container] });
+
+  const gateway = new Gateway("gateway", {
+    network,
+    image: cfg.images.envoy,
+    envoyConfig: renderEnvoyConfig(fs.readFileSync(files.envoyConfig, "utf8"), cfg.policy),
+    wasmPath: files.wasm,
+    wasmHash: filter.sourceHash,
+    publishAddress: cfg.publishAddress,
+    gatewayPort: cfg.ports.gateway,
+    adminPort: cfg.ports.envoyAdmin,
+    containerName: `${prefix}-envoy`,
+    after: [filter.build, mcpServer.container],
+  });
+
+  const host = urlHost(cfg.publishAddress);
+  const librechatUrl = `http://${host}:${cfg.ports.librechat}`;
+  const librechat = new LibreChat("librechat", {
+    network,
+    images: cfg.images,
+    librechatConfig: fs.readFileSync(files.librechatConfig, "utf8"),
+    providerKeys: cfg.providerKeys,
+    enableMeilisearch: cfg.enableMeilisearch,
+    enableRag: cfg.enableRag,
+    publishAddress: cfg.publishAddress,
+    port: cfg.ports.librechat,
+    url: librechatUrl,
+    containerPrefix: prefix,
+    after: [gateway.container],
+  });
+
+  const envoyAdminUrl = `http://127.0.0.1:${cfg.ports.envoyAdmin}`;
+  return {
+    network,
+    mcpServer,
+    filter,
+    gateway,
+    librechat,
+    outputs: {
+      librechatUrl,
+      mcpEndpoint: `http://${host}:${cfg.ports.gateway}/mcp`,
+      envoyAdminUrl,
+      envoyMetricsUrl: `${envoyAdminUrl}/stats/prometheus`,
+      // For `docker logs -f <name>`: the filter's audit log and Envoy's access log.
+      envoyContainer: gateway.container.name,
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// Config checks that stop a bad `pulumi up` before it touches Docker, and the secrets generator.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import { checkPinnedImage, checkPinnedPackage, checkPolicy, checkPort, urlHost } from "../../infra/config";
+import { ragEmbeddingsEnv } from "../../infra/librechatServices";
+import { GENERATOR_SCRIPT, parseSecrets } from "../../infra/secrets";
+import { pulumiYamlDefaults, runStack } from "./harness";
+
+describe("config checks", () => {
+  it("accept every default in Pulumi.yaml", async () => {
+    const run = await runStack();
+    assert.ok(run.registrations.length > 0);
+    for (const [key, value] of Object.entries(pulumiYamlDefaults())) {
+      if (key.endsWith("Image")) assert.strictEqual(checkPinnedImage(key, value), value);
+    }
+  });
+
+  it("refuse images that are untagged or latest, naming the key and the fix", () => {
+    for (const ref of ["envoyproxy/envoy", "envoyproxy/envoy:latest", "localhost:5000/envoy", "ghcr.io/x/y:"]) {
+      assert.throws(() => checkPinnedImage("envoyImage", ref), /config envoyImage = .* is not pinned: give an explicit version tag/);
+    }
+    assert.strictEqual(checkPinnedImage("k", "localhost:5000/envoy:v1.38.5"), "localhost:5000/envoy:v1.38.5");
+    assert.strictEqual(checkPinnedImage("k", `mongo@sha256:${"0".repeat(64)}`), `mongo@sha256:${"0".repeat(64)}`);
+  });
+
+  it("refuse an MCP server package without an exact version", () => {
+    for (const spec of ["@modelcontextprotocol/server-everything", "@modelcontextprotocol/server-everything@latest",
+      "@modelcontextprotocol/server-everything@^2026.8.31"]) {
+      assert.throws(() => checkPinnedPackage("mcpServerPackage", spec), /must be an npm package with an exact version/);
+    }
+  });
+
+  it("refuse ports outside 1..65535", () => {
+    for (const port of [0, 65536, 80.5, NaN]) assert.throws(() => checkPort("gatewayPort", port), /is not a TCP port/);
+    assert.strictEqual(checkPort("gatewayPort", 10000), 10000);
+  });
+
+  it("refuse a partial policy, the result of `config set --path` on an unset policy", () => {
+    assert.throws(() => checkPolicy({ mode: "monitor" }), /whole policy object with at least defaultAction and rules/);
+    assert.throws(() => checkPolicy("allow"), /whole policy object/);
+    assert.throws(() => checkPolicy([]), /whole policy object/);
+    const policy = { defaultAction: "deny", rules: [] };
+    assert.strictEqual(checkPolicy(policy), policy);
+  });
+
+  it("print localhost for loopback and wildcard addresses, the address otherwise", () => {
+    assert.strictEqual(urlHost("127.0.0.1"), "localhost");
+    assert.strictEqual(urlHost("0.0.0.0"), "localhost");
+    assert.strictEqual(urlHost("192.168.1.5"), "192.168.1.5");
+  });
+
+  it("refuse RAG without an OpenAI key, saying which key to set", () => {
+    assert.throws(() => ragEmbeddingsEnv("user_provided"), /pulumi config set --secret openaiApiKey/);
+    assert.strictEqual(ragEmbeddingsEnv("sk-x"), "RAG_OPENAI_API_KEY=sk-x");
+  });
+});
+
+describe("LibreChat secrets generator", () => {
+  const generate = () => execFileSync(process.execPath, ["-e", GENERATOR_SCRIPT], { encoding: "utf8" });
+
+  it("prints values of the lengths LibreChat requires", () => {
+    const s = parseSecrets(generate());
+    assert.match(s.credsKey, /^[0-9a-f]{64}$/);
+    assert.match(s.credsIv, /^[0-9a-f]{32}$/);
+    assert.ok(s.jwtSecret.length >= 32 && s.jwtRefreshSecret.length >= 32);
+    assert.notStrictEqual(s.jwtSecret, s.jwtRefreshSecret);
+  });
+
+  it("prints fresh values on each run (they are generated, not defaults)", () => {
+    assert.notStrictEqual(parseSecrets(generate()).credsKey, parseSecrets(generate()).credsKey);
+  });
+
+  it("rejects stored output that is not what it generates", () => {
+    assert.throws(() => parseSecrets("not json"), /not JSON; replace the resource/);
+    const good = JSON.parse(generate());
+    assert.throws(() => parseSecrets(JSON.stringify({ ...good, credsIv: "abc" })), /credsIv must be 32 hex characters/);
+    const { credsKey: _dropped, ...missing } = good;
+    assert.throws(() => parseSecrets(JSON.stringify(missing)), /credsKey must be 64 hex characters/);
+  });
+});
