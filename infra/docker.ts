@@ -11,11 +11,12 @@ export function pinnedImage(name: string, ref: string, parent: pulumi.Resource):
 }
 
 /**
- * A healthcheck: quick retries after a start period long enough for the slowest first start
- * (npx downloading the MCP server, LibreChat seeding its database).
+ * A healthcheck: checks every 5 s, so `wait` notices health quickly, and a start period long
+ * enough for the slowest first start (npx downloading the MCP server, LibreChat seeding its
+ * database). No start_interval: it needs Docker Engine 25 or later.
  */
 export function healthcheck(test: string[], startPeriod: string): docker.types.input.ContainerHealthcheck {
-  return { tests: ["CMD", ...test], interval: "5s", timeout: "3s", retries: 5, startPeriod, startInterval: "2s" };
+  return { tests: ["CMD", ...test], interval: "5s", timeout: "3s", retries: 5, startPeriod };
 }
 
 /** A check for images that have Node 18+ (global fetch): any HTTP answer below `below` is healthy. */
