@@ -3,6 +3,7 @@
 // see it (secret markers, dependencies, options) and the resulting URN.
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
@@ -189,11 +190,8 @@ export function wireEnv(reg: Registration): { entry: string; secret: boolean }[]
 
 /** Copies what the program reads into a temporary repository root. */
 export function copyProject(): string {
-  const dest = fs.mkdtempSync(path.join(require("os").tmpdir(), "mcp-envoy-wasm-"));
-  const copy = (rel: string) => {
-    const from = path.join(REPO_ROOT, rel);
-    fs.cpSync(from, path.join(dest, rel), { recursive: true });
-  };
+  const dest = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-envoy-wasm-"));
+  const copy = (rel: string) => fs.cpSync(path.join(REPO_ROOT, rel), path.join(dest, rel), { recursive: true });
   ["package.json", "package-lock.json", "filter/asconfig.json", "filter/assembly", "envoy/envoy.yaml",
     "librechat/librechat.yaml"].forEach(copy);
   return dest;

@@ -14,7 +14,7 @@ const SECRET_NAME = /key|secret|password|token|passphrase/i;
 
 describe("Pulumi.yaml", () => {
   it("runs the TypeScript program in infra/ on Node", () => {
-    assert.deepStrictEqual(project.runtime.name, "nodejs");
+    assert.strictEqual(project.runtime.name, "nodejs");
     assert.strictEqual(project.runtime.options.typescript, true);
     assert.match(project.main, /^infra\//);
     assert.ok(fs.existsSync(path.join(ROOT, project.main)));
