@@ -23,8 +23,10 @@ class McpRoot extends RootContext {
     for (let i = 0; i < cfg.policy.rules.length; i++) names.push(cfg.policy.rules[i].name);
     this.metrics.define(names);
     this.shared = new Shared(cfg, this.metrics);
-    log(LogLevelValues.info, "mcp_filter: configured: " + names.length.toString() + " rules, default " +
-      (cfg.policy.defaultAllow ? "allow" : "deny") + ", mode " + (cfg.monitor ? "monitor" : "enforce"));
+    let summary = "mcp_filter: configured: " + names.length.toString() + " rules, default ";
+    if (cfg.policy.defaultAllow) summary += "allow"; else summary += "deny";
+    if (cfg.monitor) summary += ", mode monitor"; else summary += ", mode enforce";
+    log(LogLevelValues.info, summary);
     return true;
   }
 

@@ -47,7 +47,9 @@ export class Metrics {
     this.otherMethod = defineCounter(PREFIX + "requests.other");
     this.responseId = defineCounter(PREFIX + "requests.client_response");
     for (let i = 0; i <= ruleNames.length; i++) {
-      const name = i < ruleNames.length ? ruleNames[i] : "default";
+      // (if/else, not ?: — AssemblyScript 0.17 miscounts references in mixed-string ternaries)
+      let name = "default";
+      if (i < ruleNames.length) name = ruleNames[i];
       this.denyIds.push(defineCounter(PREFIX + "denied." + name));
       this.wouldDenyIds.push(defineCounter(PREFIX + "would_deny." + name));
     }
@@ -92,7 +94,9 @@ export function label(s: string): string {
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
-    out += ok ? String.fromCharCode(c) : "_";
+    if (ok) out += String.fromCharCode(c);
+    else out += "_";
   }
-  return out.length == 0 ? "_empty" : out;
+  if (out.length == 0) return "_empty";
+  return out;
 }

@@ -120,5 +120,8 @@ export class Policy {
 
   allows(rule: i32): bool { return rule < 0 ? this.defaultAllow : this.rules[rule].allow; }
 
-  ruleName(rule: i32): string { return rule < 0 ? "default" : this.rules[rule].name; }
+  ruleName(rule: i32): string {
+    if (rule < 0) return "default";
+    return this.rules[rule].name;
+  }
 }

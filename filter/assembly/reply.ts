@@ -44,8 +44,9 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
     d.message.str(ruleName);
     d.message.str(": ");
     d.message.add(method);
-    const target = m.tool !== null ? m.tool : m.prompt !== null ? m.prompt : m.resource;
-    if (target !== null) { d.message.byte(0x20); d.message.add(target as Bytes); }
+    if (m.tool !== null) { d.message.byte(0x20); d.message.add(m.tool as Bytes); }
+    else if (m.prompt !== null) { d.message.byte(0x20); d.message.add(m.prompt as Bytes); }
+    else if (m.resource !== null) { d.message.byte(0x20); d.message.add(m.resource as Bytes); }
     return d;
   }
   if (m.tool !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown tool: "); d.message.add(m.tool as Bytes); }
@@ -74,7 +75,8 @@ export function auditLine(a: AuditContext, m: Message | null, decision: string, 
   out.str(",\"protocol\":");
   optional(out, a.protocol);
   out.str(",\"method\":");
-  optional(out, m !== null ? (m as Message).method : null);
+  if (m !== null) optional(out, (m as Message).method);
+  else out.str("null");
   out.str(",\"id\":");
   if (m !== null && (m as Message).hasId()) out.raw((m as Message).idFrom, <i32>((m as Message).idTo - (m as Message).idFrom));
   else out.str("null");
@@ -89,9 +91,9 @@ export function auditLine(a: AuditContext, m: Message | null, decision: string, 
   out.str("\",\"rule\":");
   if (rule.length > 0) out.jsonText(rule); else out.str("null");
   out.str(",\"mode\":\"");
-  out.str(a.monitor ? "monitor" : "enforce");
+  if (a.monitor) out.str("monitor"); else out.str("enforce");
   out.str("\",\"forwarded\":");
-  out.str(forwarded ? "true" : "false");
+  if (forwarded) out.str("true"); else out.str("false");
   out.str(",\"bytes\":");
   out.int(a.bytes);
   if (a.batch > 0) { out.str(",\"batch\":"); out.int(a.batch); }

@@ -135,7 +135,8 @@ export class McpStream extends Context {
     const status = getHeader(RESPONSE_HEADERS, H_STATUS);
     if (status === null || !sameBytes(fromBuffer(status as ArrayBuffer), STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const ct = getHeader(RESPONSE_HEADERS, H_CONTENT_TYPE);
-    const ctype = ct === null ? new Bytes(0) : lowerAscii(ct as ArrayBuffer);
+    let ctype = new Bytes(0);
+    if (ct !== null) ctype = lowerAscii(ct as ArrayBuffer);
     if (encoded(getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING))) {
       this.rewrite = REWRITE_ENCODED;
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
@@ -243,7 +244,9 @@ export class McpStream extends Context {
     const policy = this.shared.config.policy;
     if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", "", false, m.reason); return; }
     if (m.kind == KIND_RESPONSE) { this.log(m, "allow", "", forwarded, ""); return; }
-    this.log(m, m.denied ? "deny" : "allow", policy.ruleName(m.rule), forwarded, "");
+    let decision = "allow";
+    if (m.denied) decision = "deny";
+    this.log(m, decision, policy.ruleName(m.rule), forwarded, "");
   }
 
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
@@ -296,7 +299,8 @@ export class McpStream extends Context {
       entries++;
     }
     if (body.batch) out.byte(0x5d);
-    const details = invalid ? "mcp_filter_invalid_request" : "mcp_filter_denied";
+    let details = "mcp_filter_denied";
+    if (invalid) details = "mcp_filter_invalid_request";
     this.replied = true;
     if (entries == 0) { localReply(202, details, new Bytes(0), "application/json"); return; }
     localReply(invalid ? 400 : 200, details, out, "application/json");

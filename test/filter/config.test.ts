@@ -6,7 +6,9 @@ import { wasm, startHost, post, call } from "./helpers";
 function refuse(config: string): { started: boolean; critical: string[]; errors: number | undefined } {
   const host = ProxyWasmHost.load(wasm(), { pluginConfig: config, allowOnHeadersStopIteration: true });
   const started = host.start();
-  return { started, critical: host.logs("critical").map((l) => l.message), errors: host.metric("mcp_filter.config_errors") };
+  // The filter's own lines; the host adds its "failed to load" line as Envoy does.
+  const critical = host.logs("critical").map((l) => l.message).filter((m) => m.startsWith("mcp_filter:"));
+  return { started, critical, errors: host.metric("mcp_filter.config_errors") };
 }
 
 describe("filter: configuration", () => {
