@@ -129,7 +129,13 @@ export class Exchange implements StreamListener {
   }
 
   // --- StreamListener: the emulator reports what Envoy would send on -------------------------
-  upstreamHeaders(headers: HeaderList): void { this.toUpstream.head = headers; this.queueFlush(); }
+  upstreamHeaders(headers: HeaderList): void {
+    this.toUpstream.head = headers;
+    // This callback carries no end-of-stream flag; the stream's record does (headers-only
+    // requests such as GET and DELETE end here). Nothing has been released yet, so it is cheap.
+    if (this.ctx.upstream.ended) this.toUpstream.ended = true;
+    this.queueFlush();
+  }
   upstreamData(chunk: Uint8Array, endOfStream: boolean): void {
     if (chunk.length > 0) this.toUpstream.chunks.push(Buffer.from(chunk));
     if (endOfStream) this.toUpstream.ended = true;

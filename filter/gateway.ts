@@ -189,7 +189,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     gateway = await startGateway({ ...args, pluginConfig });
   } catch (err) {
-    process.stderr.write(`gateway: ${(err as Error).message}\n`);
+    // The filter's own lines already went to stderr through printLog; the headline suffices.
+    const message = err instanceof FilterConfigRefused ? err.message.split("\n")[0] : (err as Error).message;
+    process.stderr.write(`gateway: ${message}\n`);
     return 1;
   }
   process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config})\n`);
