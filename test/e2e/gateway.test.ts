@@ -1,7 +1,7 @@
 // The gateway as an HTTP proxy: CLI lifecycle, framing, streaming, aborts and upstream failures,
 // against small local upstreams whose behaviour the tests control.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -171,14 +171,17 @@ describe("e2e: the gateway as an HTTP proxy", function () {
     }
   });
 
-  it("a tools/list answered in JSON is rewritten and carries a content-length that matches the new body", async function () {
+  it("a tools/list answered in JSON is rewritten, and no stale content-length describes the old body", async function () {
     const sdk = await startSdkServer(true);
     const via = await startTestGateway(sdk.url, POLICY);
     try {
       const live = await connect(via.url);
       const res = await rawRequest(`${via.url}/mcp`, "POST", sessionHeaders(live), JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" }));
       assert.match(String(res.headers["content-type"]), /application\/json/);
-      assert.equal(Number(res.headers["content-length"]), Buffer.byteLength(res.text));
+      // The filter drops content-length and releases the headers before the body is rewritten,
+      // so the answer goes out chunked, as Envoy would send it; a length, if any, must be exact.
+      const length = res.headers["content-length"];
+      if (length !== undefined) assert.equal(Number(length), Buffer.byteLength(res.text));
       const tools = ((responseMessages(res)[0].result as { tools: Array<{ name: string }> }).tools).map((t) => t.name);
       assert.deepEqual(tools, ["hello"]);
       await live.close();
@@ -189,32 +192,37 @@ describe("e2e: the gateway as an HTTP proxy", function () {
   });
 
   describe("npm run gateway (the CLI)", function () {
-    const cli = (args: string[]) => spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "filter", "gateway.ts"), ...args], {
-      cwd: ROOT, stdio: ["ignore", "pipe", "pipe"],
+    const children: ChildProcess[] = [];
+    const cli = (args: string[]): ChildProcess => {
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "filter", "gateway.ts"), ...args], {
+        cwd: ROOT, stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(child);
+      return child;
+    };
+    // A test that times out leaves its await behind; the gateway it started must still go.
+    afterEach(async function () {
+      for (const c of children.splice(0)) await stopChild(c);
     });
 
     it("prints the real port when listening on port 0, proxies, and exits 0 on SIGTERM", async function () {
       const config = path.join(tmp, "policy.json");
       fs.writeFileSync(config, JSON.stringify(POLICY));
       const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
-      try {
-        let out = "";
-        const url = await new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out}`)), 20_000);
-          child.stdout!.on("data", (d: Buffer) => {
-            out += d.toString();
-            const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
-            if (m && m[2] !== "0") { clearTimeout(timer); resolve(m[1]); }
-          });
-          child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out}`)), 20_000);
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
+          if (m && m[2] !== "0") { clearTimeout(timer); resolve(m[1]); }
         });
-        assert.equal((await rawRequest(`${url}/plain`, "GET", {})).text, "ok");
-        const code = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
-        child.kill("SIGTERM");
-        assert.equal(await code, 0);
-      } finally {
-        await stopChild(child);
-      }
+        child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
+      });
+      assert.equal((await rawRequest(`${url}/plain`, "GET", {})).text, "ok");
+      const code = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      child.kill("SIGTERM");
+      assert.equal(await code, 0);
     });
 
     it("exits non-zero and prints the filter's critical log lines when the filter refuses the config", async function () {
