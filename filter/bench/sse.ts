@@ -2,17 +2,18 @@
 // direct, in the same run:
 //   node --no-liftoff -r ts-node/register/transpile-only filter/bench/sse.ts [--json]
 //        [--events 2000] [--interval-ms 1] [--warmup 200] [--payload-bytes 200]
-// A local SSE upstream (a child process) answers one MCP tools/call POST on each of two
-// connections, one direct and one through the gateway (another child process, as
-// `npm run gateway` runs it), and writes every event to both at the same instant. The bench
-// records when each event arrives on each connection; gateway arrival minus direct arrival is the
-// delay added per event, free of the upstream's own timer jitter.
+// A local SSE upstream (in this process) answers one MCP tools/call POST on each of two
+// connections, one direct and one through the gateway (a child process, run as
+// `npm run gateway` runs it), and writes every event to both at the same instant. Gateway
+// arrival minus direct arrival is the delay added per event, free of the upstream's timer jitter.
+// The filter's own share is measured apart: its response-body callback per event, in-process.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ProxyWasmHost } from "../host";
 
 const ROOT = path.join(__dirname, "..", "..");
 const GOAL_US = 1000;
@@ -40,13 +41,19 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-// ---- the upstream (child process) -------------------------------------------------------------
+// ---- the upstream ---------------------------------------------------------------------------------
+
+/** A progress notification as server-everything frames it, carrying its send time. */
+function progressEvent(k: number, total: number, pad: string, sentNs: bigint): string {
+  return `event: message\nid: ${k}\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":`
+    + `{"progressToken":1,"progress":${k},"total":${total},"message":"${pad}","sentNs":"${sentNs}"}}\n\n`;
+}
 
 /** Waits for `streams` POSTs, then writes the same events to all of them, each stamped with the
- *  monotonic clock (CLOCK_MONOTONIC is shared by all processes on the machine). */
-function serveUpstream(o: Options, streams: number): void {
+ *  monotonic clock. */
+function serveUpstream(o: Options, streams: number): Promise<http.Server> {
   const open: http.ServerResponse[] = [];
-  const pad = "x".repeat(Math.max(0, o.payloadBytes - 150));
+  const pad = padding(o);
   const server = http.createServer({ noDelay: true }, (req, res) => {
     let body = "";
     req.on("data", (c: Buffer) => { body += c.toString(); });
@@ -61,16 +68,43 @@ function serveUpstream(o: Options, streams: number): void {
   const emit = async (id: number): Promise<void> => {
     for (let k = 0; k < o.events; k++) {
       await new Promise((r) => setTimeout(r, o.intervalMs));
-      const event = `event: message\nid: ${k}\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":`
-        + `{"progressToken":1,"progress":${k},"total":${o.events},"message":"${pad}","sentNs":"${process.hrtime.bigint()}"}}\n\n`;
+      const event = progressEvent(k, o.events, pad, process.hrtime.bigint());
       for (const res of open) res.write(event);
     }
     const done = `event: message\ndata: {"jsonrpc":"2.0","id":${id},"result":{"content":[{"type":"text","text":"done"}]}}\n\n`;
     for (const res of open) res.end(done);
   };
-  server.listen(0, "127.0.0.1", () => {
-    process.stdout.write(`upstream listening on ${(server.address() as AddressInfo).port}\n`);
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+const padding = (o: Options): string => "x".repeat(Math.max(0, o.payloadBytes - 150));
+
+// ---- the filter alone ---------------------------------------------------------------------------
+
+/** The filter's response-body callback per SSE event, through the emulator, without any I/O:
+ *  the part of the added delay that is the wasm's. */
+function filterCostPerEvent(o: Options, wasm: string): number[] {
+  const host = ProxyWasmHost.load(fs.readFileSync(wasm), {
+    pluginConfig: JSON.stringify(POLICY), allowOnHeadersStopIteration: true, logLevel: "warn",
   });
+  if (!host.start()) throw new Error(`the filter refused the bench policy: ${host.logs("error").map((e) => e.message).join("; ")}`);
+  const ctx = host.newHttpContext({});
+  const body = Buffer.from(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "stream-events", arguments: {} } }));
+  ctx.requestHeaders([[":authority", "bench"], [":path", "/mcp"], [":method", "POST"], [":scheme", "http"],
+    ["content-type", "application/json"], ["content-length", String(body.length)]], false);
+  ctx.requestBody(body, true);
+  ctx.responseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+  const pad = padding(o);
+  const us: number[] = [];
+  for (let k = 0; k < o.events; k++) {
+    const event = Buffer.from(progressEvent(k, o.events, pad, process.hrtime.bigint()));
+    const t0 = process.hrtime.bigint();
+    ctx.responseBody(event, false);
+    if (k >= o.warmup) us.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  ctx.responseBody(new Uint8Array(0), true);
+  ctx.done();
+  return us;
 }
 
 // ---- the bench ----------------------------------------------------------------------------------
@@ -140,10 +174,11 @@ async function bench(o: Options): Promise<void> {
   const config = path.join(tmp, "policy.json");
   fs.writeFileSync(config, JSON.stringify(POLICY));
   const children: ChildProcess[] = [];
+  const closers: Array<() => void> = [];
   try {
-    const up = await startChild([__filename, "--serve-upstream", ...process.argv.slice(2)], /upstream listening on (\d+)/);
-    children.push(up.child);
-    const upstream = `http://127.0.0.1:${up.match[1]}`;
+    const upServer = await serveUpstream(o, 2);
+    closers.push(() => { upServer.close(); upServer.closeAllConnections(); });
+    const upstream = `http://127.0.0.1:${(upServer.address() as AddressInfo).port}`;
     const gw = await startChild(
       [path.join(ROOT, "filter", "gateway.ts"), "--upstream", upstream, "--listen", "127.0.0.1:0", "--config", config, "--log-level", "warn"],
       /listening on (http:\/\/127\.0\.0\.1:\d+)/,
@@ -166,6 +201,7 @@ async function bench(o: Options): Promise<void> {
     const result = {
       events: o.events - o.warmup, warmup: o.warmup, intervalMs: o.intervalMs, payloadBytes: o.payloadBytes,
       direct: summary(directLat), gateway: summary(gatewayLat), added: addedSummary,
+      filterOnly: summary(filterCostPerEvent(o, wasm)),
       goalUs: GOAL_US, meetsGoal: { median: addedSummary.medianUs < GOAL_US, p99: addedSummary.p99Us < GOAL_US },
     };
     if (o.json) {
@@ -178,22 +214,19 @@ async function bench(o: Options): Promise<void> {
         + `${line("upstream -> client, direct", result.direct)}\n`
         + `${line("upstream -> client, gateway", result.gateway)}\n`
         + `${line("added by the gateway", result.added)}\n`
+        + `${line("of which the filter (wasm)", result.filterOnly)}\n`
         + `goal < ${GOAL_US} us added per event: median ${result.meetsGoal.median ? "met" : "NOT met"},`
         + ` p99 ${result.meetsGoal.p99 ? "met" : "NOT met"}\n`,
       );
     }
   } finally {
     for (const c of children) c.kill("SIGTERM");
+    for (const close of closers) close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-const options = parseOptions(process.argv.slice(2));
-if (process.argv.includes("--serve-upstream")) {
-  serveUpstream(options, 2);
-} else {
-  bench(options).catch((err: unknown) => {
-    process.stderr.write(`sse bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+bench(parseOptions(process.argv.slice(2))).catch((err: unknown) => {
+  process.stderr.write(`sse bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
