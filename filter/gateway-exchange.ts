@@ -67,13 +67,12 @@ export function envoyRequestHeaders(req: http.IncomingMessage): HeaderList {
 
 interface Side {
   head?: HeaderList;
-  headEnded: boolean;   // end of stream came with the headers
   chunks: Buffer[];
   ended: boolean;
   trailers?: HeaderList;
 }
 
-const freshSide = (): Side => ({ headEnded: false, chunks: [], ended: false });
+const freshSide = (): Side => ({ chunks: [], ended: false });
 
 export class Exchange implements StreamListener {
   private readonly ctx: HttpContext;
@@ -148,7 +147,7 @@ export class Exchange implements StreamListener {
   }
   downstreamHeaders(headers: HeaderList, endOfStream: boolean): void {
     this.toClient.head = headers;
-    if (endOfStream) { this.toClient.ended = true; this.toClient.headEnded = true; }
+    if (endOfStream) this.toClient.ended = true;
     this.queueFlush();
   }
   downstreamData(chunk: Uint8Array, endOfStream: boolean): void {
@@ -263,7 +262,7 @@ export class Exchange implements StreamListener {
     });
     // A reset after the headers were sent cannot become a 503 any more: Envoy resets the
     // downstream stream, which on HTTP/1 means closing the connection mid-body.
-    res.on("aborted", () => this.resetBoth());
+    res.on("close", () => { if (!res.complete) this.resetBoth(); });
   }
 
   private onUpstreamError(err: Error): void {

@@ -20,7 +20,8 @@ const SSE_EVERY_MS = 80;
 
 interface Stub { url: string; server: http.Server; closed: string[]; sent: number[]; stop(): Promise<void> }
 
-/** /events streams SSE until the client goes away; /plain answers "ok" with a content-length. */
+/** /events streams SSE until the client goes away; /broken dies after one event; /plain
+ *  answers "ok" with a content-length. */
 async function startStub(): Promise<Stub> {
   const closed: string[] = [];
   const sent: number[] = [];
@@ -34,6 +35,13 @@ async function startStub(): Promise<Stub> {
         res.write(`event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":${n++}}}\n\n`);
       }, SSE_EVERY_MS);
       res.on("close", () => { clearInterval(timer); closed.push(req.url ?? ""); });
+      return;
+    }
+    if (req.url === "/broken") {
+      // The upstream dies mid-stream, after one event.
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("event: message\ndata: {}\n\n");
+      setTimeout(() => req.socket.destroy(), 50);
       return;
     }
     res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
@@ -108,6 +116,15 @@ describe("e2e: the gateway as an HTTP proxy", function () {
     const deadline = Date.now() + 2000;
     while (stub.closed.length === closedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(stub.closed.length, closedBefore + 1, "the upstream saw the stream end");
+  });
+
+  it("an upstream that dies mid-stream ends the client's response incomplete, not as a clean end", async function () {
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/broken`, resolve));
+    let body = "";
+    res.on("data", (c: Buffer) => { body += c.toString(); });
+    await new Promise<void>((resolve) => { res.on("close", () => resolve()); res.on("error", () => undefined); });
+    assert.equal(body, "event: message\ndata: {}\n\n", "the event sent before the failure was delivered");
+    assert.equal(res.complete, false, "a truncated stream must not look complete to the client");
   });
 
   it("keeps client connections alive across requests, with bodies framed consistently", async function () {
