@@ -11,6 +11,14 @@ export class Bytes {
     this.buf = new ArrayBuffer(capacity < 16 ? 16 : capacity);
   }
 
+  /** Takes over a buffer (e.g. one the host returned) without copying it. */
+  static over(buf: ArrayBuffer): Bytes {
+    const b = new Bytes(0);
+    b.buf = buf;
+    b.len = buf.byteLength;
+    return b;
+  }
+
   @inline get ptr(): usize { return changetype<usize>(this.buf); }
 
   reset(): void { this.len = 0; }
@@ -125,10 +133,10 @@ export function equalsAt(p: usize, n: i32, lit: Bytes): bool {
 
 export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b); }
 
-/** ASCII-lowercase copy, for header values compared case-insensitively. */
-export function lowerAscii(src: ArrayBuffer): Bytes {
+/** ASCII-lowercase copy into `out`, for header values compared case-insensitively. */
+export function lowerAscii(src: ArrayBuffer, out: Bytes): Bytes {
   const n = src.byteLength;
-  const out = new Bytes(n);
+  out.reset();
   const p = changetype<usize>(src);
   for (let i = 0; i < n; i++) {
     let c = <i32>load<u8>(p + <usize>i);
@@ -138,8 +146,6 @@ export function lowerAscii(src: ArrayBuffer): Bytes {
   return out;
 }
 
-export function fromBuffer(src: ArrayBuffer): Bytes {
-  const out = new Bytes(src.byteLength);
-  out.raw(changetype<usize>(src), src.byteLength);
-  return out;
+export function bufferIs(src: ArrayBuffer, lit: Bytes): bool {
+  return equalsAt(changetype<usize>(src), src.byteLength, lit);
 }

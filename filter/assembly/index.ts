@@ -1,10 +1,21 @@
 // Entry point: the proxy-wasm ABI exports and the root context registered as "mcp_filter".
-export * from "@solo-io/proxy-runtime/proxy";
+// proxy-runtime's exports for the root context and the callbacks the filter does not use;
+// the stream callbacks are defined below.
+export * from "@solo-io/proxy-runtime/malloc";
+export {
+  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure, proxy_on_tick,
+  proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
+  proxy_on_http_call_response, proxy_on_grpc_receive_initial_metadata, proxy_on_grpc_trailing_metadata,
+  proxy_on_grpc_receive, proxy_on_grpc_close,
+} from "@solo-io/proxy-runtime/exports";
 import { RootContext, Context, registerRootContext, log, LogLevelValues } from "@solo-io/proxy-runtime";
+import { ensureRootContext, getRootContext, getBaseContext, deleteContext } from "@solo-io/proxy-runtime/runtime";
 import { parseConfig, configError } from "./config";
 import { Metrics } from "./metrics";
 import { McpStream, Shared } from "./stream";
-import { readBuffer, logCritical, PLUGIN_CONFIGURATION } from "./host";
+import { readBuffer, logCritical, localReply, PLUGIN_CONFIGURATION } from "./host";
+import { Bytes } from "./bytes";
+import { errorObject, text } from "./reply";
 
 class McpRoot extends RootContext {
   shared: Shared | null = null;
@@ -33,6 +44,70 @@ class McpRoot extends RootContext {
   createContext(id: u32): Context {
     return new McpStream(id, this, this.shared as Shared);
   }
+}
+
+// Stream contexts are dispatched here rather than by proxy-runtime's exports, which build
+// debug log strings (including a join of every live context id) on every callback: O(live
+// streams) work per request. The root context (vm start, configure) still goes through
+// proxy-runtime.
+const streams = new Map<u32, McpStream>();
+
+export function proxy_on_context_create(id: u32, rootId: u32): void {
+  if (rootId == 0) { ensureRootContext(id); return; }
+  const root = getRootContext(rootId) as McpRoot;
+  if (root.shared === null) return; // a root that refused its configuration serves no streams
+  streams.set(id, new McpStream(id, root, root.shared as Shared));
+}
+
+export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {
+  if (!streams.has(id)) return refuseUnconfigured();
+  return streams.get(id).onRequestHeaders(headers, endOfStream != 0);
+}
+
+export function proxy_on_request_body(id: u32, size: u32, endOfStream: u32): u32 {
+  if (!streams.has(id)) return 0;
+  return streams.get(id).onRequestBody(size, endOfStream != 0);
+}
+
+export function proxy_on_request_trailers(id: u32, trailers: u32): u32 {
+  if (!streams.has(id)) return 0;
+  return streams.get(id).onRequestTrailers(trailers);
+}
+
+export function proxy_on_response_headers(id: u32, headers: u32, endOfStream: u32): u32 {
+  if (!streams.has(id)) return 0;
+  return streams.get(id).onResponseHeaders(headers, endOfStream != 0);
+}
+
+export function proxy_on_response_body(id: u32, size: u32, endOfStream: u32): u32 {
+  if (!streams.has(id)) return 0;
+  return streams.get(id).onResponseBody(size, endOfStream != 0);
+}
+
+export function proxy_on_response_trailers(id: u32, trailers: u32): u32 {
+  if (!streams.has(id)) return 0;
+  return streams.get(id).onResponseTrailers(trailers);
+}
+
+/** A stream without a configured root must not pass unjudged. */
+function refuseUnconfigured(): u32 {
+  const body = new Bytes(128);
+  errorObject(body, null, -32603, text("The MCP policy filter is not configured"));
+  localReply(503, "mcp_filter_not_configured", body, "application/json");
+  return 1;
+}
+
+export function proxy_on_done(id: u32): u32 {
+  if (streams.has(id)) return 1;
+  return getBaseContext(id).onDone() ? 1 : 0;
+}
+
+export function proxy_on_log(id: u32): void {}
+
+export function proxy_on_delete(id: u32): void {
+  if (streams.has(id)) { streams.delete(id); return; }
+  getBaseContext(id).onDelete();
+  deleteContext(id);
 }
 
 registerRootContext((id: u32): RootContext => new McpRoot(id), "mcp_filter");

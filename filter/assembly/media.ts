@@ -2,6 +2,8 @@
 // A value with a comma is two joined headers: ambiguous, so it matches nothing.
 import { Bytes, ascii, lowerAscii } from "./bytes";
 
+const lowered = new Bytes(64);
+
 export const JSON_TYPE = ascii("application/json");
 export const SSE_TYPE = ascii("text/event-stream");
 const CHARSET = ascii("charset");
@@ -28,7 +30,8 @@ function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && memory.compare(
  * True when the media type is `type`. Parameters are allowed, but a charset other than
  * UTF-8 is not: the body would not be read as the bytes the filter judged.
  */
-export function contentTypeIs(v: Bytes, type: Bytes): bool {
+export function contentTypeIs(header: ArrayBuffer, type: Bytes): bool {
+  const v = lowerAscii(header, lowered);
   const p = v.ptr;
   const n = v.len;
   let start = 0;
@@ -67,7 +70,7 @@ function indexOf(b: Bytes, c: i32): i32 {
 /** True when a Content-Encoding header is present and is not just `identity`. */
 export function encoded(header: ArrayBuffer | null): bool {
   if (header === null) return false;
-  const v = lowerAscii(header as ArrayBuffer);
+  const v = lowerAscii(header as ArrayBuffer, lowered);
   trimmed(v.ptr, 0, v.len, value);
   return value.len > 0 && !eq(value, IDENTITY);
 }

@@ -24,6 +24,7 @@ export class Metrics {
   private otherMethod: i64 = -1;
   private responseId: i64 = -1;
   private toolIds: Map<string, i64> = new Map();
+  private otherTool: i64 = -1;
   private denyIds: Array<i64> = [];
   private wouldDenyIds: Array<i64> = [];
   parseErrors: i64 = -1;
@@ -70,12 +71,17 @@ export class Metrics {
   }
 
   tool(name: Bytes): void {
-    let key = label(name.toString());
-    if (!this.toolIds.has(key)) {
-      if (this.toolIds.size >= MAX_TOOL_LABELS) key = "_other";
-      if (!this.toolIds.has(key)) this.toolIds.set(key, defineCounter(PREFIX + "tool_calls." + key));
+    const raw = name.toString();
+    if (this.toolIds.has(raw)) { incrementCounter(this.toolIds.get(raw)); return; }
+    if (this.toolIds.size >= MAX_TOOL_LABELS) {
+      if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
+      incrementCounter(this.otherTool);
+      return;
     }
-    incrementCounter(this.toolIds.get(key));
+    // Names that sanitize alike share one counter (Envoy would merge them in Prometheus anyway).
+    const id = defineCounter(PREFIX + "tool_calls." + label(raw));
+    this.toolIds.set(raw, id);
+    incrementCounter(id);
   }
 
   /** rule < 0 is the default action, counted last. */

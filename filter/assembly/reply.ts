@@ -66,8 +66,8 @@ export class AuditContext {
   monitor: bool = false;
 }
 
-export function auditLine(a: AuditContext, m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): Bytes {
-  const out = new Bytes(256);
+export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): Bytes {
+  out.reset();
   out.str("{\"audit\":\"mcp\",\"session\":");
   optional(out, a.session);
   out.str(",\"user\":");

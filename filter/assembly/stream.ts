@@ -1,7 +1,7 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, lowerAscii, fromBuffer } from "./bytes";
+import { Bytes, ascii, bufferIs } from "./bytes";
 import { Config } from "./config";
 import { Scanner, errorText } from "./json";
 import { Body, Message, readBody, sameBytes, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
@@ -34,6 +34,7 @@ const REWRITE_ENCODED: i32 = 3;
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
 const scanner = new Scanner();
+const auditBuf = new Bytes(512);
 
 /** Settings the root context hands each stream. */
 export class Shared {
@@ -72,7 +73,7 @@ export class McpStream extends Context {
 
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     const method = getHeader(REQUEST_HEADERS, H_METHOD);
-    if (method === null || !sameBytes(fromBuffer(method as ArrayBuffer), POST)) {
+    if (method === null || !bufferIs(method as ArrayBuffer, POST)) {
       this.done = true;
       return FilterHeadersStatusValues.Continue;
     }
@@ -80,11 +81,11 @@ export class McpStream extends Context {
     const a = this.audit;
     a.monitor = cfg.monitor;
     const user = getHeader(REQUEST_HEADERS, this.shared.userHeader);
-    if (user !== null) a.user = fromBuffer(user as ArrayBuffer);
+    if (user !== null) a.user = Bytes.over(user as ArrayBuffer);
     const session = getHeader(REQUEST_HEADERS, H_SESSION);
-    if (session !== null) a.session = fromBuffer(session as ArrayBuffer);
+    if (session !== null) a.session = Bytes.over(session as ArrayBuffer);
     const protocol = getHeader(REQUEST_HEADERS, H_PROTOCOL);
-    if (protocol !== null) a.protocol = fromBuffer(protocol as ArrayBuffer);
+    if (protocol !== null) a.protocol = Bytes.over(protocol as ArrayBuffer);
 
     const why = unjudgeable();
     if (why.length > 0) {
@@ -133,17 +134,15 @@ export class McpStream extends Context {
   onResponseHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const status = getHeader(RESPONSE_HEADERS, H_STATUS);
-    if (status === null || !sameBytes(fromBuffer(status as ArrayBuffer), STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    if (status === null || !bufferIs(status as ArrayBuffer, STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const ct = getHeader(RESPONSE_HEADERS, H_CONTENT_TYPE);
-    let ctype = new Bytes(0);
-    if (ct !== null) ctype = lowerAscii(ct as ArrayBuffer);
     if (encoded(getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING))) {
       this.rewrite = REWRITE_ENCODED;
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
       setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
-    } else if (contentTypeIs(ctype, JSON_TYPE)) {
+    } else if (ct !== null && contentTypeIs(ct as ArrayBuffer, JSON_TYPE)) {
       this.rewrite = REWRITE_JSON;
-    } else if (contentTypeIs(ctype, SSE_TYPE)) {
+    } else if (ct !== null && contentTypeIs(ct as ArrayBuffer, SSE_TYPE)) {
       this.rewrite = REWRITE_SSE;
     } else {
       this.rewrite = NONE;
@@ -251,19 +250,17 @@ export class McpStream extends Context {
 
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
   private route(body: Body): void {
-    clearRoutingHeaders();
     let toolsList = false;
     for (let i = 0; i < body.messages.length; i++) {
       const m = body.messages[i];
       if (m.method !== null && sameBytes(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
     }
-    if (body.batch) {
-      setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
-    } else {
-      const m = body.messages[0];
-      if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
-      if (m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
-    }
+    const m = body.messages[0];
+    if (body.batch) setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
+    else if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
+    else removeHeader(REQUEST_HEADERS, H_X_METHOD);
+    if (!body.batch && m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
+    else removeHeader(REQUEST_HEADERS, H_X_TOOL);
     const cfg = this.shared.config;
     if (toolsList && cfg.hideDeniedTools && !cfg.monitor) {
       this.rewrite = REWRITE_JSON; // refined by the response headers
@@ -326,7 +323,7 @@ export class McpStream extends Context {
   }
 
   private log(m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): void {
-    logInfo(reply.auditLine(this.audit, m, decision, rule, forwarded, reason));
+    logInfo(reply.auditLine(auditBuf, this.audit, m, decision, rule, forwarded, reason));
   }
 }
 
@@ -340,7 +337,7 @@ function unjudgeable(): string {
   if (encoded(getHeader(REQUEST_HEADERS, H_CONTENT_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
   const ct = getHeader(REQUEST_HEADERS, H_CONTENT_TYPE);
   if (ct === null) return "Content-Type must be application/json";
-  if (!contentTypeIs(lowerAscii(ct as ArrayBuffer), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
+  if (!contentTypeIs(ct as ArrayBuffer, JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
 }
 
@@ -357,6 +354,12 @@ function parseLength(v: ArrayBuffer): i64 {
 
 /** Header values must not carry control characters; those become `?`. */
 function headerSafe(b: Bytes): Bytes {
+  let clean = true;
+  for (let i = 0; i < b.len; i++) {
+    const c = <i32>load<u8>(b.ptr + <usize>i);
+    if ((c < 0x20 && c != 0x09) || c == 0x7f) { clean = false; break; }
+  }
+  if (clean) return b;
   const out = new Bytes(b.len);
   for (let i = 0; i < b.len; i++) {
     const c = <i32>load<u8>(b.ptr + <usize>i);
