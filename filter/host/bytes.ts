@@ -1,0 +1,71 @@
+// A growable byte buffer for bodies: appending chunk after chunk while a filter
+// buffers must not copy the whole body each time.
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+export class ByteBuffer {
+  private data: Buffer = EMPTY;
+  private start = 0;
+  private end = 0;
+  /** False while `data` is the caller's chunk: the first write copies it (copy on write). */
+  private owned = true;
+
+  constructor(initial?: Uint8Array) {
+    if (initial) this.append(initial);
+  }
+
+  /** Uses `chunk` without copying it; the caller's bytes are never modified. */
+  static wrap(chunk: Uint8Array): ByteBuffer {
+    const b = new ByteBuffer();
+    b.data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    b.end = chunk.byteLength;
+    b.owned = false;
+    return b;
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /** The bytes, as a view that stays valid until the next mutation. */
+  view(): Buffer {
+    return this.data.subarray(this.start, this.end);
+  }
+
+  append(src: Uint8Array): void {
+    if (src.length === 0) return;
+    if (!this.owned || this.end + src.length > this.data.length) this.reserve(src.length, 0);
+    this.data.set(src, this.end);
+    this.end += src.length;
+  }
+
+  prepend(src: Uint8Array): void {
+    if (src.length === 0) return;
+    if (!this.owned || src.length > this.start) this.reserve(0, src.length);
+    this.start -= src.length;
+    this.data.set(src, this.start);
+  }
+
+  /** Removes up to n bytes from the front (Envoy OwnedImpl::drain stops at the end). */
+  drain(n: number): void {
+    this.start += Math.min(n, this.length);
+    if (this.start === this.end) this.start = this.end = 0;
+  }
+
+  clear(): void {
+    this.start = this.end = 0;
+  }
+
+  /** Makes room for `tail` more bytes at the end and `head` more at the front. */
+  private reserve(tail: number, head: number): void {
+    const len = this.length;
+    const size = Math.max(this.data.length * 2, len + tail + head + 64);
+    const next = Buffer.allocUnsafe(size);
+    const newStart = head > 0 ? head + 64 : 0;
+    this.data.copy(next, newStart, this.start, this.end);
+    this.data = next;
+    this.owned = true;
+    this.start = newStart;
+    this.end = newStart + len;
+  }
+}

@@ -1,0 +1,189 @@
+// Process-wide services of the emulated Envoy that outlive any one VM instance:
+// options, the log, the stats store, shared data and shared queues, posted tasks.
+
+import { LogLevel, WasmResult, logLevelNumber } from "./constants";
+import { MetricStore } from "./metrics";
+
+export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
+export interface LogEntry { level: LogLevel; message: string }
+
+export interface HostOptions {
+  /** Plugin `configuration` (StringValue) bytes, as Envoy passes them. */
+  pluginConfig?: string;
+  /** vm_config.configuration */
+  vmConfig?: string;
+  /** Default "mcp_filter". */
+  rootId?: string;
+  /** Default: rootId. */
+  pluginName?: string;
+  /** Default "". */
+  vmId?: string;
+  /** PluginConfig field 9; default false, as in Envoy. */
+  allowOnHeadersStopIteration?: boolean;
+  /** PluginConfig field 7; default FAIL_CLOSED, as in Envoy. */
+  failurePolicy?: FailurePolicy;
+  /** Envoy's level for the wasm logger; lower messages are dropped. Default "info". */
+  logLevel?: LogLevel;
+  /** Called for every kept log line. */
+  onLog?: (entry: LogEntry) => void;
+  /** Wall clock in ns for proxy_get_current_time_nanoseconds and clock_time_get(realtime). */
+  clock?: () => bigint;
+  /** Monotonic clock in ms, for the FAIL_RELOAD backoff. Default performance.now. */
+  monotonicMs?: () => number;
+  /** PluginConfig.reload_config.backoff.base_interval in ms; Envoy's default is 1000. */
+  reloadBaseIntervalMs?: number;
+  /** vm_config.environment_variables.key_values, for WASI environ_get. */
+  env?: Record<string, string>;
+  /** HCM/cluster per_connection_buffer_limit_bytes; Envoy's default is 1 MiB. */
+  bufferLimitBytes?: number;
+  /** How many kept log lines logs() remembers; older ones are dropped. Default 10000. */
+  maxLogEntries?: number;
+}
+
+export interface ResolvedOptions {
+  pluginConfig: Buffer;
+  vmConfig: Buffer;
+  rootId: string;
+  pluginName: string;
+  vmId: string;
+  allowOnHeadersStopIteration: boolean;
+  failurePolicy: FailurePolicy;
+  logLevel: number;
+  onLog?: (entry: LogEntry) => void;
+  clock: () => bigint;
+  monotonicMs: () => number;
+  reloadBaseIntervalMs: number;
+  env: Array<[string, string]>;
+  bufferLimitBytes: number;
+  maxLogEntries: number;
+}
+
+const POLICIES: readonly FailurePolicy[] = ["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"];
+
+export function resolveOptions(o: HostOptions): ResolvedOptions {
+  const rootId = o.rootId ?? "mcp_filter";
+  const failurePolicy = o.failurePolicy ?? "FAIL_CLOSED";
+  if (!POLICIES.includes(failurePolicy)) {
+    throw new Error(`failurePolicy "${failurePolicy}" is not one of ${POLICIES.join(", ")}`);
+  }
+  const reload = o.reloadBaseIntervalMs ?? 1000;
+  if (!(reload >= 0)) throw new Error(`reloadBaseIntervalMs must be >= 0, got ${reload}`);
+  const limit = o.bufferLimitBytes ?? 1024 * 1024;
+  if (!(limit > 0)) throw new Error(`bufferLimitBytes must be > 0, got ${limit}`);
+  const maxLogEntries = o.maxLogEntries ?? 10000;
+  if (!(maxLogEntries >= 0)) throw new Error(`maxLogEntries must be >= 0, got ${maxLogEntries}`);
+  return {
+    pluginConfig: Buffer.from(o.pluginConfig ?? "", "utf8"),
+    vmConfig: Buffer.from(o.vmConfig ?? "", "utf8"),
+    rootId,
+    pluginName: o.pluginName ?? rootId,
+    vmId: o.vmId ?? "",
+    allowOnHeadersStopIteration: o.allowOnHeadersStopIteration ?? false,
+    failurePolicy,
+    logLevel: logLevelNumber(o.logLevel ?? "info"),
+    onLog: o.onLog,
+    clock: o.clock ?? (() => BigInt(Date.now()) * 1000000n),
+    monotonicMs: o.monotonicMs ?? (() => performance.now()),
+    reloadBaseIntervalMs: reload,
+    env: Object.entries(o.env ?? {}),
+    bufferLimitBytes: limit,
+    maxLogEntries,
+  };
+}
+
+const LEVEL_NAMES: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+interface Queue { vmId: string; rootContextId: number; items: Buffer[] }
+
+export class HostCore {
+  readonly logEntries: LogEntry[] = [];
+  readonly stats = new MetricStore();
+  traps = 0;
+  lastTrap?: Error;
+  private readonly sharedData = new Map<string, { value: Buffer; cas: number }>();
+  private nextCas = 1;
+  private readonly queues = new Map<number, Queue>();
+  private readonly queueTokens = new Map<string, number>();
+  private nextQueueToken = 1;
+  private readonly posted: Array<() => void> = [];
+  /** Delivers proxy_on_queue_ready to the VM that currently serves the plugin. */
+  queueReady?: (rootContextId: number, token: number) => void;
+
+  constructor(readonly opts: ResolvedOptions) {}
+
+  /** Envoy drops a line below the logger's level before formatting it. */
+  enabled(level: number): boolean {
+    return level >= this.opts.logLevel;
+  }
+
+  log(level: number, message: string): void {
+    if (level < this.opts.logLevel) return;
+    const entry: LogEntry = { level: LEVEL_NAMES[level], message };
+    this.logEntries.push(entry);
+    // A long-running gateway logs a line per request: trim in batches, amortized O(1).
+    const max = this.opts.maxLogEntries;
+    if (this.logEntries.length > max * 2 + 64) this.logEntries.splice(0, this.logEntries.length - max);
+    this.opts.onLog?.(entry);
+  }
+
+  // Shared data (proxy-wasm-cpp-host src/shared_data.cc): per vm_id, cas starts at 1.
+  getSharedData(vmId: string, key: string): { value: Buffer; cas: number } | undefined {
+    return this.sharedData.get(`${vmId}\0${key}`);
+  }
+
+  setSharedData(vmId: string, key: string, value: Buffer, cas: number): number {
+    const k = `${vmId}\0${key}`;
+    const cur = this.sharedData.get(k);
+    if (cur && cas !== 0 && cas !== cur.cas) return WasmResult.CasMismatch;
+    this.sharedData.set(k, { value: Buffer.from(value), cas: this.takeCas() });
+    return WasmResult.Ok;
+  }
+
+  private takeCas(): number {
+    const c = this.nextCas;
+    this.nextCas = (this.nextCas + 1) >>> 0 || 1;
+    return c;
+  }
+
+  // Shared queues (src/shared_queue.cc): tokens start at 1, 0 means "not found".
+  registerQueue(vmId: string, name: string, rootContextId: number): number {
+    const k = `${vmId}\0${name}`;
+    let token = this.queueTokens.get(k);
+    if (token === undefined) {
+      token = this.nextQueueToken++;
+      this.queueTokens.set(k, token);
+      this.queues.set(token, { vmId, rootContextId, items: [] });
+    }
+    const q = this.queues.get(token) as Queue;
+    q.rootContextId = rootContextId;
+    return token;
+  }
+
+  resolveQueue(vmId: string, name: string): number {
+    return this.queueTokens.get(`${vmId}\0${name}`) ?? 0;
+  }
+
+  dequeue(token: number): { result: number; data?: Buffer } {
+    const q = this.queues.get(token);
+    if (!q) return { result: WasmResult.NotFound };
+    const data = q.items.shift();
+    return data ? { result: WasmResult.Ok, data } : { result: WasmResult.Empty };
+  }
+
+  enqueue(token: number, data: Buffer, onReady: (rootContextId: number) => void): number {
+    const q = this.queues.get(token);
+    if (!q) return WasmResult.NotFound;
+    q.items.push(Buffer.from(data));
+    this.post(() => onReady(q.rootContextId));
+    return WasmResult.Ok;
+  }
+
+  /** Envoy's dispatcher.post: runs once the current event (driver call) is done. */
+  post(task: () => void): void {
+    this.posted.push(task);
+  }
+
+  runPosted(): void {
+    while (this.posted.length > 0) (this.posted.shift() as () => void)();
+  }
+}

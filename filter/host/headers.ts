@@ -1,0 +1,220 @@
+// Envoy's header maps (source/common/http/header_map_impl.cc) as the wasm ABI sees them:
+// - keys are lowercased, ASCII only (Http::LowerCaseString);
+// - adding a key that is one of Envoy's O(1) "inline" headers when it is already present
+//   appends ",value" to the existing entry (insertByKey -> appendToHeader); any other key
+//   adds a separate entry, so repeated headers stay repeated;
+// - replace (setCopy) overwrites the FIRST entry and keeps the others;
+// - remove drops every entry; get returns the first entry (the wasm ABI has no way to
+//   return several values, Envoy context.cc getHeaderMapValue returns entry[0]);
+// - "host" in a request map is the :authority entry (StaticLookupTable legacy alias);
+// - pseudo-headers (":...") are kept in front of all other headers (HeaderList::insert).
+// Strings hold one char per byte (latin1), as Node's http module hands header values over.
+
+export type HeaderList = Array<[string, string]>;
+export type HeaderMapKind = "request" | "request-trailers" | "response" | "response-trailers";
+
+// Header names from source/common/http/headers.h for INLINE_REQ_HEADERS, INLINE_REQ_RESP_HEADERS,
+// INLINE_RESP_HEADERS and INLINE_RESP_HEADERS_TRAILERS (envoy/http/header_map.h). Extensions
+// compiled into Envoy may register more custom inline headers; those are not modeled.
+const REQ_RESP = [
+  "content-length", "x-envoy-attempt-count", "connection", "content-type", "x-envoy-decorator-operation",
+  "keep-alive", "proxy-connection", "proxy-status", "x-request-id", "transfer-encoding", "upgrade", "via",
+];
+const REQ = [
+  "x-envoy-expected-rq-timeout-ms", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+  "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-stream-duration-ms", "x-client-trace-id",
+  "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node", "x-envoy-external-address",
+  "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout", "x-envoy-internal", "x-envoy-ip-tags",
+  "x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+  "x-envoy-original-path", "x-envoy-original-url", "x-envoy-upstream-alt-stat-name",
+  "x-envoy-upstream-rq-timeout-alt-response", "expect", "x-forwarded-client-cert", "x-forwarded-for",
+  "x-forwarded-host", "x-forwarded-proto", "grpc-timeout", ":authority", ":method", ":path", ":protocol",
+  ":scheme", "te", "user-agent",
+];
+const RESP_TRAILERS = ["grpc-status", "grpc-message"];
+const RESP = [
+  "x-envoy-upstream-service-time", ":status", "date", "x-envoy-degraded", "x-envoy-immediate-health-check-fail",
+  "x-envoy-ratelimited", "x-envoy-upstream-canary", "x-envoy-upstream-healthchecked-cluster", "location", "server",
+];
+const INLINE: Record<HeaderMapKind, ReadonlySet<string>> = {
+  request: new Set([...REQ, ...REQ_RESP]),
+  "request-trailers": new Set(),
+  response: new Set([...RESP, ...REQ_RESP, ...RESP_TRAILERS]),
+  "response-trailers": new Set(RESP_TRAILERS),
+};
+
+/** ASCII-only lowercase, as absl::AsciiStrToLower; returns the same string when nothing changes. */
+export function asciiLower(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  }
+  return s;
+}
+
+export class HeaderMap {
+  readonly keys: string[] = [];
+  readonly values: string[] = [];
+  private readonly inline: ReadonlySet<string>;
+  /** Number of pseudo-headers, which occupy the front of the list. */
+  private pseudo = 0;
+
+  constructor(readonly kind: HeaderMapKind) {
+    this.inline = INLINE[kind];
+  }
+
+  static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
+    const m = new HeaderMap(kind);
+    for (let i = 0; i < list.length; i++) m.add(list[i][0], list[i][1]);
+    return m;
+  }
+
+  private canonical(key: string): string {
+    const k = asciiLower(key);
+    return k === "host" && this.kind === "request" ? ":authority" : k;
+  }
+
+  private indexOf(key: string): number {
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+    return -1;
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** HeaderMap::byteSize(): sum of key and value lengths. */
+  byteSize(): number {
+    let n = 0;
+    for (let i = 0; i < this.keys.length; i++) n += this.keys[i].length + this.values[i].length;
+    return n;
+  }
+
+  get(key: string): string | undefined {
+    const i = this.indexOf(this.canonical(key));
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  /** All values of a key, in order. */
+  getAll(key: string): string[] {
+    const k = this.canonical(key);
+    const out: string[] = [];
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] === k) out.push(this.values[i]);
+    return out;
+  }
+
+  add(key: string, value: string): void {
+    const k = this.canonical(key);
+    if (this.inline.has(k)) {
+      const i = this.indexOf(k);
+      if (i >= 0) {
+        if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
+        return;
+      }
+    }
+    if (k.charCodeAt(0) === 58 /* ':' */ && this.pseudo < this.keys.length) {
+      this.keys.splice(this.pseudo, 0, k);
+      this.values.splice(this.pseudo, 0, value);
+    } else {
+      this.keys.push(k);
+      this.values.push(value);
+    }
+    if (k.charCodeAt(0) === 58) this.pseudo++;
+  }
+
+  set(key: string, value: string): void {
+    const k = this.canonical(key);
+    const i = this.indexOf(k);
+    if (i >= 0) this.values[i] = value;
+    else this.add(k, value);
+  }
+
+  remove(key: string): void {
+    const k = this.canonical(key);
+    for (let i = this.keys.length - 1; i >= 0; i--) {
+      if (this.keys[i] === k) {
+        this.keys.splice(i, 1);
+        this.values.splice(i, 1);
+        if (i < this.pseudo) this.pseudo--;
+      }
+    }
+  }
+
+  clear(): void {
+    this.keys.length = 0;
+    this.values.length = 0;
+    this.pseudo = 0;
+  }
+
+  toList(): HeaderList {
+    return this.keys.map((k, i): [string, string] => [k, this.values[i]]);
+  }
+
+  /** A copy of the current entries, turned into a HeaderList only if someone asks. */
+  snapshot(): HeaderSnapshot {
+    return new HeaderSnapshot(this.keys.slice(), this.values.slice());
+  }
+}
+
+export class HeaderSnapshot {
+  private list?: HeaderList;
+  constructor(private readonly keys: string[], private readonly values: string[]) {}
+  toList(): HeaderList {
+    return (this.list ??= this.keys.map((k, i): [string, string] => [k, this.values[i]]));
+  }
+}
+
+// Pairs wire format (proxy-wasm-cpp-host src/pairs_util.cc): u32 count, then u32 key size and
+// u32 value size per pair, then each key and value followed by a NUL byte; little-endian.
+
+/** PairsUtil::pairsSize */
+export function pairsSize(keys: readonly string[], values: readonly string[]): number {
+  let n = 4;
+  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].length + 1 + values[i].length + 1;
+  return n;
+}
+
+/** PairsUtil::marshalPairs into `buf` at `at`; `buf` must have pairsSize bytes there. */
+export function marshalPairs(buf: Buffer, at: number, keys: readonly string[], values: readonly string[]): void {
+  const n = keys.length;
+  buf.writeUInt32LE(n, at);
+  let sizes = at + 4;
+  let p = at + 4 + n * 8;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    const v = values[i];
+    buf.writeUInt32LE(k.length, sizes);
+    buf.writeUInt32LE(v.length, sizes + 4);
+    sizes += 8;
+    p += buf.write(k, p, "latin1");
+    buf[p++] = 0;
+    p += buf.write(v, p, "latin1");
+    buf[p++] = 0;
+  }
+}
+
+const PAIRS_MAX_BYTES = 1024 * 1024; // PROXY_WASM_HOST_PAIRS_MAX_BYTES (limits.h)
+const PAIRS_MAX_COUNT = 1024; // PROXY_WASM_HOST_PAIRS_MAX_COUNT
+
+/** PairsUtil::toPairs: any malformed input yields no pairs at all, silently. */
+export function parsePairs(buf: Buffer, at: number, size: number): HeaderList {
+  if (size > PAIRS_MAX_BYTES || size < 4) return [];
+  const end = at + size;
+  const n = buf.readUInt32LE(at);
+  if (n > PAIRS_MAX_COUNT || at + 4 + n * 8 > end) return [];
+  const out: HeaderList = [];
+  let p = at + 4 + n * 8;
+  for (let i = 0; i < n; i++) {
+    const ks = buf.readUInt32LE(at + 4 + i * 8);
+    const vs = buf.readUInt32LE(at + 8 + i * 8);
+    if (p + ks + 1 > end || buf[p + ks] !== 0) return [];
+    const k = buf.toString("latin1", p, p + ks);
+    p += ks + 1;
+    if (p + vs + 1 > end || buf[p + vs] !== 0) return [];
+    const v = buf.toString("latin1", p, p + vs);
+    p += vs + 1;
+    out.push([k, v]);
+  }
+  return p === end ? out : [];
+}

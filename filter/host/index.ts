@@ -1,0 +1,14 @@
+// Proxy-wasm host emulator with Envoy's semantics, for running the filter's .wasm in tests,
+// benchmarks and the local gateway. See host.ts for the plugin lifecycle, stream.ts for the
+// stream, abi.ts for Envoy's import table.
+
+export { ProxyWasmHost } from "./host";
+export { HttpContext } from "./stream";
+export type { StreamListener, Received, StreamMode } from "./stream";
+export type { HostOptions, LogEntry, FailurePolicy } from "./core";
+export type { LogLevel } from "./constants";
+export type { HeaderList } from "./headers";
+export type { LocalReply } from "./localreply";
+export { NO_STATUS, WasmResult, FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, BufferType, HeaderMapType, StreamType, MetricType } from "./constants";
+export { checkModule, envoyImportTable, envoyExportTable } from "./abi";
+export type { AbiVersion } from "./abi";

@@ -1,0 +1,106 @@
+// Guest memory access with the bounds checks of proxy-wasm-cpp-host src/v8/v8.cc
+// (getMemory/setMemory/getWord/setWord: out of range -> the host call fails with
+// InvalidMemoryAccess, never a JS exception) and WasmBase::copyToPointerSize
+// (include/proxy-wasm/wasm.h: malloc in the guest, copy, write pointer and size as
+// little-endian u32; nothing is allocated for an empty value).
+
+import type { WasmMemory } from "./wasm-api";
+
+/** Calls the module's malloc/proxy_on_memory_allocate; returns 0 when it fails. */
+export type Allocator = (size: number) => number;
+
+export class GuestMemory {
+  u8!: Uint8Array;
+  buf!: Buffer;
+  dv!: DataView;
+
+  constructor(private readonly memory: WasmMemory, private readonly allocator: Allocator) {
+    this.refresh();
+  }
+
+  /**
+   * Re-create the views when the guest grew its memory: growing detaches the old buffer, so a
+   * zero-length view means stale views (cheaper than reading memory.buffer on every call).
+   */
+  sync(): void {
+    if (this.u8.length === 0) this.refresh();
+  }
+
+  private refresh(): void {
+    const ab = this.memory.buffer;
+    this.u8 = new Uint8Array(ab);
+    this.buf = Buffer.from(ab);
+    this.dv = new DataView(ab);
+  }
+
+  get size(): number {
+    return this.u8.length;
+  }
+
+  ok(ptr: number, len: number): boolean {
+    return ptr + len <= this.u8.length;
+  }
+
+  /** View of guest bytes, or undefined when the range is out of bounds. */
+  view(ptr: number, len: number): Buffer | undefined {
+    if (ptr + len > this.u8.length) return undefined;
+    return this.buf.subarray(ptr, ptr + len);
+  }
+
+  latin1(ptr: number, len: number): string | undefined {
+    if (ptr + len > this.u8.length) return undefined;
+    return this.buf.toString("latin1", ptr, ptr + len);
+  }
+
+  utf8(ptr: number, len: number): string | undefined {
+    if (ptr + len > this.u8.length) return undefined;
+    return this.buf.toString("utf8", ptr, ptr + len);
+  }
+
+  readU32(ptr: number): number | undefined {
+    if (ptr + 4 > this.u8.length) return undefined;
+    return this.dv.getUint32(ptr, true);
+  }
+
+  writeU32(ptr: number, value: number): boolean {
+    if (ptr + 4 > this.u8.length) return false;
+    this.dv.setUint32(ptr, value >>> 0, true);
+    return true;
+  }
+
+  writeU64(ptr: number, value: bigint): boolean {
+    if (ptr + 8 > this.u8.length) return false;
+    this.dv.setBigUint64(ptr, BigInt.asUintN(64, value), true);
+    return true;
+  }
+
+  /** malloc in the guest; returns 0 when malloc fails, traps or returns an out-of-range block. */
+  alloc(size: number): number {
+    const p = this.allocator(size) >>> 0;
+    this.sync();
+    if (p === 0 || p + size > this.u8.length) return 0;
+    return p;
+  }
+
+  /** WasmBase::copyToPointerSize for bytes. */
+  copyBytesOut(src: Uint8Array, ptrPtr: number, sizePtr: number): boolean {
+    let p = 0;
+    if (src.length > 0) {
+      p = this.alloc(src.length);
+      if (p === 0) return false;
+      this.u8.set(src, p);
+    }
+    return this.writeU32(ptrPtr, p) && this.writeU32(sizePtr, src.length);
+  }
+
+  /** WasmBase::copyToPointerSize for a string whose chars are bytes (latin1). */
+  copyLatin1Out(src: string, ptrPtr: number, sizePtr: number): boolean {
+    let p = 0;
+    if (src.length > 0) {
+      p = this.alloc(src.length);
+      if (p === 0) return false;
+      this.buf.write(src, p, src.length, "latin1");
+    }
+    return this.writeU32(ptrPtr, p) && this.writeU32(sizePtr, src.length);
+  }
+}

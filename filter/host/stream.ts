@@ -1,0 +1,103 @@
+// The public side of one HTTP stream: drivers that feed it as Envoy's codec would, and what
+// the upstream and the client received. The flow itself is in stream-flow.ts.
+
+import { HeaderList } from "./headers";
+import type { LocalReply } from "./localreply";
+import { Output } from "./side";
+import { StreamFlow } from "./stream-flow";
+
+export type { StreamListener, StreamMode } from "./stream-flow";
+
+export interface Received { headers?: HeaderList; body: Buffer; ended: boolean; trailers?: HeaderList }
+
+export class HttpContext extends StreamFlow {
+  private finished = false;
+
+  // ---- drivers -------------------------------------------------------------------------
+
+  // Each driver is one dispatcher event: tasks the module posted run when it is done.
+  requestHeaders(headers: HeaderList, endOfStream: boolean): number {
+    return this.posted(this.onHeaders(this.sides[0], headers, endOfStream, false));
+  }
+  requestBody(chunk: Uint8Array, endOfStream: boolean): number {
+    return this.posted(this.onBody(this.sides[0], chunk, endOfStream));
+  }
+  requestTrailers(trailers: HeaderList): number {
+    return this.posted(this.onTrailers(this.sides[0], trailers));
+  }
+  responseHeaders(headers: HeaderList, endOfStream: boolean): number {
+    return this.posted(this.onHeaders(this.sides[1], headers, endOfStream, false));
+  }
+  responseBody(chunk: Uint8Array, endOfStream: boolean): number {
+    return this.posted(this.onBody(this.sides[1], chunk, endOfStream));
+  }
+  responseTrailers(trailers: HeaderList): number {
+    return this.posted(this.onTrailers(this.sides[1], trailers));
+  }
+
+  private posted(status: number): number {
+    this.core.runPosted();
+    return status;
+  }
+
+  /** Stream end: Envoy runs the access log (proxy_on_log) before destroying filters (on_done, on_delete). */
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const vm = this.vm;
+    if (vm && this.ctx) {
+      if (!this.created) this.onCreate();
+      this.ctx.accessLogPhase = true;
+      this.callVm("proxy_on_log", this.id);
+      this.ctx.accessLogPhase = false;
+      this.callVm("proxy_on_done", this.id);
+      this.callVm("proxy_on_delete", this.id);
+      vm.contexts.delete(this.id);
+    }
+    this.core.runPosted();
+  }
+
+  // ---- read back ---------------------------------------------------------------------------
+
+  get localReply(): LocalReply | undefined {
+    return this.reply;
+  }
+  get upstream(): Received {
+    return received(this.sides[0].out);
+  }
+  get downstream(): Received {
+    return received(this.sides[1].out);
+  }
+  get requestStalled(): boolean {
+    return this.stalled(this.sides[0]);
+  }
+  get responseStalled(): boolean {
+    return this.stalled(this.sides[1]);
+  }
+  /** The stream was reset; the client got no complete response. */
+  get reset(): boolean {
+    return this.wasReset;
+  }
+  /** Response code details Envoy records (e.g. "via_upstream", "wasm_fail_stream"). */
+  get details(): string | undefined {
+    return this.responseDetails;
+  }
+  /**
+   * Headers the router matched the route on: the original request headers, or the released
+   * ones when the filter changed request headers (which clears Envoy's route cache).
+   */
+  get route(): { headers: HeaderList; recomputed: boolean } | undefined {
+    const r = this.routeInfo;
+    return r && { headers: r.headers.toList(), recomputed: r.recomputed };
+  }
+  requestHeaderMap(): HeaderList {
+    return this.sides[0].live?.toList() ?? [];
+  }
+  responseHeaderMap(): HeaderList {
+    return this.sides[1].live?.toList() ?? [];
+  }
+}
+
+function received(o: Output): Received {
+  return { headers: o.headers, body: o.bodyBuffer(), ended: o.ended, trailers: o.trailers };
+}

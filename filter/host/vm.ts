@@ -1,0 +1,182 @@
+// One instance of the module, as proxy-wasm-cpp-host's WasmBase + V8 WasmVm hold it:
+// the instance, its memory, its contexts, the context a host call acts on, the queue of
+// "after VM call" actions (DeferAfterCallActions) and the failed state.
+// A trap, or a JS exception escaping a host function, fails the VM (v8.cc: a trap ->
+// fail(FailState::RuntimeError)); every later call into it is refused.
+
+import { AbiVersion, ModuleCheck } from "./abi";
+import { BaseContext } from "./context";
+import { HostCore } from "./core";
+import { buildImports } from "./imports";
+import { GuestMemory } from "./memory";
+import { VmMetrics } from "./metrics";
+import { Wasm, WasmMemory, WasmModule, isMemory } from "./wasm-api";
+
+type Fn = (...args: number[]) => number | undefined;
+export type FailState = "RuntimeError" | "StartFailed" | "ConfigureFailed" | "UnableToInitializeCode";
+
+/** Thrown by a host function to trap the guest (e.g. a restricted host call). */
+export class HostTrap extends Error {}
+
+// Host calls allowed while the module's _start/_initialize runs (src/wasm.cc startVm) and
+// while the host calls malloc (include/proxy-wasm/wasm.h allocMemory); anything else traps.
+const START_ALLOWED = new Set([
+  "env.emscripten_notify_memory_growth", "env.proxy_log",
+  ...["fd_write", "args_sizes_get", "args_get", "environ_sizes_get", "environ_get", "fd_prestat_get",
+    "fd_prestat_dir_name", "clock_time_get", "random_get", "fd_fdstat_get", "fd_fdstat_set_flags"]
+    .flatMap((n) => [`wasi_unstable.${n}`, `wasi_snapshot_preview1.${n}`]),
+]);
+const MALLOC_ALLOWED = new Set([
+  "env.proxy_log",
+  ...["fd_write", "clock_time_get"].flatMap((n) => [`wasi_unstable.${n}`, `wasi_snapshot_preview1.${n}`]),
+]);
+
+export class WasmVm {
+  readonly abi: AbiVersion;
+  readonly metrics: VmMetrics;
+  readonly contexts = new Map<number, BaseContext>();
+  /** The context whose callback is running (current_context_). */
+  current: BaseContext;
+  /** set_effective_context target for the rest of the current VM call, 0 if none. */
+  effectiveId = 0;
+  rootContext?: BaseContext;
+  failed?: { state: FailState; message: string };
+  restricted: ReadonlySet<string> | null = null;
+  /** Set by send_local_response: the current callback's result becomes a stop. */
+  stopIteration = false;
+  tickPeriodMs = 0;
+  mem!: GuestMemory;
+  private exports: Record<string, Fn | undefined> = {};
+  private readonly actions: Array<() => void> = [];
+  private nextContextId = 1;
+
+  constructor(readonly core: HostCore, private readonly module: WasmModule, private readonly check: ModuleCheck) {
+    this.abi = check.abi as AbiVersion;
+    this.metrics = new VmMetrics(core.stats);
+    this.current = new BaseContext(this, 0, false);
+    this.contexts.set(0, this.current);
+  }
+
+  /** Links and instantiates; false (and failed) when V8 would not create the instance. */
+  instantiate(): boolean {
+    const imports = buildImports(this, this.check.info);
+    try {
+      // The views must exist before the start section runs: it may call host functions.
+      if (imports.memory) this.mem = new GuestMemory(imports.memory, (size) => this.malloc(size));
+      const instance = new Wasm.Instance(this.module, imports.object);
+      this.exports = instance.exports as unknown as Record<string, Fn | undefined>;
+      const memory = imports.memory ?? Object.values(instance.exports).find(isMemory);
+      if (!this.mem) this.mem = new GuestMemory(memory as WasmMemory, (size) => this.malloc(size));
+    } catch (e) {
+      this.fail("UnableToInitializeCode", `Failed to create new Wasm instance: ${(e as Error).message}`);
+      return false;
+    }
+    return true;
+  }
+
+  has(name: string): boolean {
+    return typeof this.exports[name] === "function";
+  }
+
+  allocContextId(): number {
+    while (this.contexts.has(this.nextContextId)) this.nextContextId++;
+    return this.nextContextId++;
+  }
+
+  /** contextOrEffectiveContext() */
+  ctx(): BaseContext {
+    if (this.effectiveId !== 0) {
+      const c = this.contexts.get(this.effectiveId);
+      if (c) return c;
+    }
+    return this.current;
+  }
+
+  /**
+   * Calls an export with `ctx` as current context. Returns the result as unsigned i32 (0 for
+   * void), or undefined when the export is absent, the VM has failed, or the call trapped.
+   */
+  call(ctx: BaseContext, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
+    const fn = this.exports[name];
+    if (!fn || this.failed) return undefined;
+    const prevCurrent = this.current;
+    const prevEffective = this.effectiveId;
+    this.current = ctx;
+    this.effectiveId = 0;
+    try {
+      // Exact arity: the JS-to-wasm call stays on V8's fast path.
+      let r: number | undefined;
+      switch (fn.length) {
+        case 0: r = fn(); break;
+        case 1: r = fn(a as number); break;
+        case 2: r = fn(a as number, b as number); break;
+        case 3: r = fn(a as number, b as number, c as number); break;
+        default: r = fn(a as number, b as number, c as number, d as number, e as number);
+      }
+      return this.failed ? undefined : typeof r === "number" ? r >>> 0 : 0;
+    } catch (err) {
+      this.trap(name, err);
+      return undefined;
+    } finally {
+      this.current = prevCurrent;
+      this.effectiveId = prevEffective;
+    }
+  }
+
+  /** Runs a start-up export (_start, _initialize, main) with the restricted host call set. */
+  callRestricted(ctx: BaseContext, name: string, a?: number, b?: number): void {
+    this.restricted = START_ALLOWED;
+    try {
+      this.call(ctx, name, a, b);
+    } finally {
+      this.restricted = null;
+    }
+  }
+
+  private malloc(size: number): number {
+    const name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
+    const fn = this.exports[name] as Fn;
+    const saved = this.restricted;
+    this.restricted = MALLOC_ALLOWED;
+    try {
+      return (fn(size) ?? 0) >>> 0;
+    } catch (err) {
+      // WasmBase::allocMemory: malloc trapped -> VM failed, the host call sees nullptr.
+      this.trap(name, err);
+      return 0;
+    } finally {
+      this.restricted = saved;
+    }
+  }
+
+  checkRestricted(name: string): void {
+    if (this.restricted && !this.restricted.has(name)) {
+      this.core.log(0, `restricted_callback: ${name}`);
+      throw new HostTrap(`restricted_callback: ${name} may not be called here`);
+    }
+  }
+
+  addAfterCallAction(f: () => void): void {
+    this.actions.push(f);
+  }
+
+  /** DeferAfterCallActions' destructor: clear the stop flag, run what the call queued. */
+  afterCall(): void {
+    this.stopIteration = false;
+    while (this.actions.length > 0) (this.actions.shift() as () => void)();
+  }
+
+  trap(fnName: string, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.core.traps++;
+    this.core.lastTrap = e;
+    this.fail("RuntimeError", `Function: ${fnName} failed: ${e.name === "RuntimeError" ? "Uncaught RuntimeError: " : ""}${e.message}`);
+  }
+
+  fail(state: FailState, message: string): void {
+    if (this.failed) return;
+    this.failed = { state, message };
+    // Wasm::error (Envoy wasm.cc) logs at error level.
+    this.core.log(4, `Wasm VM failed ${message}`);
+  }
+}

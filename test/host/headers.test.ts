@@ -1,0 +1,156 @@
+// Header maps through the ABI, with the semantics of Envoy's HeaderMapImpl and context.cc.
+import * as assert from "node:assert/strict";
+import { HeaderList } from "../../filter/host";
+import { REQUEST, R, letter, lines, pairsBytes, parsePairsBytes, startHost } from "./helpers";
+import { Abi, OUT_PTR, OUT_SIZE, ProxyModule, drop, i32 } from "./proxy-module";
+
+const REQ = 0;
+
+/** A module whose on_request_headers runs `body(m)` and then returns `status`. */
+function onRequestHeaders(imports: string[], body: (m: ProxyModule) => number[], abi: Abi = "0_2_0", status = 0): Uint8Array {
+  const m = new ProxyModule(imports, abi);
+  return m.on("proxy_on_request_headers", abi === "0_1_0" ? 2 : 3, [...body(m), ...i32(status)]).build();
+}
+
+function getHeader(key: string, abi: Abi = "0_2_0"): Uint8Array {
+  return onRequestHeaders(["proxy_get_header_map_value"], (m) => {
+    const k = m.str(key);
+    return [...m.logCode(m.call("proxy_get_header_map_value", REQ, k.ptr, k.len, OUT_PTR, OUT_SIZE)), ...m.logOut()];
+  }, abi);
+}
+
+function run(wasm: Uint8Array, headers: HeaderList = REQUEST) {
+  const host = startHost(wasm);
+  const ctx = host.newHttpContext();
+  ctx.requestHeaders(headers, true);
+  return { host, ctx, lines: lines(host) };
+}
+
+describe("host: header maps", () => {
+  it("lowercases incoming header keys and keeps repeated headers as separate entries", () => {
+    const { ctx } = run(onRequestHeaders([], () => []), [...REQUEST, ["X-Tag", "a"], ["x-tag", "b"]]);
+    assert.deepEqual(ctx.upstream.headers?.filter(([k]) => k === "x-tag"), [["x-tag", "a"], ["x-tag", "b"]]);
+  });
+
+  it("joins a repeated inline header (content-type) with a comma, as Envoy's codec does", () => {
+    const { ctx } = run(onRequestHeaders([], () => []), [...REQUEST, ["Content-Type", "a"], ["content-type", "b"]]);
+    assert.deepEqual(ctx.upstream.headers?.filter(([k]) => k === "content-type"), [["content-type", "a,b"]]);
+  });
+
+  it("keeps pseudo-headers in front of the others, also when the filter adds one", () => {
+    const wasm = onRequestHeaders(["proxy_add_header_map_value"], (m) => {
+      const k = m.str(":protocol"), v = m.str("websocket");
+      return [...m.call("proxy_add_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop];
+    });
+    const { ctx } = run(wasm, [["x-a", "1"], [":method", "GET"], [":path", "/"]]);
+    assert.deepEqual(ctx.upstream.headers, [[":method", "GET"], [":path", "/"], [":protocol", "websocket"], ["x-a", "1"]]);
+  });
+
+  it("maps a Host header to :authority", () => {
+    const { ctx } = run(onRequestHeaders([], () => []), [[":method", "GET"], [":path", "/"], ["Host", "example"]]);
+    assert.deepEqual(ctx.upstream.headers, [[":method", "GET"], [":path", "/"], [":authority", "example"]]);
+  });
+
+  const gets: Array<{ name: string; abi: Abi; key: string; headers: HeaderList; want: string[] }> = [
+    { name: "returns the value for any key case", abi: "0_2_0", key: "X-TAG", headers: [["x-tag", "v"]], want: [letter(R.Ok), "v"] },
+    { name: "returns the first value of a repeated header", abi: "0_2_0", key: "x-tag", headers: [["x-tag", "a"], ["x-tag", "b"]], want: [letter(R.Ok), "a"] },
+    { name: "answers NotFound for a missing header under ABI 0.2.0", abi: "0_2_0", key: "x-none", headers: [], want: [letter(R.NotFound), ""] },
+    { name: "answers Ok and an empty value for a missing header under ABI 0.1.0", abi: "0_1_0", key: "x-none", headers: [], want: [letter(R.Ok), ""] },
+  ];
+  for (const t of gets) {
+    it(`get_header_map_value ${t.name}`, () => {
+      const { lines: l } = run(getHeader(t.key, t.abi), [...REQUEST, ...t.headers]);
+      // The module logs the result code, then the value (empty when the host wrote none).
+      assert.deepEqual(l, t.want);
+    });
+  }
+
+  const edits: Array<{ name: string; ops: (m: ProxyModule) => number[]; headers: HeaderList; want: HeaderList }> = [
+    {
+      name: "add lowercases the key and appends a separate entry",
+      ops: (m) => { const k = m.str("X-Tag"), v = m.str("c"); return [...m.call("proxy_add_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
+      headers: [["x-tag", "a"]], want: [["x-tag", "a"], ["x-tag", "c"]],
+    },
+    {
+      name: "add to an inline header (user-agent) appends to its value",
+      ops: (m) => { const k = m.str("user-agent"), v = m.str("b"); return [...m.call("proxy_add_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
+      headers: [["user-agent", "a"]], want: [["user-agent", "a,b"]],
+    },
+    {
+      name: "replace overwrites the first entry and keeps the others",
+      ops: (m) => { const k = m.str("x-tag"), v = m.str("z"); return [...m.call("proxy_replace_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
+      headers: [["x-tag", "a"], ["x-other", "o"], ["x-tag", "b"]], want: [["x-tag", "z"], ["x-other", "o"], ["x-tag", "b"]],
+    },
+    {
+      name: "replace of a missing header adds it",
+      ops: (m) => { const k = m.str("x-new"), v = m.str("n"); return [...m.call("proxy_replace_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
+      headers: [], want: [["x-new", "n"]],
+    },
+    {
+      name: "remove drops every entry of the key",
+      ops: (m) => { const k = m.str("X-Tag"); return [...m.call("proxy_remove_header_map_value", REQ, k.ptr, k.len), ...drop]; },
+      headers: [["x-tag", "a"], ["x-other", "o"], ["x-tag", "b"]], want: [["x-other", "o"]],
+    },
+    {
+      name: "set_header_map_pairs replaces the map, lowercasing keys",
+      ops: (m) => { const p = m.str(pairsBytes([["X-One", "1"], ["x-two", "2"]])); return [...m.call("proxy_set_header_map_pairs", REQ, p.ptr, p.len), ...drop]; },
+      headers: [["x-old", "o"]], want: [["x-one", "1"], ["x-two", "2"]],
+    },
+    {
+      name: "set_header_map_pairs with malformed pairs empties the map (PairsUtil::toPairs gives none)",
+      ops: (m) => { const p = m.str(pairsBytes([["x-one", "1"]]).subarray(0, 10)); return [...m.call("proxy_set_header_map_pairs", REQ, p.ptr, p.len), ...drop]; },
+      headers: [["x-old", "o"]], want: [],
+    },
+  ];
+  for (const t of edits) {
+    it(t.name, () => {
+      const imports = ["proxy_add_header_map_value", "proxy_replace_header_map_value", "proxy_remove_header_map_value", "proxy_set_header_map_pairs"];
+      const { ctx } = run(onRequestHeaders(imports, t.ops), t.headers);
+      assert.deepEqual(ctx.upstream.headers, t.want);
+    });
+  }
+
+  it("remove of a missing header answers Ok", () => {
+    const wasm = onRequestHeaders(["proxy_remove_header_map_value"], (m) => {
+      const k = m.str("x-none");
+      return m.logCode(m.call("proxy_remove_header_map_value", REQ, k.ptr, k.len));
+    });
+    assert.deepEqual(run(wasm).lines, [letter(R.Ok)]);
+  });
+
+  it("get_header_map_pairs returns the wire format: count, sizes, NUL-terminated keys and values", () => {
+    const wasm = onRequestHeaders(["proxy_get_header_map_pairs"], (m) => [
+      ...m.call("proxy_get_header_map_pairs", REQ, OUT_PTR, OUT_SIZE), ...drop, ...m.logOut(),
+    ]);
+    const host = startHost(wasm);
+    host.newHttpContext().requestHeaders([[":path", "/x"], ["x-tag", "a"], ["x-tag", "b"]], true);
+    const raw = Buffer.from(lines(host)[0], "latin1");
+    assert.deepEqual(parsePairsBytes(raw), [[":path", "/x"], ["x-tag", "a"], ["x-tag", "b"]]);
+  });
+
+  it("get_header_map_size answers the sum of key and value lengths", () => {
+    const wasm = onRequestHeaders(["proxy_get_header_map_size"], (m) => [
+      ...m.call("proxy_get_header_map_size", REQ, OUT_SIZE), ...drop,
+      ...m.logCode([...i32(OUT_SIZE), 0x28, 2, 0]),
+    ]);
+    const host = startHost(wasm);
+    host.newHttpContext().requestHeaders([[":path", "/x"], ["x-tag", "ab"]], true); // 5+2 + 5+2 = 14
+    assert.deepEqual(lines(host), [letter(14)]);
+  });
+
+  it("answers BadArgument for a header map type above 7", () => {
+    const wasm = onRequestHeaders(["proxy_get_header_map_value"], (m) => {
+      const k = m.str(":path");
+      return m.logCode(m.call("proxy_get_header_map_value", 8, k.ptr, k.len, OUT_PTR, OUT_SIZE));
+    });
+    assert.deepEqual(run(wasm).lines, [letter(R.BadArgument)]);
+  });
+
+  it("answers BadArgument for response headers while only the request has arrived", () => {
+    const wasm = onRequestHeaders(["proxy_get_header_map_value"], (m) => {
+      const k = m.str(":status");
+      return m.logCode(m.call("proxy_get_header_map_value", 2, k.ptr, k.len, OUT_PTR, OUT_SIZE));
+    });
+    assert.deepEqual(run(wasm).lines, [letter(R.BadArgument)]);
+  });
+});
