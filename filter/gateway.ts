@@ -196,9 +196,13 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config})\n`);
   await new Promise<void>((resolve) => {
-    const stop = (): void => { void gateway.close().then(resolve); };
+    const stop = (): void => { clearInterval(orphanWatch); void gateway.close().then(resolve); };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    // `npm run gateway` starts us under `sh -c`, which does not pass npm's SIGTERM on: when the
+    // launcher dies we are re-parented, and must not linger holding the port.
+    const parent = process.ppid;
+    const orphanWatch = setInterval(() => { if (process.ppid !== parent) stop(); }, 500);
   });
   return 0;
 }
