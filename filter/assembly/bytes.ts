@@ -79,6 +79,14 @@ export class Bytes {
     this.byte(0x22);
     let i = 0;
     while (i < n) {
+      // Copy the run that needs no escaping in one go.
+      let j = i;
+      while (j < n) {
+        const d = <i32>load<u8>(src + <usize>j);
+        if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
+        j++;
+      }
+      if (j > i) { this.raw(src + <usize>i, j - i); i = j; if (i >= n) break; }
       const c = <i32>load<u8>(src + <usize>i);
       if (c == 0x22 || c == 0x5c) { this.byte(0x5c); this.byte(c); i++; continue; }
       if (c < 0x20 || c == 0x7f) { this.hexEscape(c); i++; continue; }

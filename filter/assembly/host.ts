@@ -18,6 +18,9 @@ declare function proxy_set_buffer_bytes(type: i32, start: u32, length: u32, data
 @external("env", "proxy_get_header_map_value")
 declare function proxy_get_header_map_value(type: i32, key: usize, keySize: usize, valuePtr: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
+@external("env", "proxy_get_header_map_pairs")
+declare function proxy_get_header_map_pairs(type: i32, valuePtr: usize, valueSize: usize): u32;
+// @ts-ignore: decorator
 @external("env", "proxy_replace_header_map_value")
 declare function proxy_replace_header_map_value(type: i32, key: usize, keySize: usize, value: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
@@ -60,6 +63,48 @@ function takeHostBuffer(): ArrayBuffer {
   const adopted = changetype<ArrayBuffer>(p);
   free(p);
   return adopted;
+}
+
+/**
+ * All of a header map in one host call (Envoy's pair format: u32 count, then u32 key and
+ * value sizes, then NUL-terminated keys and values); cheaper than a call per header.
+ */
+export class HeaderSnapshot {
+  private data: ArrayBuffer = new ArrayBuffer(0);
+  private count: i32 = 0;
+
+  load(map: i32): void {
+    store<u32>(outPtr, 0);
+    store<u32>(outSize, 0);
+    this.count = 0;
+    if (proxy_get_header_map_pairs(map, outPtr, outSize) != OK) return;
+    this.data = takeHostBuffer();
+    if (this.data.byteLength >= 4) this.count = <i32>load<u32>(changetype<usize>(this.data));
+    if (<usize>4 + <usize>this.count * 8 > <usize>this.data.byteLength) this.count = 0;
+  }
+
+  /** The value of `name`, repeated headers joined with "," as proxy_get_header_map_value does; null when absent. */
+  get(name: Bytes): ArrayBuffer | null {
+    const base = changetype<usize>(this.data);
+    const end = base + <usize>this.data.byteLength;
+    let sizes = base + 4;
+    let p = sizes + <usize>this.count * 8;
+    let found: Bytes | null = null;
+    for (let i = 0; i < this.count; i++) {
+      const k = <usize>load<u32>(sizes);
+      const v = <usize>load<u32>(sizes + 4);
+      sizes += 8;
+      if (p + k + v + 2 > end) return null;
+      if (<i32>k == name.len && memory.compare(p, name.ptr, k) == 0) {
+        if (found === null) found = new Bytes(<i32>v);
+        else (found as Bytes).byte(0x2c);
+        (found as Bytes).raw(p + k + 1, <i32>v);
+      }
+      p += k + v + 2;
+    }
+    if (found === null) return null;
+    return (found as Bytes).toArrayBuffer();
+  }
 }
 
 export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {

@@ -23,7 +23,9 @@ export class Metrics {
   private methodIds: Array<i64> = [];
   private otherMethod: i64 = -1;
   private responseId: i64 = -1;
-  private toolIds: Map<string, i64> = new Map();
+  // Tool names seen so far (at most MAX_TOOL_LABELS) and their counters.
+  private toolNames: Array<Bytes> = [];
+  private toolIdList: Array<i64> = [];
   private otherTool: i64 = -1;
   private denyIds: Array<i64> = [];
   private wouldDenyIds: Array<i64> = [];
@@ -71,16 +73,19 @@ export class Metrics {
   }
 
   tool(name: Bytes): void {
-    const raw = name.toString();
-    if (this.toolIds.has(raw)) { incrementCounter(this.toolIds.get(raw)); return; }
-    if (this.toolIds.size >= MAX_TOOL_LABELS) {
+    const names = this.toolNames;
+    for (let i = 0; i < names.length; i++) {
+      if (sameBytes(names[i], name)) { incrementCounter(this.toolIdList[i]); return; }
+    }
+    if (names.length >= MAX_TOOL_LABELS) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
       incrementCounter(this.otherTool);
       return;
     }
     // Names that sanitize alike share one counter (Envoy would merge them in Prometheus anyway).
-    const id = defineCounter(PREFIX + "tool_calls." + label(raw));
-    this.toolIds.set(raw, id);
+    const id = defineCounter(PREFIX + "tool_calls." + label(name.toString()));
+    names.push(name);
+    this.toolIdList.push(id);
     incrementCounter(id);
   }
 

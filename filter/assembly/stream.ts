@@ -10,7 +10,7 @@ import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { getHeader, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderSnapshot, getHeader, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -35,6 +35,7 @@ const REWRITE_ENCODED: i32 = 3;
 // Shared by every stream of the VM: the VM runs one callback at a time.
 const scanner = new Scanner();
 const auditBuf = new Bytes(512);
+const requestHeaders = new HeaderSnapshot();
 
 /** Settings the root context hands each stream. */
 export class Shared {
@@ -72,7 +73,9 @@ export class McpStream extends Context {
   }
 
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
-    const method = getHeader(REQUEST_HEADERS, H_METHOD);
+    const headers = requestHeaders;
+    headers.load(REQUEST_HEADERS);
+    const method = headers.get(H_METHOD);
     if (method === null || !bufferIs(method as ArrayBuffer, POST)) {
       this.done = true;
       return FilterHeadersStatusValues.Continue;
@@ -80,14 +83,14 @@ export class McpStream extends Context {
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
-    const user = getHeader(REQUEST_HEADERS, this.shared.userHeader);
+    const user = headers.get(this.shared.userHeader);
     if (user !== null) a.user = Bytes.over(user as ArrayBuffer);
-    const session = getHeader(REQUEST_HEADERS, H_SESSION);
+    const session = headers.get(H_SESSION);
     if (session !== null) a.session = Bytes.over(session as ArrayBuffer);
-    const protocol = getHeader(REQUEST_HEADERS, H_PROTOCOL);
+    const protocol = headers.get(H_PROTOCOL);
     if (protocol !== null) a.protocol = Bytes.over(protocol as ArrayBuffer);
 
-    const why = unjudgeable();
+    const why = unjudgeable(headers);
     if (why.length > 0) {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
@@ -100,7 +103,7 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = getHeader(REQUEST_HEADERS, H_CONTENT_LENGTH);
+    const declared = headers.get(H_CONTENT_LENGTH);
     if (declared !== null && parseLength(declared as ArrayBuffer) > <i64>cfg.maxBodyBytes) {
       this.oversize(parseLength(declared as ArrayBuffer));
       return FilterHeadersStatusValues.StopIteration;
@@ -333,9 +336,9 @@ function clearRoutingHeaders(): void {
 }
 
 /** Why this POST's body cannot be judged, or "" when it can. */
-function unjudgeable(): string {
-  if (encoded(getHeader(REQUEST_HEADERS, H_CONTENT_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
-  const ct = getHeader(REQUEST_HEADERS, H_CONTENT_TYPE);
+function unjudgeable(headers: HeaderSnapshot): string {
+  if (encoded(headers.get(H_CONTENT_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
+  const ct = headers.get(H_CONTENT_TYPE);
   if (ct === null) return "Content-Type must be application/json";
   if (!contentTypeIs(ct as ArrayBuffer, JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
