@@ -26,6 +26,7 @@ const ENTRY_FILES = [
   "envoy/extensions/filters/http/wasm/v3/wasm.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/extensions/access_loggers/filters/cel/v3/cel.proto",
   "google/protobuf/wrappers.proto",
 ];
 

@@ -95,7 +95,8 @@ describe("Envoy proto validator", () => {
 
   it("rejects deprecated fields, which newer Envoys refuse", () => {
     const f = fixture();
-    const mapper = f.hcm.local_reply_config.mappers[0].body_format_override;
+    // mappers[0] passes the filter's own replies through; mappers[1] is Envoy's first status mapping.
+    const mapper = f.hcm.local_reply_config.mappers[1].body_format_override;
     mapper.text_format = mapper.text_format_source.inline_string;
     delete mapper.text_format_source;
     assertOneProblem(f.doc, /body_format_override\.text_format: deprecated field/);
@@ -103,7 +104,7 @@ describe("Envoy proto validator", () => {
 
   it("enforces protoc-gen-validate rules Envoy checks (min_len, message.required)", () => {
     const a = fixture();
-    a.hcm.local_reply_config.mappers[0].filter.status_code_filter.comparison.value.runtime_key = "";
+    a.hcm.local_reply_config.mappers[1].filter.status_code_filter.comparison.value.runtime_key = "";
     assertOneProblem(a.doc, /runtime_key: must be at least 1 characters/);
     const b = fixture();
     delete b.hcm.local_reply_config.mappers[0].filter;
