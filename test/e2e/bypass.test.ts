@@ -4,19 +4,10 @@
 import { strict as assert } from "node:assert";
 import * as zlib from "node:zlib";
 import {
-  callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
+  DENIED, POLICY, callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
   type Everything, type RawResponse, type Recorder, type Session, type TestGateway,
 } from "./harness";
 
-const DENIED = ["get-env", "gzip-file-as-resource"];
-const POLICY = {
-  defaultAction: "allow",
-  rules: [{ name: "no-env-no-fetch", action: "deny", tools: ["get-env", "gzip-*"] }],
-  userHeader: "x-user-id",
-  hideDeniedTools: true,
-  maxBodyBytes: 65536,
-  mode: "enforce",
-};
 
 // JSON text is written out by hand below: JSON.stringify would normalise away the very escapes
 // and duplicate keys under test.

@@ -14,6 +14,17 @@ import type { LogEntry } from "../../filter/host";
 const EVERYTHING = path.join(__dirname, "..", "..", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js");
 const START_TIMEOUT_MS = 15_000;
 
+/** The policy most e2e tests run: the default stack's denials, with a small body limit. */
+export const DENIED = ["get-env", "gzip-file-as-resource"];
+export const POLICY = {
+  defaultAction: "allow",
+  rules: [{ name: "no-env-no-fetch", action: "deny", tools: ["get-env", "gzip-*"] }],
+  userHeader: "x-user-id",
+  hideDeniedTools: true,
+  maxBodyBytes: 65536,
+  mode: "enforce",
+};
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

@@ -3,19 +3,10 @@
 import { strict as assert } from "node:assert";
 import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import {
-  callsReaching, connect, rawRequest, startEverything, startRecorder, startTestGateway,
+  DENIED, POLICY, callsReaching, connect, rawRequest, startEverything, startRecorder, startTestGateway,
   type Everything, type Recorder, type Session, type TestGateway,
 } from "./harness";
 
-const DENIED = ["get-env", "gzip-file-as-resource"];
-const POLICY = {
-  defaultAction: "allow",
-  rules: [{ name: "no-env-no-fetch", action: "deny", tools: ["get-env", "gzip-*"] }],
-  userHeader: "x-user-id",
-  hideDeniedTools: true,
-  maxBodyBytes: 65536,
-  mode: "enforce",
-};
 
 function text(result: Record<string, unknown>): string {
   const content = result.content as Array<{ text?: string }> | undefined;

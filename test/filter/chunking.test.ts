@@ -2,20 +2,12 @@
 import * as assert from "node:assert/strict";
 import { ProxyWasmHost } from "../../filter/host";
 import { startHost, post, respond, Exchange } from "./helpers";
-import { SAMPLE_BODIES, toolsResult, sse } from "./fixtures";
+import { SAMPLE_BODIES, toolsResult, sse, mulberry32 } from "./fixtures";
 
 function outcome(x: Exchange): string {
   return JSON.stringify({ forwarded: x.forwarded, upstream: x.upstreamBody, status: x.reply?.status, reply: x.reply?.body.toString("utf8") });
 }
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("filter: chunk-split property", () => {
   for (const [what, body] of SAMPLE_BODIES) {

@@ -33,3 +33,13 @@ export const SAMPLE_BODIES: Array<[string, string]> = [
   ["malformed JSON", '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo"}'],
   ["an invalid request", '{"jsonrpc":"2.0","id":7,"method":["tools/call"]}'],
 ];
+
+/** A small seeded PRNG (mulberry32), so that property and fuzz runs replay exactly. */
+export function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

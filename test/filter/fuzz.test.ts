@@ -3,19 +3,11 @@
 // a body in which the server would find a denied tool call.
 import * as assert from "node:assert/strict";
 import { startHost, requestHeaders, exchange, call } from "./helpers";
-import { SAMPLE_BODIES, serverParse, serverToolCalls } from "./fixtures";
+import { SAMPLE_BODIES, serverParse, serverToolCalls, mulberry32 } from "./fixtures";
 
 const RUNS = 100_000;
 const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = ['"', "\\", "\\u", "\\u0067", "\\ud800", "{", "}", "[", "]", ",", ":", " ", "\n", "\u0000", "\u001f", "1e5", "-0", "true", "nul", "get-env", '"name"', '"method"', '"params"', "tools/call", "\xff", "\u00e9", "\ufeff"];
 const SEEDS = [
@@ -66,7 +58,7 @@ describe("filter: fuzz", function () {
 
   it(`${RUNS} malformed, random and mutated bodies in random chunkings: no trap, parse agreement, no denied call forwarded (seed ${SEED})`, () => {
     const host = startHost({ defaultAction: "allow", maxBodyBytes: 65536, rules: [{ name: "no-env", action: "deny", tools: ["get-env"] }] });
-    const r = rng(SEED);
+    const r = mulberry32(SEED);
     let forwarded = 0;
     let parseErrors = 0;
     for (let i = 0; i < RUNS; i++) {
