@@ -142,10 +142,8 @@ export function equalsAt(p: usize, n: i32, lit: Bytes): bool {
 export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b); }
 
 /** ASCII-lowercase copy into `out`, for header values compared case-insensitively. */
-export function lowerAscii(src: ArrayBuffer, out: Bytes): Bytes {
-  const n = src.byteLength;
+export function lowerAscii(p: usize, n: i32, out: Bytes): Bytes {
   out.reset();
-  const p = changetype<usize>(src);
   for (let i = 0; i < n; i++) {
     let c = <i32>load<u8>(p + <usize>i);
     if (c >= 0x41 && c <= 0x5a) c += 0x20;

@@ -68,10 +68,15 @@ function takeHostBuffer(): ArrayBuffer {
 /**
  * All of a header map in one host call (Envoy's pair format: u32 count, then u32 key and
  * value sizes, then NUL-terminated keys and values); cheaper than a call per header.
+ * Lookups return spans into the snapshot, so they allocate nothing.
  */
 export class HeaderSnapshot {
   private data: ArrayBuffer = new ArrayBuffer(0);
   private count: i32 = 0;
+  private joined: Bytes = new Bytes(64);
+  // The value found by the last find().
+  valuePtr: usize = 0;
+  valueLen: i32 = 0;
 
   load(map: i32): void {
     store<u32>(outPtr, 0);
@@ -83,27 +88,50 @@ export class HeaderSnapshot {
     if (<usize>4 + <usize>this.count * 8 > <usize>this.data.byteLength) this.count = 0;
   }
 
-  /** The value of `name`, repeated headers joined with "," as proxy_get_header_map_value does; null when absent. */
-  get(name: Bytes): ArrayBuffer | null {
+  /**
+   * Finds `name`. Repeated headers are joined with ",". (Envoy's get_header_map_value returns
+   * the first of most repeated headers; the joined value is the stricter reading: a smuggled
+   * second user header matches no user rule, and two content types are ambiguous.)
+   */
+  find(name: Bytes): bool {
     const base = changetype<usize>(this.data);
     const end = base + <usize>this.data.byteLength;
     let sizes = base + 4;
     let p = sizes + <usize>this.count * 8;
-    let found: Bytes | null = null;
+    let hits = 0;
     for (let i = 0; i < this.count; i++) {
       const k = <usize>load<u32>(sizes);
       const v = <usize>load<u32>(sizes + 4);
       sizes += 8;
-      if (p + k + v + 2 > end) return null;
+      if (p + k + v + 2 > end) return false;
       if (<i32>k == name.len && memory.compare(p, name.ptr, k) == 0) {
-        if (found === null) found = new Bytes(<i32>v);
-        else (found as Bytes).byte(0x2c);
-        (found as Bytes).raw(p + k + 1, <i32>v);
+        if (hits == 0) {
+          this.valuePtr = p + k + 1;
+          this.valueLen = <i32>v;
+        } else {
+          if (hits == 1) { this.joined.reset(); this.joined.raw(this.valuePtr, this.valueLen); }
+          this.joined.byte(0x2c);
+          this.joined.raw(p + k + 1, <i32>v);
+          this.valuePtr = this.joined.ptr;
+          this.valueLen = this.joined.len;
+        }
+        hits++;
       }
       p += k + v + 2;
     }
-    if (found === null) return null;
-    return (found as Bytes).toArrayBuffer();
+    return hits > 0;
+  }
+
+  /** A copy of the value found last, to keep beyond this snapshot. */
+  copy(): Bytes {
+    const b = new Bytes(this.valueLen);
+    b.raw(this.valuePtr, this.valueLen);
+    return b;
+  }
+
+  /** True when the value found last is exactly `lit`. */
+  valueIs(lit: Bytes): bool {
+    return this.valueLen == lit.len && memory.compare(this.valuePtr, lit.ptr, <usize>lit.len) == 0;
   }
 }
 

@@ -30,8 +30,8 @@ function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && memory.compare(
  * True when the media type is `type`. Parameters are allowed, but a charset other than
  * UTF-8 is not: the body would not be read as the bytes the filter judged.
  */
-export function contentTypeIs(header: ArrayBuffer, type: Bytes): bool {
-  const v = lowerAscii(header, lowered);
+export function contentTypeIs(ptr: usize, len: i32, type: Bytes): bool {
+  const v = lowerAscii(ptr, len, lowered);
   const p = v.ptr;
   const n = v.len;
   let start = 0;
@@ -67,10 +67,9 @@ function indexOf(b: Bytes, c: i32): i32 {
   return -1;
 }
 
-/** True when a Content-Encoding header is present and is not just `identity`. */
-export function encoded(header: ArrayBuffer | null): bool {
-  if (header === null) return false;
-  const v = lowerAscii(header as ArrayBuffer, lowered);
+/** True when a Content-Encoding value is not empty and not just `identity`. */
+export function encoded(ptr: usize, len: i32): bool {
+  const v = lowerAscii(ptr, len, lowered);
   trimmed(v.ptr, 0, v.len, value);
   return value.len > 0 && !eq(value, IDENTITY);
 }

@@ -75,20 +75,16 @@ export class McpStream extends Context {
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
-    const method = headers.get(H_METHOD);
-    if (method === null || !bufferIs(method as ArrayBuffer, POST)) {
+    if (!headers.find(H_METHOD) || !headers.valueIs(POST)) {
       this.done = true;
       return FilterHeadersStatusValues.Continue;
     }
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
-    const user = headers.get(this.shared.userHeader);
-    if (user !== null) a.user = Bytes.over(user as ArrayBuffer);
-    const session = headers.get(H_SESSION);
-    if (session !== null) a.session = Bytes.over(session as ArrayBuffer);
-    const protocol = headers.get(H_PROTOCOL);
-    if (protocol !== null) a.protocol = Bytes.over(protocol as ArrayBuffer);
+    if (headers.find(this.shared.userHeader)) a.user = headers.copy();
+    if (headers.find(H_SESSION)) a.session = headers.copy();
+    if (headers.find(H_PROTOCOL)) a.protocol = headers.copy();
 
     const why = unjudgeable(headers);
     if (why.length > 0) {
@@ -103,9 +99,9 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = headers.get(H_CONTENT_LENGTH);
-    if (declared !== null && parseLength(declared as ArrayBuffer) > <i64>cfg.maxBodyBytes) {
-      this.oversize(parseLength(declared as ArrayBuffer));
+    const declared = headers.find(H_CONTENT_LENGTH) ? parseLength(headers.valuePtr, headers.valueLen) : -1;
+    if (declared > <i64>cfg.maxBodyBytes) {
+      this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
     }
     if (endOfStream) {
@@ -139,13 +135,14 @@ export class McpStream extends Context {
     const status = getHeader(RESPONSE_HEADERS, H_STATUS);
     if (status === null || !bufferIs(status as ArrayBuffer, STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const ct = getHeader(RESPONSE_HEADERS, H_CONTENT_TYPE);
-    if (encoded(getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING))) {
+    const ce = getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
+    if (ce !== null && encoded(changetype<usize>(ce), (ce as ArrayBuffer).byteLength)) {
       this.rewrite = REWRITE_ENCODED;
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
       setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
-    } else if (ct !== null && contentTypeIs(ct as ArrayBuffer, JSON_TYPE)) {
+    } else if (ct !== null && contentTypeIs(changetype<usize>(ct), (ct as ArrayBuffer).byteLength, JSON_TYPE)) {
       this.rewrite = REWRITE_JSON;
-    } else if (ct !== null && contentTypeIs(ct as ArrayBuffer, SSE_TYPE)) {
+    } else if (ct !== null && contentTypeIs(changetype<usize>(ct), (ct as ArrayBuffer).byteLength, SSE_TYPE)) {
       this.rewrite = REWRITE_SSE;
     } else {
       this.rewrite = NONE;
@@ -337,22 +334,21 @@ function clearRoutingHeaders(): void {
 
 /** Why this POST's body cannot be judged, or "" when it can. */
 function unjudgeable(headers: HeaderSnapshot): string {
-  if (encoded(headers.get(H_CONTENT_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
-  const ct = headers.get(H_CONTENT_TYPE);
-  if (ct === null) return "Content-Type must be application/json";
-  if (!contentTypeIs(ct as ArrayBuffer, JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
+  if (headers.find(H_CONTENT_ENCODING) && encoded(headers.valuePtr, headers.valueLen)) return "content-encoding is not supported; send the JSON body unencoded";
+  if (!headers.find(H_CONTENT_TYPE)) return "Content-Type must be application/json";
+  if (!contentTypeIs(headers.valuePtr, headers.valueLen, JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
 }
 
-function parseLength(v: ArrayBuffer): i64 {
-  const p = changetype<usize>(v);
+function parseLength(p: usize, len: i32): i64 {
   let n: i64 = 0;
-  for (let i = 0; i < v.byteLength; i++) {
+  for (let i = 0; i < len; i++) {
     const c = <i32>load<u8>(p + <usize>i);
     if (c < 0x30 || c > 0x39) return -1;
     if (n < (<i64>1 << 50)) n = n * 10 + (c - 0x30);
   }
-  return v.byteLength == 0 ? -1 : n;
+  if (len == 0) return -1;
+  return n;
 }
 
 /** Header values must not carry control characters; those become `?`. */
