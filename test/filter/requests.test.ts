@@ -139,6 +139,15 @@ describe("filter: requests", () => {
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "echo");
     });
 
+    it("Envoy's router matches on the x-mcp headers set in on_request_body (the route is recomputed)", () => {
+      const x = post(startHost(), call("echo"));
+      const route = x.ctx.route;
+      assert.ok(route, "the request reached the router");
+      assert.equal(route.recomputed, true);
+      assert.equal(header(route.headers, "x-mcp-method"), "tools/call");
+      assert.equal(header(route.headers, "x-mcp-tool"), "echo");
+    });
+
     it("replaces client-supplied x-mcp headers", () => {
       const x = post(startHost(), JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { headers: [["x-mcp-method", "initialize"], ["x-mcp-tool", "echo"]] });
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "ping");
