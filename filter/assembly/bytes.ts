@@ -3,6 +3,9 @@
 // replies work on bytes too; AssemblyScript strings (UTF-16) appear only for fixed
 // ASCII text and config messages.
 
+// Scratch for Bytes.int: an i64 has at most 19 digits.
+const digits = memory.data(24);
+
 export class Bytes {
   buf: ArrayBuffer;
   len: i32 = 0;
@@ -69,9 +72,10 @@ export class Bytes {
   int(v: i64): void {
     if (v < 0) { this.byte(0x2d); v = -v; }
     if (v == 0) { this.byte(0x30); return; }
-    let tmp = new Bytes(24);
-    while (v > 0) { tmp.byte(<i32>(v % 10) + 0x30); v /= 10; }
-    for (let i = tmp.len - 1; i >= 0; i--) this.byte(load<u8>(tmp.ptr + <usize>i));
+    let n = 0;
+    while (v > 0) { store<u8>(digits + <usize>n, <u8>(v % 10 + 0x30)); n++; v /= 10; }
+    this.ensure(n);
+    for (let i = n - 1; i >= 0; i--) this.byte(load<u8>(digits + <usize>i));
   }
 
   /** Appends `s` (WTF-8: UTF-8 that may hold lone surrogates) as a JSON string literal. */

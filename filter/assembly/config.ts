@@ -168,6 +168,8 @@ class Reader {
       if (r === null) return false;
       if (names.has(r.name)) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
       names.add(r.name);
+      r.nameBytes = new Bytes(r.name.length);
+      r.nameBytes.str(r.name);
       cfg.policy.rules.push(r);
       if (s.eat(0x2c)) continue;
       if (!s.expect(0x5d)) return this.syntax();

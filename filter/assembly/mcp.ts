@@ -159,8 +159,12 @@ class Params {
   uriSeen: bool = false;
 }
 
+// One record, reused: the VM runs one callback at a time and readElement copies it out at once.
+const params = new Params();
+
 function readParams(s: Scanner): Params {
-  const p = new Params();
+  const p = params;
+  p.name = null; p.uri = null; p.nameSeen = false; p.uriSeen = false;
   s.pos++;
   if (s.eat(0x7d)) return p;
   while (true) {

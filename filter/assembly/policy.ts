@@ -2,7 +2,7 @@
 // Glob syntax: `*` any run of characters (possibly empty), `?` exactly one character
 // (one UTF-8 sequence), `\` makes the next character literal. Everything else is literal,
 // matched against the decoded (server-visible) string.
-import { Bytes } from "./bytes";
+import { Bytes, ascii } from "./bytes";
 
 const LIT: u8 = 0;
 const STAR: u8 = 1;
@@ -88,6 +88,7 @@ export class GlobList {
 
 export class Rule {
   name: string = "";
+  nameBytes: Bytes = new Bytes(0); // the name as UTF-8, for audit lines
   allow: bool = false;
   methods: GlobList | null = null;
   tools: GlobList | null = null;
@@ -106,6 +107,8 @@ export class Rule {
   }
 }
 
+const DEFAULT_NAME = ascii("default");
+
 export class Policy {
   rules: Array<Rule> = [];
   defaultAllow: bool = false;
@@ -123,5 +126,10 @@ export class Policy {
   ruleName(rule: i32): string {
     if (rule < 0) return "default";
     return this.rules[rule].name;
+  }
+
+  ruleNameBytes(rule: i32): Bytes {
+    if (rule < 0) return DEFAULT_NAME;
+    return this.rules[rule].nameBytes;
   }
 }

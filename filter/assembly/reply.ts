@@ -66,7 +66,7 @@ export class AuditContext {
   monitor: bool = false;
 }
 
-export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): Bytes {
+export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): Bytes {
   out.reset();
   out.str("{\"audit\":\"mcp\",\"session\":");
   optional(out, a.session);
@@ -89,7 +89,7 @@ export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decisi
   out.str(",\"decision\":\"");
   out.str(decision);
   out.str("\",\"rule\":");
-  if (rule.length > 0) out.jsonText(rule); else out.str("null");
+  optional(out, rule);
   out.str(",\"mode\":\"");
   if (a.monitor) out.str("monitor"); else out.str("enforce");
   out.str("\",\"forwarded\":");

@@ -91,11 +91,11 @@ export class McpStream extends Context {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
         this.done = true;
-        this.log(null, "unjudged", "", true, why);
+        this.log(null, "unjudged", null, true, why);
         clearRoutingHeaders();
         return FilterHeadersStatusValues.Continue;
       }
-      this.log(null, "reject", "", false, why);
+      this.log(null, "reject", null, false, why);
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
@@ -125,7 +125,7 @@ export class McpStream extends Context {
     if (this.replied) return FilterTrailersStatusValues.StopIteration;
     if (!this.judging) return FilterTrailersStatusValues.Continue;
     // MCP never sends trailers; a body that ends in trailers is refused rather than judged late.
-    this.log(null, "reject", "", false, "request trailers are not supported");
+    this.log(null, "reject", null, false, "request trailers are not supported");
     this.refuse(400, "mcp_filter_request_trailers", null, reply.INVALID_REQUEST, reply.text("Invalid Request: request trailers are not supported"));
     return FilterTrailersStatusValues.StopIteration;
   }
@@ -207,7 +207,7 @@ export class McpStream extends Context {
     if (body.parseError) {
       metrics.count(metrics.parseErrors);
       const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
-      this.log(null, "reject", "", false, why);
+      this.log(null, "reject", null, false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
       return false;
     }
@@ -241,11 +241,11 @@ export class McpStream extends Context {
 
   private logMessage(m: Message, forwarded: bool): void {
     const policy = this.shared.config.policy;
-    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", "", false, m.reason); return; }
-    if (m.kind == KIND_RESPONSE) { this.log(m, "allow", "", forwarded, ""); return; }
+    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", null, false, m.reason); return; }
+    if (m.kind == KIND_RESPONSE) { this.log(m, "allow", null, forwarded, ""); return; }
     let decision = "allow";
     if (m.denied) decision = "deny";
-    this.log(m, decision, policy.ruleName(m.rule), forwarded, "");
+    this.log(m, decision, policy.ruleNameBytes(m.rule), forwarded, "");
   }
 
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
@@ -309,7 +309,7 @@ export class McpStream extends Context {
     this.audit.bytes = <i32>(size > 0x7fffffff ? 0x7fffffff : size);
     this.shared.metrics.count(this.shared.metrics.oversize);
     const why = "Request body of " + size.toString() + " bytes exceeds maxBodyBytes (" + this.shared.config.maxBodyBytes.toString() + ")";
-    this.log(null, "reject", "", false, why);
+    this.log(null, "reject", null, false, why);
     this.refuse(413, "mcp_filter_body_too_large", null, reply.INVALID_REQUEST, reply.text(why));
   }
 
@@ -322,7 +322,7 @@ export class McpStream extends Context {
     localReply(status, details, out, "application/json");
   }
 
-  private log(m: Message | null, decision: string, rule: string, forwarded: bool, reason: string): void {
+  private log(m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): void {
     logInfo(reply.auditLine(auditBuf, this.audit, m, decision, rule, forwarded, reason));
   }
 }
