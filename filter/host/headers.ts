@@ -175,21 +175,39 @@ export function pairsSize(keys: readonly string[], values: readonly string[]): n
   return n;
 }
 
+/** Little-endian u32 at `at`, byte by byte: cheaper than Buffer#writeUInt32LE's checks. */
+function putU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+}
+
+/**
+ * One byte per char, the low 8 bits as Buffer#write(s, "latin1") keeps them. Header strings
+ * are short: a JS loop beats the call into Buffer's C++ writer.
+ */
+export function putLatin1(buf: Uint8Array, at: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) buf[at + i] = s.charCodeAt(i);
+  return at + n;
+}
+
 /** PairsUtil::marshalPairs into `buf` at `at`; `buf` must have pairsSize bytes there. */
-export function marshalPairs(buf: Buffer, at: number, keys: readonly string[], values: readonly string[]): void {
+export function marshalPairs(buf: Uint8Array, at: number, keys: readonly string[], values: readonly string[]): void {
   const n = keys.length;
-  buf.writeUInt32LE(n, at);
+  putU32(buf, at, n);
   let sizes = at + 4;
   let p = at + 4 + n * 8;
   for (let i = 0; i < n; i++) {
     const k = keys[i];
     const v = values[i];
-    buf.writeUInt32LE(k.length, sizes);
-    buf.writeUInt32LE(v.length, sizes + 4);
+    putU32(buf, sizes, k.length);
+    putU32(buf, sizes + 4, v.length);
     sizes += 8;
-    p += buf.write(k, p, "latin1");
+    p = putLatin1(buf, p, k);
     buf[p++] = 0;
-    p += buf.write(v, p, "latin1");
+    p = putLatin1(buf, p, v);
     buf[p++] = 0;
   }
 }

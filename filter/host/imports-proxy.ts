@@ -112,7 +112,7 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       const size = pairsSize(map.keys, map.values);
       const p = mem.alloc(size);
       if (p === 0) return R.InvalidMemoryAccess;
-      marshalPairs(mem.buf, p, map.keys, map.values);
+      marshalPairs(mem.u8, p, map.keys, map.values);
       return mem.writeU32(ptrPtr >>> 0, p) && mem.writeU32(sizePtr >>> 0, size) ? R.Ok : R.InvalidMemoryAccess;
     },
 

@@ -4,6 +4,7 @@
 // (include/proxy-wasm/wasm.h: malloc in the guest, copy, write pointer and size as
 // little-endian u32; nothing is allocated for an empty value).
 
+import { putLatin1 } from "./headers";
 import type { WasmMemory } from "./wasm-api";
 
 /** Calls the module's malloc/proxy_on_memory_allocate; returns 0 when it fails. */
@@ -99,7 +100,7 @@ export class GuestMemory {
     if (src.length > 0) {
       p = this.alloc(src.length);
       if (p === 0) return false;
-      this.buf.write(src, p, src.length, "latin1");
+      putLatin1(this.u8, p, src);
     }
     return this.writeU32(ptrPtr, p) && this.writeU32(sizePtr, src.length);
   }
