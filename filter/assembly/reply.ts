@@ -1,6 +1,6 @@
 // JSON-RPC error replies and audit lines. Values that came from the client are written
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
-import { Bytes } from "./bytes";
+import { Bytes, ascii } from "./bytes";
 import { Message, sameBytes, M_TOOLS_CALL, M_PROMPTS_GET } from "./mcp";
 
 export const PARSE_ERROR: i32 = -32700;
@@ -66,44 +66,66 @@ export class AuditContext {
   monitor: bool = false;
 }
 
+// The audit line's fixed fragments, encoded once.
+const A_OPEN_SESSION = ascii("{\"audit\":\"mcp\",\"session\":");
+const A_K_USER = ascii(",\"user\":");
+const A_K_PROTOCOL = ascii(",\"protocol\":");
+const A_K_METHOD = ascii(",\"method\":");
+const A_NULL = ascii("null");
+const A_K_ID = ascii(",\"id\":");
+const A_K_TOOL = ascii(",\"tool\":");
+const A_K_PROMPT = ascii(",\"prompt\":");
+const A_K_RESOURCE = ascii(",\"resource\":");
+const A_K_DECISION = ascii(",\"decision\":\"");
+const A_K_RULE = ascii("\",\"rule\":");
+const A_K_MODE = ascii(",\"mode\":\"");
+const A_MONITOR = ascii("monitor");
+const A_ENFORCE = ascii("enforce");
+const A_K_FORWARDED = ascii("\",\"forwarded\":");
+const A_TRUE = ascii("true");
+const A_FALSE = ascii("false");
+const A_K_BYTES = ascii(",\"bytes\":");
+const A_K_BATCH = ascii(",\"batch\":");
+const A_K_REASON = ascii(",\"reason\":");
+
 export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): Bytes {
   out.reset();
-  out.str("{\"audit\":\"mcp\",\"session\":");
+  out.add(A_OPEN_SESSION);
   optional(out, a.session);
-  out.str(",\"user\":");
+  out.add(A_K_USER);
   out.jsonBytes(a.user);
-  out.str(",\"protocol\":");
+  out.add(A_K_PROTOCOL);
   optional(out, a.protocol);
-  out.str(",\"method\":");
+  out.add(A_K_METHOD);
   if (m !== null) optional(out, (m as Message).method);
-  else out.str("null");
-  out.str(",\"id\":");
+  else out.add(A_NULL);
+  out.add(A_K_ID);
   if (m !== null && (m as Message).hasId()) out.raw((m as Message).idFrom, <i32>((m as Message).idTo - (m as Message).idFrom));
-  else out.str("null");
+  else out.add(A_NULL);
   if (m !== null) {
     const msg = m as Message;
-    if (msg.tool !== null) { out.str(",\"tool\":"); out.jsonBytes(msg.tool as Bytes); }
-    if (msg.prompt !== null) { out.str(",\"prompt\":"); out.jsonBytes(msg.prompt as Bytes); }
-    if (msg.resource !== null) { out.str(",\"resource\":"); out.jsonBytes(msg.resource as Bytes); }
+    if (msg.tool !== null) { out.add(A_K_TOOL); out.jsonBytes(msg.tool as Bytes); }
+    if (msg.prompt !== null) { out.add(A_K_PROMPT); out.jsonBytes(msg.prompt as Bytes); }
+    if (msg.resource !== null) { out.add(A_K_RESOURCE); out.jsonBytes(msg.resource as Bytes); }
   }
-  out.str(",\"decision\":\"");
+  out.add(A_K_DECISION);
   out.str(decision);
-  out.str("\",\"rule\":");
+  out.add(A_K_RULE);
   optional(out, rule);
-  out.str(",\"mode\":\"");
-  if (a.monitor) out.str("monitor"); else out.str("enforce");
-  out.str("\",\"forwarded\":");
-  if (forwarded) out.str("true"); else out.str("false");
-  out.str(",\"bytes\":");
+  out.add(A_K_MODE);
+  if (a.monitor) out.add(A_MONITOR); else out.add(A_ENFORCE);
+  out.add(A_K_FORWARDED);
+  if (forwarded) out.add(A_TRUE); else out.add(A_FALSE);
+  out.add(A_K_BYTES);
   out.int(a.bytes);
-  if (a.batch > 0) { out.str(",\"batch\":"); out.int(a.batch); }
-  if (reason.length > 0) { out.str(",\"reason\":"); out.jsonText(reason); }
+  if (a.batch > 0) { out.add(A_K_BATCH); out.int(a.batch); }
+  if (reason.length > 0) { out.add(A_K_REASON); out.jsonText(reason); }
   out.byte(0x7d);
   return out;
 }
 
 function optional(out: Bytes, b: Bytes | null): void {
-  if (b === null) out.str("null"); else out.jsonBytes(b as Bytes);
+  if (b === null) out.add(A_NULL); else out.jsonBytes(b as Bytes);
 }
 
 export function isToolsCall(m: Message): bool { return m.method !== null && sameBytes(m.method as Bytes, M_TOOLS_CALL); }
