@@ -14,13 +14,6 @@ export class Bytes {
     this.buf = new ArrayBuffer(capacity < 16 ? 16 : capacity);
   }
 
-  /** Takes over a buffer (e.g. one the host returned) without copying it. */
-  static over(buf: ArrayBuffer): Bytes {
-    const b = new Bytes(0);
-    b.buf = buf;
-    b.len = buf.byteLength;
-    return b;
-  }
 
   @inline get ptr(): usize { return changetype<usize>(this.buf); }
 

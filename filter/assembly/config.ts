@@ -1,7 +1,8 @@
 // The filter's configuration: the one place its schema is defined. Parsed and validated
 // once, in onConfigure; anything unknown, mistyped or malformed refuses the whole config
 // with an error naming the field (a policy filter never guesses).
-import { Bytes, ascii } from "./bytes";
+
+import { Bytes } from "./bytes";
 import { Scanner, errorText } from "./json";
 import { Policy, Rule, GlobList, compileGlob, globError } from "./policy";
 
@@ -257,4 +258,3 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
   return cfg;
 }
 
-export function userHeaderBytes(cfg: Config): Bytes { return ascii(cfg.userHeader); }

@@ -2,7 +2,7 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii } from "./bytes";
+import { Bytes, ascii, same } from "./bytes";
 import { Scanner } from "./json";
 
 export const KIND_REQUEST: i32 = 1;
@@ -204,13 +204,13 @@ function classify(m: Message, jsonrpcOk: bool, methodSeen: bool, methodOk: bool,
 /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
 function attachTarget(m: Message, name: Bytes | null, nameSeen: bool, uri: Bytes | null, uriSeen: bool): void {
   const method = m.method as Bytes;
-  if (sameBytes(method, M_TOOLS_CALL)) {
+  if (same(method, M_TOOLS_CALL)) {
     if (name === null) { bad(m, nameSeen ? "params.name must be a string" : "tools/call needs params.name"); return; }
     m.tool = name;
-  } else if (sameBytes(method, M_PROMPTS_GET)) {
+  } else if (same(method, M_PROMPTS_GET)) {
     if (name === null) { bad(m, nameSeen ? "params.name must be a string" : "prompts/get needs params.name"); return; }
     m.prompt = name;
-  } else if (sameBytes(method, M_RESOURCES_READ) || sameBytes(method, M_RESOURCES_SUBSCRIBE) || sameBytes(method, M_RESOURCES_UNSUBSCRIBE)) {
+  } else if (same(method, M_RESOURCES_READ) || same(method, M_RESOURCES_SUBSCRIBE) || same(method, M_RESOURCES_UNSUBSCRIBE)) {
     if (uri === null) { bad(m, uriSeen ? "params.uri must be a string" : "this method needs params.uri"); return; }
     m.resource = uri;
   }
@@ -219,8 +219,4 @@ function attachTarget(m: Message, name: Bytes | null, nameSeen: bool, uri: Bytes
 function bad(m: Message, reason: string): void {
   m.kind = KIND_BAD_PARAMS;
   m.reason = reason;
-}
-
-export function sameBytes(a: Bytes, b: Bytes): bool {
-  return a.len == b.len && memory.compare(a.ptr, b.ptr, <usize>a.len) == 0;
 }

@@ -2,9 +2,8 @@
 // /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
 // Client-chosen strings (methods, tool names) never create unbounded stats: methods
 // outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
-import { Bytes, ascii } from "./bytes";
+import { Bytes, ascii, same } from "./bytes";
 import { defineCounter, incrementCounter } from "./host";
-import { sameBytes } from "./mcp";
 
 const PREFIX = "mcp_filter.";
 const MAX_TOOL_LABELS = 100;
@@ -67,7 +66,7 @@ export class Metrics {
   method(m: Bytes | null): void {
     if (m === null) { incrementCounter(this.responseId); return; }
     for (let i = 0; i < this.methodBytes.length; i++) {
-      if (sameBytes(m as Bytes, this.methodBytes[i])) { incrementCounter(this.methodIds[i]); return; }
+      if (same(m as Bytes, this.methodBytes[i])) { incrementCounter(this.methodIds[i]); return; }
     }
     incrementCounter(this.otherMethod);
   }
@@ -75,7 +74,7 @@ export class Metrics {
   tool(name: Bytes): void {
     const names = this.toolNames;
     for (let i = 0; i < names.length; i++) {
-      if (sameBytes(names[i], name)) { incrementCounter(this.toolIdList[i]); return; }
+      if (same(names[i], name)) { incrementCounter(this.toolIdList[i]); return; }
     }
     if (names.length >= MAX_TOOL_LABELS) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");

@@ -1,7 +1,7 @@
 // JSON-RPC error replies and audit lines. Values that came from the client are written
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
 import { Bytes, ascii } from "./bytes";
-import { Message, sameBytes, M_TOOLS_CALL, M_PROMPTS_GET } from "./mcp";
+import { Message } from "./mcp";
 
 export const PARSE_ERROR: i32 = -32700;
 export const INVALID_REQUEST: i32 = -32600;
@@ -128,5 +128,3 @@ function optional(out: Bytes, b: Bytes | null): void {
   if (b === null) out.add(A_NULL); else out.jsonBytes(b as Bytes);
 }
 
-export function isToolsCall(m: Message): bool { return m.method !== null && sameBytes(m.method as Bytes, M_TOOLS_CALL); }
-export function isPromptsGet(m: Message): bool { return m.method !== null && sameBytes(m.method as Bytes, M_PROMPTS_GET); }

@@ -1,10 +1,10 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, bufferIs } from "./bytes";
+import { Bytes, ascii, bufferIs, same } from "./bytes";
 import { Config } from "./config";
 import { Scanner, errorText } from "./json";
-import { Body, Message, readBody, sameBytes, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
+import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
 import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
@@ -253,7 +253,7 @@ export class McpStream extends Context {
     let toolsList = false;
     for (let i = 0; i < body.messages.length; i++) {
       const m = body.messages[i];
-      if (m.method !== null && sameBytes(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
+      if (m.method !== null && same(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
     }
     const m = body.messages[0];
     if (body.batch) setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
