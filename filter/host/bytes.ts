@@ -17,7 +17,8 @@ export class ByteBuffer {
   /** Uses `chunk` without copying it; the caller's bytes are never modified. */
   static wrap(chunk: Uint8Array): ByteBuffer {
     const b = new ByteBuffer();
-    b.data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // A Buffer already is the view we need; only other Uint8Arrays get a Buffer over them.
+    b.data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     b.end = chunk.byteLength;
     b.owned = false;
     return b;
@@ -29,7 +30,15 @@ export class ByteBuffer {
 
   /** The bytes, as a view that stays valid until the next mutation. */
   view(): Buffer {
+    // The whole backing Buffer (a wrapped chunk, typically) needs no new view object.
+    if (this.start === 0 && this.end === this.data.length) return this.data;
     return this.data.subarray(this.start, this.end);
+  }
+
+  /** Bytes [start, start + length) of the content, clamped to its end, as one view. */
+  range(start: number, length: number): Buffer {
+    const s = Math.min(this.start + start, this.end);
+    return this.data.subarray(s, Math.min(s + length, this.end));
   }
 
   append(src: Uint8Array): void {
@@ -62,7 +71,7 @@ export class ByteBuffer {
     const size = Math.max(this.data.length * 2, len + tail + head + 64);
     const next = Buffer.allocUnsafe(size);
     const newStart = head > 0 ? head + 64 : 0;
-    this.data.copy(next, newStart, this.start, this.end);
+    if (len > 0) this.data.copy(next, newStart, this.start, this.end);
     this.data = next;
     this.owned = true;
     this.start = newStart;

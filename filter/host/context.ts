@@ -37,7 +37,7 @@ export class BodyBuffer implements BufferRef {
     return this.b.length;
   }
   bytes(start: number, length: number): Uint8Array {
-    return this.b.view().subarray(start, start + length);
+    return this.b.range(start, length);
   }
   /** start 0: drain `length` bytes then prepend; start >= size: append; else BadArgument. */
   copyFrom(start: number, length: number, data: Uint8Array): number {

@@ -52,26 +52,66 @@ export function asciiLower(s: string): string {
   return s;
 }
 
+/** What a header map needs to know about a key, worked out once per distinct key string. */
+interface KeyInfo {
+  /** Lowercased, with the request map's "host" alias resolved. */
+  readonly key: string;
+  readonly inline: boolean;
+  readonly pseudo: boolean;
+}
+
+/**
+ * Per kind: key string -> KeyInfo. Streams repeat the same few header names, and a Map hit
+ * is much cheaper than lowercasing and a Set lookup per header. Bounded so that a stream of
+ * ever-new names cannot grow it without limit (it starts over when full).
+ */
+class KeyTable {
+  private readonly cache = new Map<string, KeyInfo>();
+  private static readonly MAX = 4096;
+
+  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {}
+
+  info(raw: string): KeyInfo {
+    let i = this.cache.get(raw);
+    if (i !== undefined) return i;
+    const lower = asciiLower(raw);
+    const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
+    i = { key, inline: this.inline.has(key), pseudo: key.charCodeAt(0) === 58 /* ':' */ };
+    if (this.cache.size >= KeyTable.MAX) this.cache.clear();
+    this.cache.set(raw, i);
+    return i;
+  }
+}
+
+const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
+  request: new KeyTable("request", INLINE.request),
+  "request-trailers": new KeyTable("request-trailers", INLINE["request-trailers"]),
+  response: new KeyTable("response", INLINE.response),
+  "response-trailers": new KeyTable("response-trailers", INLINE["response-trailers"]),
+};
+
 export class HeaderMap {
   readonly keys: string[] = [];
   readonly values: string[] = [];
-  private readonly inline: ReadonlySet<string>;
+  private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
 
   constructor(readonly kind: HeaderMapKind) {
-    this.inline = INLINE[kind];
+    this.table = KEY_TABLES[kind];
   }
 
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
     const m = new HeaderMap(kind);
-    for (let i = 0; i < list.length; i++) m.add(list[i][0], list[i][1]);
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      m.addInfo(m.table.info(e[0]), e[1]);
+    }
     return m;
   }
 
   private canonical(key: string): string {
-    const k = asciiLower(key);
-    return k === "host" && this.kind === "request" ? ":authority" : k;
+    return this.table.info(key).key;
   }
 
   private indexOf(key: string): number {
@@ -105,29 +145,33 @@ export class HeaderMap {
   }
 
   add(key: string, value: string): void {
-    const k = this.canonical(key);
-    if (this.inline.has(k)) {
+    this.addInfo(this.table.info(key), value);
+  }
+
+  private addInfo(info: KeyInfo, value: string): void {
+    const k = info.key;
+    if (info.inline) {
       const i = this.indexOf(k);
       if (i >= 0) {
         if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
         return;
       }
     }
-    if (k.charCodeAt(0) === 58 /* ':' */ && this.pseudo < this.keys.length) {
+    if (info.pseudo && this.pseudo < this.keys.length) {
       this.keys.splice(this.pseudo, 0, k);
       this.values.splice(this.pseudo, 0, value);
     } else {
       this.keys.push(k);
       this.values.push(value);
     }
-    if (k.charCodeAt(0) === 58) this.pseudo++;
+    if (info.pseudo) this.pseudo++;
   }
 
   set(key: string, value: string): void {
-    const k = this.canonical(key);
-    const i = this.indexOf(k);
+    const info = this.table.info(key);
+    const i = this.indexOf(info.key);
     if (i >= 0) this.values[i] = value;
-    else this.add(k, value);
+    else this.addInfo(info, value);
   }
 
   remove(key: string): void {

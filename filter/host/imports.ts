@@ -45,16 +45,14 @@ export function buildImports(vm: WasmVm, info: ModuleInfo): { object: WasmImport
 function guard(vm: WasmVm, key: string, fn: HostFn): WasmImportValue {
   type A = unknown;
   const f = fn as unknown as (...a: A[]) => unknown;
-  const check = (): void => {
-    if (vm.restricted !== null) vm.checkRestricted(key);
-  };
+  // The restriction test is written out in each wrapper: one call less per host call.
   switch (f.length) {
-    case 0: return () => { check(); return f(); };
-    case 1: return (a: A) => { check(); return f(a); };
-    case 2: return (a: A, b: A) => { check(); return f(a, b); };
-    case 3: return (a: A, b: A, c: A) => { check(); return f(a, b, c); };
-    case 4: return (a: A, b: A, c: A, d: A) => { check(); return f(a, b, c, d); };
-    case 5: return (a: A, b: A, c: A, d: A, e: A) => { check(); return f(a, b, c, d, e); };
-    default: return (...args: A[]) => { check(); return f(...args); };
+    case 0: return () => { if (vm.restricted !== null) vm.checkRestricted(key); return f(); };
+    case 1: return (a: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a); };
+    case 2: return (a: A, b: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b); };
+    case 3: return (a: A, b: A, c: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c); };
+    case 4: return (a: A, b: A, c: A, d: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c, d); };
+    case 5: return (a: A, b: A, c: A, d: A, e: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c, d, e); };
+    default: return (...args: A[]) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(...args); };
   }
 }

@@ -10,10 +10,21 @@ import type { WasmMemory } from "./wasm-api";
 /** Calls the module's malloc/proxy_on_memory_allocate; returns 0 when it fails. */
 export type Allocator = (size: number) => number;
 
+/** Strings up to this many bytes go through the decode cache. */
+const SHORT = 48;
+const SLOTS = 256;
+
 export class GuestMemory {
   u8!: Uint8Array;
   buf!: Buffer;
   dv!: DataView;
+  /**
+   * Direct-mapped cache of short latin1 strings decoded from guest memory, by a hash of their
+   * bytes. Modules pass the same header names and values again and again: a hit costs a
+   * compare instead of a call into Buffer's decoder, and hands back a string whose hash V8
+   * has already computed, which makes the header maps' Map lookups cheaper too.
+   */
+  private readonly decoded: string[] = new Array<string>(SLOTS).fill("");
 
   constructor(private readonly memory: WasmMemory, private readonly allocator: Allocator) {
     this.refresh();
@@ -49,8 +60,17 @@ export class GuestMemory {
   }
 
   latin1(ptr: number, len: number): string | undefined {
-    if (ptr + len > this.u8.length) return undefined;
-    return this.buf.toString("latin1", ptr, ptr + len);
+    const u8 = this.u8;
+    if (ptr + len > u8.length) return undefined;
+    if (len > SHORT) return this.buf.toString("latin1", ptr, ptr + len);
+    let h = 0x811c9dc5; // FNV-1a
+    for (let i = ptr; i < ptr + len; i++) h = Math.imul(h ^ u8[i], 0x01000193);
+    const slot = (h >>> 0) % SLOTS;
+    const hit = this.decoded[slot];
+    if (hit.length === len && sameLatin1(hit, u8, ptr)) return hit;
+    const s = this.buf.toString("latin1", ptr, ptr + len);
+    this.decoded[slot] = s;
+    return s;
   }
 
   utf8(ptr: number, len: number): string | undefined {
@@ -104,4 +124,10 @@ export class GuestMemory {
     }
     return this.writeU32(ptrPtr, p) && this.writeU32(sizePtr, src.length);
   }
+}
+
+/** `s` (already known to have the right length) equals the bytes at `ptr`. */
+function sameLatin1(s: string, u8: Uint8Array, ptr: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== u8[ptr + i]) return false;
+  return true;
 }

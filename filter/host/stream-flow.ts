@@ -44,7 +44,7 @@ export type StreamMode = "vm" | "failed" | "bypass";
 export abstract class StreamFlow implements StreamOwner {
   readonly id: number;
   readonly sides: readonly [Side, Side] = [new Side(true), new Side(false)];
-  readonly props = new Map<string, Buffer>();
+  private propsMap?: Map<string, Buffer>;
   lastEndOfStream = false;
   responseDetails?: string;
   protected readonly ctx?: StreamContext;
@@ -68,6 +68,11 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   // ---- StreamOwner (called from host functions via StreamContext) ----------------------------
+
+  /** Filter state set by proxy_set_property; few streams have any, so the Map comes on first use. */
+  get props(): Map<string, Buffer> {
+    return (this.propsMap ??= new Map<string, Buffer>());
+  }
 
   clearRouteCache(): void {
     this.routeCleared = true;

@@ -46,7 +46,8 @@ export class WasmVm {
   stopIteration = false;
   tickPeriodMs = 0;
   mem!: GuestMemory;
-  private exports: Record<string, Fn | undefined> = {};
+  /** The exported functions only, in a Map: the instance's exports object is slow to index by name. */
+  private exports = new Map<string, Fn>();
   private readonly actions: Array<() => void> = [];
   private nextContextId = 1;
 
@@ -64,7 +65,7 @@ export class WasmVm {
       // The views must exist before the start section runs: it may call host functions.
       if (imports.memory) this.mem = new GuestMemory(imports.memory, (size) => this.malloc(size));
       const instance = new Wasm.Instance(this.module, imports.object);
-      this.exports = instance.exports as unknown as Record<string, Fn | undefined>;
+      for (const [name, v] of Object.entries(instance.exports)) if (typeof v === "function") this.exports.set(name, v as Fn);
       const memory = imports.memory ?? Object.values(instance.exports).find(isMemory);
       if (!this.mem) this.mem = new GuestMemory(memory as WasmMemory, (size) => this.malloc(size));
     } catch (e) {
@@ -75,7 +76,7 @@ export class WasmVm {
   }
 
   has(name: string): boolean {
-    return typeof this.exports[name] === "function";
+    return this.exports.has(name);
   }
 
   allocContextId(): number {
@@ -97,7 +98,7 @@ export class WasmVm {
    * void), or undefined when the export is absent, the VM has failed, or the call trapped.
    */
   call(ctx: BaseContext, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
-    const fn = this.exports[name];
+    const fn = this.exports.get(name);
     if (!fn || this.failed) return undefined;
     const prevCurrent = this.current;
     const prevEffective = this.effectiveId;
@@ -135,7 +136,7 @@ export class WasmVm {
 
   private malloc(size: number): number {
     const name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
-    const fn = this.exports[name] as Fn;
+    const fn = this.exports.get(name) as Fn;
     const saved = this.restricted;
     this.restricted = MALLOC_ALLOWED;
     try {
