@@ -62,7 +62,6 @@ const M_TOOLS_CALL_REF = ascii("tools/call");
 export class McpStream extends Context {
   shared: Shared;
   private judging: bool = false;   // a POST whose body is held until judged
-  private done: bool = false;      // judged or answered: nothing more to do on the request path
   private replied: bool = false;   // answered locally: nothing may go upstream any more
   private audit: reply.AuditContext = new reply.AuditContext();
   private rewrite: i32 = NONE;
@@ -76,8 +75,7 @@ export class McpStream extends Context {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
     if (!headers.find(H_METHOD) || !headers.valueIs(POST)) {
-      this.done = true;
-      return FilterHeadersStatusValues.Continue;
+      return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
     }
     const cfg = this.shared.config;
     const a = this.audit;
@@ -90,7 +88,6 @@ export class McpStream extends Context {
     if (why.length > 0) {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
-        this.done = true;
         this.log(null, "unjudged", null, true, why);
         clearRoutingHeaders();
         return FilterHeadersStatusValues.Continue;
@@ -198,7 +195,6 @@ export class McpStream extends Context {
   /** Judges a whole body. Returns true when it is forwarded. */
   private judge(raw: ArrayBuffer): bool {
     this.judging = false;
-    this.done = true;
     const cfg = this.shared.config;
     const metrics = this.shared.metrics;
     const a = this.audit;
@@ -305,7 +301,6 @@ export class McpStream extends Context {
 
   private oversize(size: i64): void {
     this.judging = false;
-    this.done = true;
     this.audit.bytes = <i32>(size > 0x7fffffff ? 0x7fffffff : size);
     this.shared.metrics.count(this.shared.metrics.oversize);
     const why = "Request body of " + size.toString() + " bytes exceeds maxBodyBytes (" + this.shared.config.maxBodyBytes.toString() + ")";
@@ -315,7 +310,6 @@ export class McpStream extends Context {
 
   private refuse(status: u32, details: string, m: Message | null, code: i32, message: Bytes): void {
     this.judging = false;
-    this.done = true;
     this.replied = true;
     const out = new Bytes(128);
     reply.errorObject(out, m, code, message);
