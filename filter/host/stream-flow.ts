@@ -301,7 +301,12 @@ export abstract class StreamFlow implements StreamOwner {
       case FilterDataStatus.Continue:
         side.chunk = null;
         if (side.stopped) {
-          if (!consumed) side.appendBuffered(provided.view());
+          // Nothing buffered yet: the chunk itself becomes the buffer (copy on write, so the
+          // caller's bytes stay untouched) instead of being copied into a new one.
+          if (!consumed) {
+            if (side.buffered) side.appendBuffered(provided.view());
+            else side.buffered = provided;
+          }
           this.continueIteration(side);
         } else if (!consumed) {
           this.releaseData(side, provided.view(), side.dataEnds());
