@@ -69,27 +69,23 @@ export class ToolsFilter {
     const s = this.s;
     s.ws();
     if (s.peek() != 0x7b) return s.skipValue();
-    s.pos++;
-    if (s.eat(0x7d)) return true;
-    while (true) {
-      if (!s.key()) return false;
-      s.ws();
-      if (s.strIs(K_RESULT, scratch) && s.peek() == 0x7b) {
-        if (!this.result(judge)) return false;
-      } else if (!s.skipValue()) return false;
-      if (s.eat(0x2c)) continue;
-      return s.expect(0x7d);
-    }
+    return this.object(judge, false);
   }
 
-  private result(judge: ToolJudge): bool {
+  /**
+   * Walks the object at the cursor: in a message, into each object `result`; in a result,
+   * into each array `tools`. Every other member is skipped (and validated).
+   */
+  private object(judge: ToolJudge, inResult: bool): bool {
     const s = this.s;
     s.pos++;
     if (s.eat(0x7d)) return true;
     while (true) {
       if (!s.key()) return false;
       s.ws();
-      if (s.strIs(K_TOOLS, scratch) && s.peek() == 0x5b) {
+      if (!inResult && s.peek() == 0x7b && s.strIs(K_RESULT, scratch)) {
+        if (!this.object(judge, true)) return false;
+      } else if (inResult && s.peek() == 0x5b && s.strIs(K_TOOLS, scratch)) {
         if (!this.tools(judge)) return false;
       } else if (!s.skipValue()) return false;
       if (s.eat(0x2c)) continue;
