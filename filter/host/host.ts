@@ -148,6 +148,11 @@ export class ProxyWasmHost {
     return this.core.stats.prometheus();
   }
 
+  /** Bytes of linear memory the current VM instance has (grows, never shrinks): for leak checks. */
+  get memoryBytes(): number {
+    return this.vm?.mem.size ?? 0;
+  }
+
   get traps(): number {
     return this.core.traps;
   }

@@ -1,0 +1,45 @@
+// A long-lived Envoy VM serves every request: per-request memory must be given back, or the
+// VM grows until V8's wasm memory cap and then fails every request.
+import * as assert from "node:assert/strict";
+import { startHost, requestHeaders, call, POLICY } from "./helpers";
+import { toolsResult, sse } from "./fixtures";
+import { ProxyWasmHost } from "../../filter/host";
+
+function serve(host: ProxyWasmHost, body: Buffer, answer?: string): void {
+  const ctx = host.newHttpContext();
+  ctx.requestHeaders(requestHeaders([["x-user-id", "u-1"], ["mcp-session-id", "s-1"]]), false);
+  ctx.requestBody(body, true);
+  if (answer !== undefined && !ctx.localReply) {
+    ctx.responseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    ctx.responseBody(Buffer.from(answer), true);
+  }
+  ctx.done();
+}
+
+describe("filter: memory over many requests", function () {
+  this.timeout(120_000);
+
+  it("does not grow with the number of requests (allowed, denied, malformed, batched, tools/list)", () => {
+    const host = startHost(POLICY);
+    const bodies = [call("echo", 1, { message: "x".repeat(200) }), call("get-env", 2), '{"jsonrpc":"2.0","id":3,', `[${call("echo", 4)},${call("get-sum", 5)}]`]
+      .map((b) => Buffer.from(b));
+    const list = Buffer.from(JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }));
+    const answer = sse(toolsResult(9));
+    const round = (n: number) => { for (let i = 0; i < n; i++) { serve(host, bodies[i % bodies.length]); if (i % 10 === 0) serve(host, list, answer); } };
+    round(5_000);
+    const warmed = host.memoryBytes;
+    round(50_000);
+    assert.equal(host.memoryBytes, warmed, `grew from ${warmed} to ${host.memoryBytes} bytes`);
+    assert.equal(host.traps, 0);
+  });
+
+  it("plateaus with large bodies instead of growing per request", () => {
+    const host = startHost({ defaultAction: "allow", maxBodyBytes: 4 * 1024 * 1024 });
+    const big = Buffer.from(call("echo", 1, { data: "y".repeat(1_500_000) }));
+    for (let i = 0; i < 100; i++) serve(host, big);
+    const warmed = host.memoryBytes;
+    for (let i = 0; i < 400; i++) serve(host, big);
+    assert.equal(host.memoryBytes, warmed, `grew from ${warmed} to ${host.memoryBytes} bytes`);
+    assert.ok(warmed < 16 * big.length, `${warmed} bytes for ${big.length}-byte bodies`);
+  });
+});
