@@ -148,7 +148,3 @@ export function lowerAscii(p: usize, n: i32, out: Bytes): Bytes {
   }
   return out;
 }
-
-export function bufferIs(src: ArrayBuffer, lit: Bytes): bool {
-  return equalsAt(changetype<usize>(src), src.byteLength, lit);
-}

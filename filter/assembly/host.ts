@@ -15,9 +15,6 @@ import { Bytes } from "./bytes";
 @external("env", "proxy_set_buffer_bytes")
 declare function proxy_set_buffer_bytes(type: i32, start: u32, length: u32, data: usize, size: usize): u32;
 // @ts-ignore: decorator
-@external("env", "proxy_get_header_map_value")
-declare function proxy_get_header_map_value(type: i32, key: usize, keySize: usize, valuePtr: usize, valueSize: usize): u32;
-// @ts-ignore: decorator
 @external("env", "proxy_get_header_map_pairs")
 declare function proxy_get_header_map_pairs(type: i32, valuePtr: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
@@ -43,15 +40,6 @@ export const PLUGIN_CONFIGURATION: i32 = 7;
 // Out-params the host writes: a pointer (to memory it allocated with malloc) and a size.
 const outPtr = memory.data(8);
 const outSize = memory.data(8);
-
-/** A header's value (Envoy joins repeated headers), or null when absent. */
-export function getHeader(map: i32, name: Bytes): ArrayBuffer | null {
-  store<u32>(outPtr, 0);
-  store<u32>(outSize, 0);
-  const r = proxy_get_header_map_value(map, name.ptr, <usize>name.len, outPtr, outSize);
-  if (r != OK) return null;
-  return takeHostBuffer();
-}
 
 /** Adopts a buffer the host allocated through the module's malloc (an ArrayBuffer payload). */
 function takeHostBuffer(): ArrayBuffer {

@@ -1,7 +1,7 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, bufferIs, same } from "./bytes";
+import { Bytes, ascii, same } from "./bytes";
 import { Config } from "./config";
 import { Scanner, errorText } from "./json";
 import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
@@ -10,7 +10,7 @@ import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { HeaderSnapshot, getHeader, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderSnapshot, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -36,6 +36,7 @@ const REWRITE_ENCODED: i32 = 3;
 const scanner = new Scanner();
 const auditBuf = new Bytes(512);
 const requestHeaders = new HeaderSnapshot();
+const responseHeaders = new HeaderSnapshot();
 
 /** Settings the root context hands each stream. */
 export class Shared {
@@ -129,17 +130,19 @@ export class McpStream extends Context {
 
   onResponseHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
-    const status = getHeader(RESPONSE_HEADERS, H_STATUS);
-    if (status === null || !bufferIs(status as ArrayBuffer, STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
-    const ct = getHeader(RESPONSE_HEADERS, H_CONTENT_TYPE);
-    const ce = getHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
-    if (ce !== null && encoded(changetype<usize>(ce), (ce as ArrayBuffer).byteLength)) {
+    const headers = responseHeaders;
+    headers.load(RESPONSE_HEADERS);
+    if (!headers.find(H_STATUS) || !headers.valueIs(STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    const hasType = headers.find(H_CONTENT_TYPE);
+    const ctPtr = headers.valuePtr;
+    const ctLen = headers.valueLen;
+    if (headers.find(H_CONTENT_ENCODING) && encoded(headers.valuePtr, headers.valueLen)) {
       this.rewrite = REWRITE_ENCODED;
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
       setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
-    } else if (ct !== null && contentTypeIs(changetype<usize>(ct), (ct as ArrayBuffer).byteLength, JSON_TYPE)) {
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE)) {
       this.rewrite = REWRITE_JSON;
-    } else if (ct !== null && contentTypeIs(changetype<usize>(ct), (ct as ArrayBuffer).byteLength, SSE_TYPE)) {
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE)) {
       this.rewrite = REWRITE_SSE;
     } else {
       this.rewrite = NONE;
