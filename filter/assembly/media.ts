@@ -27,10 +27,10 @@ const value = new Bytes(32);
 function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && memory.compare(a.ptr, b.ptr, <usize>a.len) == 0; }
 
 /**
- * True when the media type is `type`. Parameters are allowed, but a charset other than
- * UTF-8 is not: the body would not be read as the bytes the filter judged.
+ * True when the media type is `type`. Parameters are allowed; with `utf8Only`, a charset
+ * other than UTF-8 is not (a server honouring it would not read the bytes the filter judged).
  */
-export function contentTypeIs(ptr: usize, len: i32, type: Bytes): bool {
+export function contentTypeIs(ptr: usize, len: i32, type: Bytes, utf8Only: bool = true): bool {
   const v = lowerAscii(ptr, len, lowered);
   const p = v.ptr;
   const n = v.len;
@@ -47,6 +47,7 @@ export function contentTypeIs(ptr: usize, len: i32, type: Bytes): bool {
       first = false;
       continue;
     }
+    if (!utf8Only) continue;
     const eqAt = indexOf(part, 0x3d);
     if (eqAt < 0) continue;
     trimmed(part.ptr, 0, eqAt, value);

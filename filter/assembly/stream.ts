@@ -30,7 +30,7 @@ const BATCH = ascii("batch");
 const NONE: i32 = 0;
 const REWRITE_JSON: i32 = 1;
 const REWRITE_SSE: i32 = 2;
-const REWRITE_ENCODED: i32 = 3;
+const REWRITE_REFUSE: i32 = 3; // a tools/list answer the filter cannot read: replaced by an error
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
 const scanner = new Scanner();
@@ -136,17 +136,20 @@ export class McpStream extends Context {
     const hasType = headers.find(H_CONTENT_TYPE);
     const ctPtr = headers.valuePtr;
     const ctLen = headers.valueLen;
+    // Clients read the body whatever charset is declared, so only the media type counts here.
     if (headers.find(H_CONTENT_ENCODING) && encoded(headers.valuePtr, headers.valueLen)) {
-      this.rewrite = REWRITE_ENCODED;
-      removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
-      setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE)) {
+      this.rewrite = REWRITE_REFUSE;
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE, false)) {
       this.rewrite = REWRITE_JSON;
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE)) {
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE, false)) {
       this.rewrite = REWRITE_SSE;
     } else {
-      this.rewrite = NONE;
-      return FilterHeadersStatusValues.Continue;
+      this.rewrite = REWRITE_REFUSE;
+    }
+    if (this.rewrite == REWRITE_REFUSE) {
+      // Never pass on a tool list the filter could not read: fail closed with an error.
+      removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
+      setHeader(RESPONSE_HEADERS, H_CONTENT_TYPE, ascii("application/json"));
     }
     // The body will change length; the response goes out chunked instead.
     removeHeader(RESPONSE_HEADERS, H_CONTENT_LENGTH);
@@ -174,8 +177,8 @@ export class McpStream extends Context {
     this.rewrite = NONE;
     const out = new Bytes(<i32>size + 16);
     let hidden = 0;
-    if (mode == REWRITE_ENCODED) {
-      reply.errorObject(out, null, -32603, reply.text("The gateway cannot filter a content-encoded tools/list response"));
+    if (mode == REWRITE_REFUSE) {
+      reply.errorObject(out, null, -32603, reply.text("The gateway cannot filter this tools/list response (content encoding or type)"));
       replaceBuffer(RESPONSE_BODY, size, out);
       return;
     }

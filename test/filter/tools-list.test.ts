@@ -100,6 +100,29 @@ describe("filter: tools/list", () => {
     assert.equal(header(x.ctx.upstream.headers, "accept-encoding"), undefined);
   });
 
+  it("filters a JSON answer whatever charset it declares (the client ignores it)", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json; charset=ISO-8859-1"]], toolsResult());
+    assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"]);
+  });
+
+  const unfilterable: Array<[string, Array<[string, string]>]> = [
+    ["an unexpected content type", [["content-type", "text/plain"]]],
+    ["no content type", []],
+    ["two joined content types", [["content-type", "application/json, text/event-stream"]]],
+  ];
+  for (const [what, typeHeaders] of unfilterable) {
+    it(`replaces a 200 answer with ${what} by a JSON-RPC error rather than pass it unfiltered`, () => {
+      const host = startHost();
+      const x = post(host, LIST);
+      const out = respond(x.ctx, [[":status", "200"], ...typeHeaders], toolsResult());
+      assert.equal(JSON.parse(out).error.code, -32603);
+      assert.ok(!out.includes("get-env"));
+      assert.equal(header(x.ctx.downstream.headers, "content-type"), "application/json");
+    });
+  }
+
   it("replaces an encoded answer it cannot filter with a JSON-RPC error", () => {
     const host = startHost();
     const x = post(host, LIST);
