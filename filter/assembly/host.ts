@@ -110,11 +110,11 @@ export class HeaderSnapshot {
     return hits > 0;
   }
 
-  /** A copy of the value found last, to keep beyond this snapshot. */
-  copy(): Bytes {
-    const b = new Bytes(this.valueLen);
-    b.raw(this.valuePtr, this.valueLen);
-    return b;
+  /** Copies the value found last into `out` (replacing its content), to keep beyond this snapshot. */
+  copyInto(out: Bytes): Bytes {
+    out.reset();
+    out.raw(this.valuePtr, this.valueLen);
+    return out;
   }
 
   /** True when the value found last is exactly `lit`. */

@@ -50,13 +50,22 @@ class McpRoot extends RootContext {
 // debug log strings (including a join of every live context id) on every callback: O(live
 // streams) work per request. The root context (vm start, configure) still goes through
 // proxy-runtime.
+// Finished streams are kept for reuse, so a request allocates no stream state.
 const streams = new Map<u32, McpStream>();
+const spare = new Array<McpStream>();
+const MAX_SPARE = 64;
 
 export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId == 0) { ensureRootContext(id); return; }
   const root = getRootContext(rootId) as McpRoot;
   if (root.shared === null) return; // a root that refused its configuration serves no streams
-  streams.set(id, new McpStream(id, root, root.shared as Shared));
+  if (spare.length > 0) {
+    const s = spare.pop();
+    s.reuse(id, root, root.shared as Shared);
+    streams.set(id, s);
+  } else {
+    streams.set(id, new McpStream(id, root, root.shared as Shared));
+  }
 }
 
 export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {
@@ -105,7 +114,12 @@ export function proxy_on_done(id: u32): u32 {
 export function proxy_on_log(id: u32): void {}
 
 export function proxy_on_delete(id: u32): void {
-  if (streams.has(id)) { streams.delete(id); return; }
+  if (streams.has(id)) {
+    const s = streams.get(id);
+    streams.delete(id);
+    if (spare.length < MAX_SPARE) spare.push(s);
+    return;
+  }
   getBaseContext(id).onDelete();
   deleteContext(id);
 }

@@ -255,6 +255,12 @@ export class Scanner {
     decodeString(this.sFrom, this.sTo, out);
     return out;
   }
+
+  /** Decodes the last scanned string into `out`, replacing what it held. */
+  decodeInto(out: Bytes): void {
+    out.reset();
+    decodeString(this.sFrom, this.sTo, out);
+  }
 }
 
 export function errorText(code: i32): string {
@@ -296,7 +302,16 @@ function putCodePoint(out: Bytes, cp: i32): void {
  */
 export function decodeString(from: usize, to: usize, out: Bytes): void {
   let p = from;
+  out.ensure(<i32>(to - from)); // most text decodes to at most its own length
   while (p < to) {
+    // Copy the run of plain ASCII in one go.
+    let q = p;
+    while (q < to) {
+      const d = load<u8>(q);
+      if (d >= 0x80 || d == 0x5c) break;
+      q++;
+    }
+    if (q > p) { out.raw(p, <i32>(q - p)); p = q; if (p >= to) break; }
     const c = <i32>load<u8>(p);
     if (c == 0x5c) {
       const x = <i32>load<u8>(p + 1);

@@ -28,6 +28,23 @@ export const M_RESOURCES_READ = ascii("resources/read");
 export const M_RESOURCES_SUBSCRIBE = ascii("resources/subscribe");
 export const M_RESOURCES_UNSUBSCRIBE = ascii("resources/unsubscribe");
 
+// Decoded strings larger than this are dropped when a pooled record is reused, so one huge
+// request does not pin its memory for the life of the VM.
+const KEEP_CAPACITY: i32 = 4096;
+// At most this many Message records stay pooled between requests.
+const KEEP_MESSAGES: i32 = 256;
+
+@inline function owned(b: Bytes): Bytes {
+  if (b.buf.byteLength > KEEP_CAPACITY) return new Bytes(64);
+  b.reset();
+  return b;
+}
+
+/**
+ * One JSON-RPC message of a body. Records are pooled (see Body): the decoded strings live in
+ * buffers each record owns, and `method`/`tool`/`prompt`/`resource` point at them or are null.
+ * They are valid until the next body is read; keep a copy to hold one longer.
+ */
 export class Message {
   kind: i32 = KIND_INVALID;
   reason: string = "";
@@ -41,23 +58,70 @@ export class Message {
   // Index of the deciding rule (-1: default action); set by the policy step.
   rule: i32 = -1;
   denied: bool = false;
+  methodBuf: Bytes = new Bytes(32);
+  nameBuf: Bytes = new Bytes(32);
+  uriBuf: Bytes = new Bytes(32);
 
   hasId(): bool { return this.idTo > this.idFrom; }
+
+  reset(): void {
+    this.kind = KIND_INVALID;
+    this.reason = "";
+    this.method = null;
+    this.idFrom = 0;
+    this.idTo = 0;
+    this.tool = null;
+    this.prompt = null;
+    this.resource = null;
+    this.rule = -1;
+    this.denied = false;
+    this.methodBuf = owned(this.methodBuf);
+    this.nameBuf = owned(this.nameBuf);
+    this.uriBuf = owned(this.uriBuf);
+  }
 }
 
+/** A request body: its messages in order. One record, reused for every body the VM reads. */
 export class Body {
   batch: bool = false;
-  messages: Array<Message> = [];
+  count: i32 = 0;
   parseError: bool = false;
   errorOffset: i32 = 0;
   errorCode: i32 = 0;
+  private pool: Array<Message> = [];
+
+  @inline at(i: i32): Message { return unchecked(this.pool[i]); }
+
+  reset(): void {
+    this.batch = false;
+    this.count = 0;
+    this.parseError = false;
+    this.errorOffset = 0;
+    this.errorCode = 0;
+    if (this.pool.length > KEEP_MESSAGES) this.pool.length = KEEP_MESSAGES;
+  }
+
+  /** The next message record, reset. */
+  next(): Message {
+    if (this.count == this.pool.length) this.pool.push(new Message());
+    const m = unchecked(this.pool[this.count]);
+    this.count++;
+    m.reset();
+    return m;
+  }
 }
 
 const scratch = new Bytes(64);
 
-/** Reads a whole request body. On a syntax error `parseError` is set and messages are meaningless. */
+const theBody = new Body();
+
+/**
+ * Reads a whole request body into the shared Body record (valid until the next call). On a
+ * syntax error `parseError` is set and the messages are meaningless.
+ */
 export function readBody(s: Scanner, ptr: usize, len: i32): Body {
-  const body = new Body();
+  const body = theBody;
+  body.reset();
   s.reset(ptr, len);
   s.ws();
   const c = s.peek();
@@ -67,7 +131,7 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
     if (!s.eat(0x5d)) {
       while (true) {
         s.ws();
-        body.messages.push(readElement(s));
+        readElement(s, body.next());
         if (s.err != 0) break;
         if (s.eat(0x2c)) continue;
         s.expect(0x5d);
@@ -75,7 +139,7 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
       }
     }
   } else {
-    body.messages.push(readElement(s));
+    readElement(s, body.next());
   }
   if (s.err == 0) s.finish();
   if (s.err != 0) {
@@ -86,12 +150,11 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
   return body;
 }
 
-function readElement(s: Scanner): Message {
-  const m = new Message();
+function readElement(s: Scanner, m: Message): void {
   if (s.peek() != 0x7b) {
     s.skipValue();
     m.reason = "a JSON-RPC message must be an object";
-    return m;
+    return;
   }
   s.pos++;
   let jsonrpcOk = false;
@@ -101,60 +164,59 @@ function readElement(s: Scanner): Message {
   let idOk = false;
   let paramsSeen = false;
   let paramsOk = false;
-  let name: Bytes | null = null;
-  let uri: Bytes | null = null;
+  let hasName = false;
+  let hasUri = false;
   let nameSeen = false;
   let uriSeen = false;
   let answer = false;
   if (!s.eat(0x7d)) {
     while (true) {
-      if (!s.key()) return m;
+      if (!s.key()) return;
       s.ws();
       const v = s.peek();
       if (s.strIs(K_JSONRPC, scratch)) {
         jsonrpcOk = v == 0x22 && s.str() && s.strIs(V_20, scratch);
-        if (v != 0x22 && !s.skipValue()) return m;
+        if (v != 0x22 && !s.skipValue()) return;
       } else if (s.strIs(K_METHOD, scratch)) {
         methodSeen = true;
         methodOk = v == 0x22;
-        if (methodOk) { if (!s.str()) return m; m.method = s.decoded(); }
-        else { m.method = null; if (!s.skipValue()) return m; }
+        if (methodOk) { if (!s.str()) return; s.decodeInto(m.methodBuf); m.method = m.methodBuf; }
+        else { m.method = null; if (!s.skipValue()) return; }
       } else if (s.strIs(K_ID, scratch)) {
         idSeen = true;
         m.idFrom = s.pos;
-        if (!s.skipValue()) return m;
+        if (!s.skipValue()) return;
         idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
         // Only a string or number id is echoed back; anything else answers with id null.
         m.idTo = idOk ? s.pos : m.idFrom;
       } else if (s.strIs(K_PARAMS, scratch)) {
         paramsSeen = true;
         paramsOk = v == 0x7b;
-        name = null; uri = null; nameSeen = false; uriSeen = false;
+        hasName = false; hasUri = false; nameSeen = false; uriSeen = false;
         if (paramsOk) {
-          const p = readParams(s);
-          if (s.err != 0) return m;
-          name = p.name; uri = p.uri; nameSeen = p.nameSeen; uriSeen = p.uriSeen;
-        } else if (!s.skipValue()) return m;
+          const p = readParams(s, m);
+          if (s.err != 0) return;
+          hasName = p.hasName; hasUri = p.hasUri; nameSeen = p.nameSeen; uriSeen = p.uriSeen;
+        } else if (!s.skipValue()) return;
       } else if (s.strIs(K_RESULT, scratch) || s.strIs(K_ERROR, scratch)) {
         answer = true;
-        if (!s.skipValue()) return m;
+        if (!s.skipValue()) return;
       } else if (!s.skipValue()) {
-        return m;
+        return;
       }
-      if (s.err != 0) return m;
+      if (s.err != 0) return;
       if (s.eat(0x2c)) continue;
-      if (!s.expect(0x7d)) return m;
+      if (!s.expect(0x7d)) return;
       break;
     }
   }
   classify(m, jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
-  if (m.kind == KIND_REQUEST || m.kind == KIND_NOTIFICATION) attachTarget(m, name, nameSeen, uri, uriSeen);
-  return m;
+  if (m.kind == KIND_REQUEST || m.kind == KIND_NOTIFICATION) attachTarget(m, hasName, nameSeen, hasUri, uriSeen);
 }
 
 class Params {
-  name: Bytes | null = null;
-  uri: Bytes | null = null;
+  hasName: bool = false; // params.name is a string, decoded into the message's nameBuf
+  hasUri: bool = false;  // params.uri is a string, decoded into uriBuf
   nameSeen: bool = false;
   uriSeen: bool = false;
 }
@@ -162,9 +224,9 @@ class Params {
 // One record, reused: the VM runs one callback at a time and readElement copies it out at once.
 const params = new Params();
 
-function readParams(s: Scanner): Params {
+function readParams(s: Scanner, m: Message): Params {
   const p = params;
-  p.name = null; p.uri = null; p.nameSeen = false; p.uriSeen = false;
+  p.hasName = false; p.hasUri = false; p.nameSeen = false; p.uriSeen = false;
   s.pos++;
   if (s.eat(0x7d)) return p;
   while (true) {
@@ -174,10 +236,13 @@ function readParams(s: Scanner): Params {
     const isName = s.strIs(K_NAME, scratch);
     const isUri = !isName && s.strIs(K_URI, scratch);
     if (isName || isUri) {
-      let val: Bytes | null = null;
-      if (v == 0x22) { if (!s.str()) return p; val = s.decoded(); }
-      else if (!s.skipValue()) return p;
-      if (isName) { p.name = val; p.nameSeen = true; } else { p.uri = val; p.uriSeen = true; }
+      let isString = false;
+      if (v == 0x22) {
+        if (!s.str()) return p;
+        if (isName) s.decodeInto(m.nameBuf); else s.decodeInto(m.uriBuf);
+        isString = true;
+      } else if (!s.skipValue()) return p;
+      if (isName) { p.hasName = isString; p.nameSeen = true; } else { p.hasUri = isString; p.uriSeen = true; }
     } else if (!s.skipValue()) {
       return p;
     }
@@ -202,17 +267,17 @@ function classify(m: Message, jsonrpcOk: bool, methodSeen: bool, methodOk: bool,
 }
 
 /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
-function attachTarget(m: Message, name: Bytes | null, nameSeen: bool, uri: Bytes | null, uriSeen: bool): void {
+function attachTarget(m: Message, hasName: bool, nameSeen: bool, hasUri: bool, uriSeen: bool): void {
   const method = m.method as Bytes;
   if (same(method, M_TOOLS_CALL)) {
-    if (name === null) { bad(m, nameSeen ? "params.name must be a string" : "tools/call needs params.name"); return; }
-    m.tool = name;
+    if (!hasName) { bad(m, nameSeen ? "params.name must be a string" : "tools/call needs params.name"); return; }
+    m.tool = m.nameBuf;
   } else if (same(method, M_PROMPTS_GET)) {
-    if (name === null) { bad(m, nameSeen ? "params.name must be a string" : "prompts/get needs params.name"); return; }
-    m.prompt = name;
+    if (!hasName) { bad(m, nameSeen ? "params.name must be a string" : "prompts/get needs params.name"); return; }
+    m.prompt = m.nameBuf;
   } else if (same(method, M_RESOURCES_READ) || same(method, M_RESOURCES_SUBSCRIBE) || same(method, M_RESOURCES_UNSUBSCRIBE)) {
-    if (uri === null) { bad(m, uriSeen ? "params.uri must be a string" : "this method needs params.uri"); return; }
-    m.resource = uri;
+    if (!hasUri) { bad(m, uriSeen ? "params.uri must be a string" : "this method needs params.uri"); return; }
+    m.resource = m.uriBuf;
   }
 }
 

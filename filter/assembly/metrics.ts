@@ -83,7 +83,9 @@ export class Metrics {
     }
     // Names that sanitize alike share one counter (Envoy would merge them in Prometheus anyway).
     const id = defineCounter(PREFIX + "tool_calls." + label(name.toString()));
-    names.push(name);
+    const kept = new Bytes(name.len); // `name` belongs to the request; keep a copy
+    kept.add(name);
+    names.push(kept);
     this.toolIdList.push(id);
     incrementCounter(id);
   }

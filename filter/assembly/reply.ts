@@ -56,14 +56,28 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
   return d;
 }
 
-/** Facts every audit line of one HTTP request shares. */
+/** Facts every audit line of one HTTP request shares. Reused with its stream (reset()). */
 export class AuditContext {
-  session: Bytes | null = null;
-  user: Bytes = new Bytes(0);
-  protocol: Bytes | null = null;
+  session: Bytes | null = null;   // sessionBuf when the request had the header
+  user: Bytes = new Bytes(16);    // empty when the request had no user header
+  protocol: Bytes | null = null;  // protocolBuf when the request had the header
   bytes: i32 = 0;
   batch: i32 = 0; // batch size; 0 for a single message
   monitor: bool = false;
+  sessionBuf: Bytes = new Bytes(48);
+  protocolBuf: Bytes = new Bytes(16);
+
+  reset(): void {
+    this.session = null;
+    this.protocol = null;
+    this.bytes = 0;
+    this.batch = 0;
+    this.monitor = false;
+    // Header values are small; one that was not does not stay pinned to a pooled stream.
+    if (this.user.buf.byteLength > 1024) this.user = new Bytes(16); else this.user.reset();
+    if (this.sessionBuf.buf.byteLength > 1024) this.sessionBuf = new Bytes(48);
+    if (this.protocolBuf.buf.byteLength > 1024) this.protocolBuf = new Bytes(16);
+  }
 }
 
 // The audit line's fixed fragments, encoded once.

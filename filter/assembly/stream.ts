@@ -72,6 +72,17 @@ export class McpStream extends Context {
     this.shared = shared;
   }
 
+  /** Readies a pooled stream (see index.ts) for a new context id. */
+  reuse(id: u32, root: RootContext, shared: Shared): void {
+    this.context_id = id;
+    this.root_context = root;
+    this.shared = shared;
+    this.judging = false;
+    this.replied = false;
+    this.rewrite = NONE;
+    this.audit.reset();
+  }
+
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
@@ -81,9 +92,9 @@ export class McpStream extends Context {
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
-    if (headers.find(this.shared.userHeader)) a.user = headers.copy();
-    if (headers.find(H_SESSION)) a.session = headers.copy();
-    if (headers.find(H_PROTOCOL)) a.protocol = headers.copy();
+    if (headers.find(this.shared.userHeader)) headers.copyInto(a.user);
+    if (headers.find(H_SESSION)) a.session = headers.copyInto(a.sessionBuf);
+    if (headers.find(H_PROTOCOL)) a.protocol = headers.copyInto(a.protocolBuf);
 
     const why = unjudgeable(headers);
     if (why.length > 0) {
@@ -213,13 +224,13 @@ export class McpStream extends Context {
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
       return false;
     }
-    if (body.batch) { a.batch = body.messages.length; metrics.count(metrics.batches); }
-    const msgs = body.messages;
+    const n = body.count;
+    if (body.batch) { a.batch = n; metrics.count(metrics.batches); }
     let refusedAny = false;
-    let invalidAny = body.batch && msgs.length == 0;
+    let invalidAny = body.batch && n == 0;
     const policy = cfg.policy;
-    for (let i = 0; i < msgs.length; i++) {
-      const m = msgs[i];
+    for (let i = 0; i < n; i++) {
+      const m = body.at(i);
       if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { invalidAny = true; metrics.count(metrics.invalid); continue; }
       metrics.method(m.method);
       if (m.kind == KIND_RESPONSE) continue;
@@ -232,7 +243,7 @@ export class McpStream extends Context {
       }
     }
     const forward = !refusedAny && !invalidAny;
-    for (let i = 0; i < msgs.length; i++) this.logMessage(msgs[i], forward);
+    for (let i = 0; i < n; i++) this.logMessage(body.at(i), forward);
     if (forward) {
       this.route(body);
       return true;
@@ -253,16 +264,20 @@ export class McpStream extends Context {
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
   private route(body: Body): void {
     let toolsList = false;
-    for (let i = 0; i < body.messages.length; i++) {
-      const m = body.messages[i];
+    for (let i = 0; i < body.count; i++) {
+      const m = body.at(i);
       if (m.method !== null && same(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
     }
-    const m = body.messages[0];
-    if (body.batch) setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
-    else if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
-    else removeHeader(REQUEST_HEADERS, H_X_METHOD);
-    if (!body.batch && m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
-    else removeHeader(REQUEST_HEADERS, H_X_TOOL);
+    if (body.batch) {
+      setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
+      removeHeader(REQUEST_HEADERS, H_X_TOOL);
+    } else {
+      const m = body.at(0);
+      if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
+      else removeHeader(REQUEST_HEADERS, H_X_METHOD);
+      if (m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
+      else removeHeader(REQUEST_HEADERS, H_X_TOOL);
+    }
     const cfg = this.shared.config;
     if (toolsList && cfg.hideDeniedTools && !cfg.monitor) {
       this.rewrite = REWRITE_JSON; // refined by the response headers
@@ -278,12 +293,12 @@ export class McpStream extends Context {
     const out = new Bytes(256);
     let entries = 0;
     if (body.batch) out.byte(0x5b);
-    if (body.batch && body.messages.length == 0) {
+    if (body.batch && body.count == 0) {
       reply.errorObject(out, null, reply.INVALID_REQUEST, reply.text("Invalid Request: empty batch"));
       entries++;
     }
-    for (let i = 0; i < body.messages.length; i++) {
-      const m = body.messages[i];
+    for (let i = 0; i < body.count; i++) {
+      const m = body.at(i);
       let code = 0;
       let message: Bytes;
       if (m.kind == KIND_INVALID) { code = reply.INVALID_REQUEST; message = reply.text("Invalid Request: " + m.reason); }
