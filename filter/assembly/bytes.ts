@@ -38,7 +38,7 @@ export class Bytes {
   raw(src: usize, n: i32): void {
     if (n <= 0) return;
     this.ensure(n);
-    memory.copy(this.ptr + <usize>this.len, src, <usize>n);
+    copyBytes(this.ptr + <usize>this.len, src, n);
     this.len += n;
   }
 
@@ -71,33 +71,54 @@ export class Bytes {
     for (let i = n - 1; i >= 0; i--) this.byte(load<u8>(digits + <usize>i));
   }
 
-  /** Appends `s` (WTF-8: UTF-8 that may hold lone surrogates) as a JSON string literal. */
+  /**
+   * Appends `s` (WTF-8: UTF-8 that may hold lone surrogates) as a JSON string literal.
+   * Room for the worst case is reserved once (an escape is at most 6 bytes per input byte),
+   * then plain runs are copied 16 bytes at a time.
+   */
   jsonStr(src: usize, n: i32): void {
-    this.byte(0x22);
-    let i = 0;
-    while (i < n) {
-      // Copy the run that needs no escaping in one go.
-      let j = i;
-      while (j < n) {
-        const d = <i32>load<u8>(src + <usize>j);
-        if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
-        j++;
+    this.ensure(n * 6 + 2 + 16);
+    let p = this.ptr + <usize>this.len;
+    store<u8>(p++, 0x22);
+    const e = <usize>n;
+    let i: usize = 0;
+    const quote = i8x16.splat(0x22);
+    const slash = i8x16.splat(0x5c);
+    const space = i8x16.splat(0x20);
+    const del = i8x16.splat(0x7f);
+    const lead = i8x16.splat(<i8>0xed);
+    while (true) {
+      while (i + 16 <= e) {
+        const v = v128.load(src + i);
+        const hit = v128.or(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, slash)), v128.or(i8x16.lt_u(v, space), i8x16.eq(v, del))), i8x16.eq(v, lead));
+        const mask = i8x16.bitmask(hit);
+        if (mask != 0) break;
+        v128.store(p, v);
+        p += 16;
+        i += 16;
       }
-      if (j > i) { this.raw(src + <usize>i, j - i); i = j; if (i >= n) break; }
-      const c = <i32>load<u8>(src + <usize>i);
-      if (c == 0x22 || c == 0x5c) { this.byte(0x5c); this.byte(c); i++; continue; }
-      if (c < 0x20 || c == 0x7f) { this.hexEscape(c); i++; continue; }
+      while (i < e) {
+        const d = <i32>load<u8>(src + i);
+        if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
+        store<u8>(p++, <u8>d);
+        i++;
+      }
+      if (i >= e) break;
+      const c = <i32>load<u8>(src + i);
+      if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; i++; continue; }
+      if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); i++; continue; }
       // A lone surrogate (ED A0..BF xx) is not valid UTF-8: write it as \uDxxx.
-      if (c == 0xed && i + 2 < n && load<u8>(src + <usize>i + 1) >= 0xa0) {
-        const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(src + <usize>i + 1) & 0x3f) << 6) | (<i32>load<u8>(src + <usize>i + 2) & 0x3f);
-        this.hexEscape(cp);
+      if (c == 0xed && i + 2 < e && load<u8>(src + i + 1) >= 0xa0) {
+        const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(src + i + 1) & 0x3f) << 6) | (<i32>load<u8>(src + i + 2) & 0x3f);
+        p = hexEscape(p, cp);
         i += 3;
         continue;
       }
-      this.byte(c);
+      store<u8>(p++, <u8>c);
       i++;
     }
-    this.byte(0x22);
+    store<u8>(p++, 0x22);
+    this.len = <i32>(p - this.ptr);
   }
 
   jsonBytes(b: Bytes): void { this.jsonStr(b.ptr, b.len); }
@@ -107,14 +128,6 @@ export class Bytes {
     this.jsonStr(changetype<usize>(enc), enc.byteLength);
   }
 
-  private hexEscape(cp: i32): void {
-    this.byte(0x5c); this.byte(0x75);
-    for (let shift = 12; shift >= 0; shift -= 4) {
-      const d = (cp >> shift) & 0xf;
-      this.byte(d < 10 ? 0x30 + d : 0x61 + d - 10);
-    }
-  }
-
   toArrayBuffer(): ArrayBuffer {
     const out = new ArrayBuffer(this.len);
     memory.copy(changetype<usize>(out), this.ptr, <usize>this.len);
@@ -122,6 +135,45 @@ export class Bytes {
   }
 
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
+}
+
+/**
+ * memory.copy for non-overlapping ranges, with short copies (most of them: header values,
+ * keys, reply fragments) done as two overlapping loads and stores instead of a call into
+ * AssemblyScript's byte-wise memmove.
+ */
+export function copyBytes(dst: usize, src: usize, n: i32): void {
+  const k = <usize>n;
+  if (n > 32) { memory.copy(dst, src, k); return; }
+  if (n >= 16) {
+    const a = v128.load(src);
+    const b = v128.load(src + k - 16);
+    v128.store(dst, a);
+    v128.store(dst + k - 16, b);
+  } else if (n >= 8) {
+    const a = load<u64>(src);
+    const b = load<u64>(src + k - 8);
+    store<u64>(dst, a);
+    store<u64>(dst + k - 8, b);
+  } else if (n >= 4) {
+    const a = load<u32>(src);
+    const b = load<u32>(src + k - 4);
+    store<u32>(dst, a);
+    store<u32>(dst + k - 4, b);
+  } else {
+    for (let i: usize = 0; i < k; i++) store<u8>(dst + i, load<u8>(src + i));
+  }
+}
+
+/** Writes `\uXXXX` for a code unit at p; returns the position after it. */
+function hexEscape(p: usize, cp: i32): usize {
+  store<u8>(p, 0x5c);
+  store<u8>(p + 1, 0x75);
+  for (let k = 0; k < 4; k++) {
+    const d = (cp >> (12 - 4 * k)) & 0xf;
+    store<u8>(p + 2 + <usize>k, <u8>(d < 10 ? 0x30 + d : 0x61 + d - 10));
+  }
+  return p + 6;
 }
 
 /** Bytes of an ASCII literal, for comparisons on the hot path. */

@@ -17,6 +17,9 @@ export const ERR_ESCAPE: i32 = 4;
 export const ERR_NUMBER: i32 = 5;
 export const ERR_TRAILING: i32 = 6;
 
+// Decoded keys (and span() text) of escaped strings; keys are short.
+const keyScratch = new Bytes(64);
+
 const OBJ: u8 = 1;
 const ARR: u8 = 2;
 
@@ -30,6 +33,9 @@ export class Scanner {
   sFrom: usize = 0;
   sTo: usize = 0;
   sEsc: bool = false;
+  // Set by span().
+  spanPtr: usize = 0;
+  spanLen: i32 = 0;
   private stack: Bytes = new Bytes(64);
 
   reset(ptr: usize, len: i32): void {
@@ -239,14 +245,32 @@ export class Scanner {
     return this.expect(0x3a);
   }
 
-  /** True if the last scanned string decodes to exactly `lit` (ASCII). */
-  strIs(lit: Bytes, scratch: Bytes): bool {
-    const n = <i32>(this.sTo - this.sFrom);
-    if (!this.sEsc) return n == lit.len && memory.compare(this.sFrom, lit.ptr, <usize>n) == 0;
-    if (n < lit.len) return false; // escapes only shrink text
-    scratch.reset();
-    decodeString(this.sFrom, this.sTo, scratch);
-    return scratch.len == lit.len && memory.compare(scratch.ptr, lit.ptr, <usize>lit.len) == 0;
+  /**
+   * True if the last scanned string decodes to exactly the ASCII text at `lit` (`n` bytes).
+   * Takes a pointer, not a Bytes: AssemblyScript 0.17 reference-counts reference arguments,
+   * and this runs for every key of every body.
+   */
+  strIs(lit: usize, n: i32): bool {
+    const len = <i32>(this.sTo - this.sFrom);
+    if (!this.sEsc) return len == n && memory.compare(this.sFrom, lit, <usize>n) == 0;
+    if (len < n) return false; // escapes only shrink text
+    const out = keyScratch;
+    out.reset();
+    decodeString(this.sFrom, this.sTo, out);
+    return out.len == n && memory.compare(out.ptr, lit, <usize>n) == 0;
+  }
+
+  /**
+   * The last scanned string as plain bytes: its own span when it has no escapes, else its
+   * decoded text in a scratch buffer (valid until the next call). Sets spanPtr/spanLen.
+   */
+  span(): void {
+    if (!this.sEsc) { this.spanPtr = this.sFrom; this.spanLen = <i32>(this.sTo - this.sFrom); return; }
+    const out = keyScratch;
+    out.reset();
+    decodeString(this.sFrom, this.sTo, out);
+    this.spanPtr = out.ptr;
+    this.spanLen = out.len;
   }
 
   /** Decodes the last scanned string into a new Bytes. */

@@ -111,7 +111,44 @@ export class Body {
   }
 }
 
-const scratch = new Bytes(64);
+const scanner = new Scanner();
+
+
+// Keys readElement acts on; any other key's value is skipped.
+const KEY_OTHER = 0;
+const KEY_JSONRPC = 1;
+const KEY_METHOD = 2;
+const KEY_ID = 3;
+const KEY_PARAMS = 4;
+const KEY_ANSWER = 5; // result or error
+const KEY_NAME = 6;
+const KEY_URI = 7;
+
+/** The key span is the `n` bytes at `k` (the caller has checked the length). */
+@inline function keyIs(k: usize, n: i32): bool {
+  return memory.compare(scanner.spanPtr, k, <usize>n) == 0;
+}
+
+/** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). By length first. */
+function keyCode(inParams: bool): i32 {
+  scanner.span();
+  const n = scanner.spanLen;
+  if (inParams) {
+    if (n == 4 && keyIs(K_NAME.ptr, n)) return KEY_NAME;
+    if (n == 3 && keyIs(K_URI.ptr, n)) return KEY_URI;
+    return KEY_OTHER;
+  }
+  if (n == 2) return keyIs(K_ID.ptr, n) ? KEY_ID : KEY_OTHER;
+  if (n == 6) {
+    if (keyIs(K_METHOD.ptr, n)) return KEY_METHOD;
+    if (keyIs(K_PARAMS.ptr, n)) return KEY_PARAMS;
+    if (keyIs(K_RESULT.ptr, n)) return KEY_ANSWER;
+    return KEY_OTHER;
+  }
+  if (n == 7) return keyIs(K_JSONRPC.ptr, n) ? KEY_JSONRPC : KEY_OTHER;
+  if (n == 5) return keyIs(K_ERROR.ptr, n) ? KEY_ANSWER : KEY_OTHER;
+  return KEY_OTHER;
+}
 
 const theBody = new Body();
 
@@ -119,7 +156,8 @@ const theBody = new Body();
  * Reads a whole request body into the shared Body record (valid until the next call). On a
  * syntax error `parseError` is set and the messages are meaningless.
  */
-export function readBody(s: Scanner, ptr: usize, len: i32): Body {
+export function readBody(ptr: usize, len: i32): Body {
+  const s = scanner;
   const body = theBody;
   body.reset();
   s.reset(ptr, len);
@@ -131,7 +169,7 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
     if (!s.eat(0x5d)) {
       while (true) {
         s.ws();
-        readElement(s, body.next());
+        readElement(body.next());
         if (s.err != 0) break;
         if (s.eat(0x2c)) continue;
         s.expect(0x5d);
@@ -139,7 +177,7 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
       }
     }
   } else {
-    readElement(s, body.next());
+    readElement(body.next());
   }
   if (s.err == 0) s.finish();
   if (s.err != 0) {
@@ -150,7 +188,8 @@ export function readBody(s: Scanner, ptr: usize, len: i32): Body {
   return body;
 }
 
-function readElement(s: Scanner, m: Message): void {
+function readElement(m: Message): void {
+  const s = scanner;
   if (s.peek() != 0x7b) {
     s.skipValue();
     m.reason = "a JSON-RPC message must be an object";
@@ -174,31 +213,32 @@ function readElement(s: Scanner, m: Message): void {
       if (!s.key()) return;
       s.ws();
       const v = s.peek();
-      if (s.strIs(K_JSONRPC, scratch)) {
-        jsonrpcOk = v == 0x22 && s.str() && s.strIs(V_20, scratch);
+      const key = keyCode(false);
+      if (key == KEY_JSONRPC) {
+        jsonrpcOk = v == 0x22 && s.str() && s.strIs(V_20.ptr, V_20.len);
         if (v != 0x22 && !s.skipValue()) return;
-      } else if (s.strIs(K_METHOD, scratch)) {
+      } else if (key == KEY_METHOD) {
         methodSeen = true;
         methodOk = v == 0x22;
         if (methodOk) { if (!s.str()) return; s.decodeInto(m.methodBuf); m.method = m.methodBuf; }
         else { m.method = null; if (!s.skipValue()) return; }
-      } else if (s.strIs(K_ID, scratch)) {
+      } else if (key == KEY_ID) {
         idSeen = true;
         m.idFrom = s.pos;
         if (!s.skipValue()) return;
         idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
         // Only a string or number id is echoed back; anything else answers with id null.
         m.idTo = idOk ? s.pos : m.idFrom;
-      } else if (s.strIs(K_PARAMS, scratch)) {
+      } else if (key == KEY_PARAMS) {
         paramsSeen = true;
         paramsOk = v == 0x7b;
         hasName = false; hasUri = false; nameSeen = false; uriSeen = false;
         if (paramsOk) {
-          const p = readParams(s, m);
+          const p = readParams(m);
           if (s.err != 0) return;
           hasName = p.hasName; hasUri = p.hasUri; nameSeen = p.nameSeen; uriSeen = p.uriSeen;
         } else if (!s.skipValue()) return;
-      } else if (s.strIs(K_RESULT, scratch) || s.strIs(K_ERROR, scratch)) {
+      } else if (key == KEY_ANSWER) {
         answer = true;
         if (!s.skipValue()) return;
       } else if (!s.skipValue()) {
@@ -224,7 +264,8 @@ class Params {
 // One record, reused: the VM runs one callback at a time and readElement copies it out at once.
 const params = new Params();
 
-function readParams(s: Scanner, m: Message): Params {
+function readParams(m: Message): Params {
+  const s = scanner;
   const p = params;
   p.hasName = false; p.hasUri = false; p.nameSeen = false; p.uriSeen = false;
   s.pos++;
@@ -233,8 +274,9 @@ function readParams(s: Scanner, m: Message): Params {
     if (!s.key()) return p;
     s.ws();
     const v = s.peek();
-    const isName = s.strIs(K_NAME, scratch);
-    const isUri = !isName && s.strIs(K_URI, scratch);
+    const key = keyCode(true);
+    const isName = key == KEY_NAME;
+    const isUri = key == KEY_URI;
     if (isName || isUri) {
       let isString = false;
       if (v == 0x22) {

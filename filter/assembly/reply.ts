@@ -104,41 +104,41 @@ const A_K_REASON = ascii(",\"reason\":");
 
 export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): Bytes {
   out.reset();
-  out.add(A_OPEN_SESSION);
+  out.raw(A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
   optional(out, a.session);
-  out.add(A_K_USER);
-  out.jsonBytes(a.user);
-  out.add(A_K_PROTOCOL);
+  out.raw(A_K_USER.ptr, A_K_USER.len);
+  out.jsonStr(a.user.ptr, a.user.len);
+  out.raw(A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
   optional(out, a.protocol);
-  out.add(A_K_METHOD);
+  out.raw(A_K_METHOD.ptr, A_K_METHOD.len);
   if (m !== null) optional(out, (m as Message).method);
-  else out.add(A_NULL);
-  out.add(A_K_ID);
+  else out.raw(A_NULL.ptr, A_NULL.len);
+  out.raw(A_K_ID.ptr, A_K_ID.len);
   if (m !== null && (m as Message).hasId()) out.raw((m as Message).idFrom, <i32>((m as Message).idTo - (m as Message).idFrom));
-  else out.add(A_NULL);
+  else out.raw(A_NULL.ptr, A_NULL.len);
   if (m !== null) {
     const msg = m as Message;
-    if (msg.tool !== null) { out.add(A_K_TOOL); out.jsonBytes(msg.tool as Bytes); }
-    if (msg.prompt !== null) { out.add(A_K_PROMPT); out.jsonBytes(msg.prompt as Bytes); }
-    if (msg.resource !== null) { out.add(A_K_RESOURCE); out.jsonBytes(msg.resource as Bytes); }
+    if (msg.tool !== null) { out.raw(A_K_TOOL.ptr, A_K_TOOL.len); out.jsonStr((msg.tool as Bytes).ptr, (msg.tool as Bytes).len); }
+    if (msg.prompt !== null) { out.raw(A_K_PROMPT.ptr, A_K_PROMPT.len); out.jsonStr((msg.prompt as Bytes).ptr, (msg.prompt as Bytes).len); }
+    if (msg.resource !== null) { out.raw(A_K_RESOURCE.ptr, A_K_RESOURCE.len); out.jsonStr((msg.resource as Bytes).ptr, (msg.resource as Bytes).len); }
   }
-  out.add(A_K_DECISION);
+  out.raw(A_K_DECISION.ptr, A_K_DECISION.len);
   out.str(decision);
-  out.add(A_K_RULE);
+  out.raw(A_K_RULE.ptr, A_K_RULE.len);
   optional(out, rule);
-  out.add(A_K_MODE);
-  if (a.monitor) out.add(A_MONITOR); else out.add(A_ENFORCE);
-  out.add(A_K_FORWARDED);
-  if (forwarded) out.add(A_TRUE); else out.add(A_FALSE);
-  out.add(A_K_BYTES);
+  out.raw(A_K_MODE.ptr, A_K_MODE.len);
+  if (a.monitor) out.raw(A_MONITOR.ptr, A_MONITOR.len); else out.raw(A_ENFORCE.ptr, A_ENFORCE.len);
+  out.raw(A_K_FORWARDED.ptr, A_K_FORWARDED.len);
+  if (forwarded) out.raw(A_TRUE.ptr, A_TRUE.len); else out.raw(A_FALSE.ptr, A_FALSE.len);
+  out.raw(A_K_BYTES.ptr, A_K_BYTES.len);
   out.int(a.bytes);
-  if (a.batch > 0) { out.add(A_K_BATCH); out.int(a.batch); }
-  if (reason.length > 0) { out.add(A_K_REASON); out.jsonText(reason); }
+  if (a.batch > 0) { out.raw(A_K_BATCH.ptr, A_K_BATCH.len); out.int(a.batch); }
+  if (reason.length > 0) { out.raw(A_K_REASON.ptr, A_K_REASON.len); out.jsonText(reason); }
   out.byte(0x7d);
   return out;
 }
 
 function optional(out: Bytes, b: Bytes | null): void {
-  if (b === null) out.add(A_NULL); else out.jsonBytes(b as Bytes);
+  if (b === null) out.raw(A_NULL.ptr, A_NULL.len); else out.jsonStr((b as Bytes).ptr, (b as Bytes).len);
 }
 

@@ -3,7 +3,7 @@
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
 import { Bytes, ascii, same } from "./bytes";
 import { Config } from "./config";
-import { Scanner, errorText } from "./json";
+import { errorText } from "./json";
 import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
 import { Policy } from "./policy";
@@ -33,7 +33,6 @@ const REWRITE_SSE: i32 = 2;
 const REWRITE_REFUSE: i32 = 3; // a tools/list answer the filter cannot read: replaced by an error
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
-const scanner = new Scanner();
 const auditBuf = new Bytes(512);
 const requestHeaders = new HeaderSnapshot();
 const responseHeaders = new HeaderSnapshot();
@@ -216,7 +215,7 @@ export class McpStream extends Context {
     const metrics = this.shared.metrics;
     const a = this.audit;
     a.bytes = raw.byteLength;
-    const body = readBody(scanner, changetype<usize>(raw), raw.byteLength);
+    const body = readBody(changetype<usize>(raw), raw.byteLength);
     if (body.parseError) {
       metrics.count(metrics.parseErrors);
       const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();

@@ -20,7 +20,6 @@ class Edit {
   keptTo: Array<usize> = [];
 }
 
-const scratch = new Bytes(32);
 
 export class ToolsFilter {
   s: Scanner = new Scanner();
@@ -83,9 +82,9 @@ export class ToolsFilter {
     while (true) {
       if (!s.key()) return false;
       s.ws();
-      if (!inResult && s.peek() == 0x7b && s.strIs(K_RESULT, scratch)) {
+      if (!inResult && s.peek() == 0x7b && s.strIs(K_RESULT.ptr, K_RESULT.len)) {
         if (!this.object(judge, true)) return false;
-      } else if (inResult && s.peek() == 0x5b && s.strIs(K_TOOLS, scratch)) {
+      } else if (inResult && s.peek() == 0x5b && s.strIs(K_TOOLS.ptr, K_TOOLS.len)) {
         if (!this.tools(judge)) return false;
       } else if (!s.skipValue()) return false;
       if (s.eat(0x2c)) continue;
@@ -138,7 +137,7 @@ export class ToolsFilter {
     while (true) {
       if (!s.key()) return null;
       s.ws();
-      if (s.strIs(K_NAME, scratch)) {
+      if (s.strIs(K_NAME.ptr, K_NAME.len)) {
         if (s.peek() == 0x22) { if (!s.str()) return null; name = s.decoded(); }
         else { name = null; if (!s.skipValue()) return null; }
       } else if (!s.skipValue()) return null;
