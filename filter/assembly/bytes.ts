@@ -183,12 +183,12 @@ export function ascii(s: string): Bytes {
   return b;
 }
 
-export function equalsAt(p: usize, n: i32, lit: Bytes): bool {
-  if (n != lit.len) return false;
-  return memory.compare(p, lit.ptr, <usize>n) == 0;
+/** True when the `n` bytes at `p` are the `m` bytes at `q`. */
+export function equalsAt(p: usize, n: i32, q: usize, m: i32): bool {
+  return n == m && memory.compare(p, q, <usize>n) == 0;
 }
 
-export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b); }
+export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b.ptr, b.len); }
 
 /** ASCII-lowercase copy into `out`, for header values compared case-insensitively. */
 export function lowerAscii(p: usize, n: i32, out: Bytes): Bytes {

@@ -82,17 +82,23 @@ export class HeaderSnapshot {
    * second user header matches no user rule, and two content types are ambiguous.)
    */
   find(name: Bytes): bool {
+    return this.findAt(name.ptr, name.len);
+  }
+
+  /** find() by pointer: AssemblyScript 0.17 reference-counts Bytes arguments. */
+  findAt(name: usize, nameLen: i32): bool {
     const base = changetype<usize>(this.data);
     const end = base + <usize>this.data.byteLength;
     let sizes = base + 4;
     let p = sizes + <usize>this.count * 8;
     let hits = 0;
+    const n = <usize>nameLen;
     for (let i = 0; i < this.count; i++) {
       const k = <usize>load<u32>(sizes);
       const v = <usize>load<u32>(sizes + 4);
       sizes += 8;
       if (p + k + v + 2 > end) return false;
-      if (<i32>k == name.len && memory.compare(p, name.ptr, k) == 0) {
+      if (k == n && memory.compare(p, name, k) == 0) {
         if (hits == 0) {
           this.valuePtr = p + k + 1;
           this.valueLen = <i32>v;
@@ -117,10 +123,6 @@ export class HeaderSnapshot {
     return out;
   }
 
-  /** True when the value found last is exactly `lit`. */
-  valueIs(lit: Bytes): bool {
-    return this.valueLen == lit.len && memory.compare(this.valuePtr, lit.ptr, <usize>lit.len) == 0;
-  }
 }
 
 export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {

@@ -54,10 +54,14 @@ class McpRoot extends RootContext {
 const streams = new Map<u32, McpStream>();
 const spare = new Array<McpStream>();
 const MAX_SPARE = 64;
+let lastRootId: u32 = 0;
+let lastRoot: McpRoot | null = null;
 
 export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId == 0) { ensureRootContext(id); return; }
-  const root = getRootContext(rootId) as McpRoot;
+  // One root serves every stream; skip proxy-runtime's map lookup when it is the same one.
+  if (rootId != lastRootId) { lastRoot = getRootContext(rootId) as McpRoot; lastRootId = rootId; }
+  const root = lastRoot as McpRoot;
   if (root.shared === null) return; // a root that refused its configuration serves no streams
   if (spare.length > 0) {
     const s = spare.pop();

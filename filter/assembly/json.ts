@@ -58,7 +58,14 @@ export class Scanner {
 
   @inline peek(): i32 { return this.pos < this.end ? <i32>load<u8>(this.pos) : -1; }
 
-  ws(): void {
+  /** Skips whitespace; most JSON has none between tokens, so that case is checked inline. */
+  @inline ws(): void {
+    const p = this.pos;
+    if (p < this.end && load<u8>(p) > 0x20) return;
+    this.wsRun();
+  }
+
+  private wsRun(): void {
     let p = this.pos;
     const e = this.end;
     while (p < e) {

@@ -2,7 +2,7 @@
 // /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
 // Client-chosen strings (methods, tool names) never create unbounded stats: methods
 // outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
-import { Bytes, ascii, same } from "./bytes";
+import { Bytes, ascii } from "./bytes";
 import { defineCounter, incrementCounter } from "./host";
 
 const PREFIX = "mcp_filter.";
@@ -17,13 +17,41 @@ const KNOWN_METHODS: string[] = [
   "notifications/roots/list_changed", "notifications/tasks/status",
 ];
 
+/**
+ * Byte strings packed into one buffer, found by linear search: a lookup compares lengths
+ * first and touches no per-entry objects (AssemblyScript 0.17 would reference-count them).
+ */
+class Names {
+  private text: Bytes = new Bytes(256);
+  private at: Array<i32> = [];
+  private lens: Array<i32> = [];
+
+  get length(): i32 { return this.at.length; }
+
+  add(p: usize, n: i32): void {
+    this.at.push(this.text.len);
+    this.lens.push(n);
+    this.text.raw(p, n);
+  }
+
+  /** Index of the name equal to the `n` bytes at `p`, or -1. */
+  find(p: usize, n: i32): i32 {
+    const base = this.text.ptr;
+    const count = this.at.length;
+    for (let i = 0; i < count; i++) {
+      if (unchecked(this.lens[i]) == n && memory.compare(base + <usize>unchecked(this.at[i]), p, <usize>n) == 0) return i;
+    }
+    return -1;
+  }
+}
+
 export class Metrics {
-  private methodBytes: Array<Bytes> = [];
+  private methodNames: Names = new Names();
   private methodIds: Array<i64> = [];
   private otherMethod: i64 = -1;
   private responseId: i64 = -1;
   // Tool names seen so far (at most MAX_TOOL_LABELS) and their counters.
-  private toolNames: Array<Bytes> = [];
+  private toolNames: Names = new Names();
   private toolIdList: Array<i64> = [];
   private otherTool: i64 = -1;
   private denyIds: Array<i64> = [];
@@ -43,7 +71,8 @@ export class Metrics {
   /** Defines the fixed counters once the rules are known (labels: rule names + `default`). */
   define(ruleNames: string[]): void {
     for (let i = 0; i < KNOWN_METHODS.length; i++) {
-      this.methodBytes.push(ascii(KNOWN_METHODS[i]));
+      const name = ascii(KNOWN_METHODS[i]);
+      this.methodNames.add(name.ptr, name.len);
       this.methodIds.push(defineCounter(PREFIX + "requests." + label(KNOWN_METHODS[i])));
     }
     this.otherMethod = defineCounter(PREFIX + "requests.other");
@@ -65,17 +94,14 @@ export class Metrics {
 
   method(m: Bytes | null): void {
     if (m === null) { incrementCounter(this.responseId); return; }
-    for (let i = 0; i < this.methodBytes.length; i++) {
-      if (same(m as Bytes, this.methodBytes[i])) { incrementCounter(this.methodIds[i]); return; }
-    }
-    incrementCounter(this.otherMethod);
+    const i = this.methodNames.find((m as Bytes).ptr, (m as Bytes).len);
+    incrementCounter(i >= 0 ? unchecked(this.methodIds[i]) : this.otherMethod);
   }
 
   tool(name: Bytes): void {
     const names = this.toolNames;
-    for (let i = 0; i < names.length; i++) {
-      if (same(names[i], name)) { incrementCounter(this.toolIdList[i]); return; }
-    }
+    const i = names.find(name.ptr, name.len);
+    if (i >= 0) { incrementCounter(unchecked(this.toolIdList[i])); return; }
     if (names.length >= MAX_TOOL_LABELS) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
       incrementCounter(this.otherTool);
@@ -83,9 +109,7 @@ export class Metrics {
     }
     // Names that sanitize alike share one counter (Envoy would merge them in Prometheus anyway).
     const id = defineCounter(PREFIX + "tool_calls." + label(name.toString()));
-    const kept = new Bytes(name.len); // `name` belongs to the request; keep a copy
-    kept.add(name);
-    names.push(kept);
+    names.add(name.ptr, name.len);
     this.toolIdList.push(id);
     incrementCounter(id);
   }

@@ -76,12 +76,15 @@ export function compileGlob(src: string): Glob | null {
   return g;
 }
 
+// A message field as a span: `n` bytes at `p`, or ABSENT when the message lacks the field.
+// (Spans rather than Bytes: AssemblyScript 0.17 reference-counts every Bytes argument.)
+export const ABSENT: i32 = -1;
+
 export class GlobList {
   globs: Array<Glob> = [];
-  any(b: Bytes | null): bool {
-    if (b === null) return false;
-    const v = b as Bytes;
-    for (let i = 0; i < this.globs.length; i++) if (this.globs[i].matches(v.ptr, v.len)) return true;
+  any(p: usize, n: i32): bool {
+    if (n == ABSENT) return false;
+    for (let i = 0; i < this.globs.length; i++) if (unchecked(this.globs[i]).matches(p, n)) return true;
     return false;
   }
 }
@@ -97,15 +100,28 @@ export class Rule {
   users: GlobList | null = null;
 
   /** Every field the rule names must match; a field the message lacks does not match. */
-  matches(method: Bytes | null, tool: Bytes | null, resource: Bytes | null, prompt: Bytes | null, user: Bytes): bool {
-    if (this.methods !== null && !(this.methods as GlobList).any(method)) return false;
-    if (this.tools !== null && !(this.tools as GlobList).any(tool)) return false;
-    if (this.resources !== null && !(this.resources as GlobList).any(resource)) return false;
-    if (this.prompts !== null && !(this.prompts as GlobList).any(prompt)) return false;
-    if (this.users !== null && !(this.users as GlobList).any(user)) return false;
+  matches(f: Fields): bool {
+    if (this.methods !== null && !(this.methods as GlobList).any(f.methodPtr, f.methodLen)) return false;
+    if (this.tools !== null && !(this.tools as GlobList).any(f.toolPtr, f.toolLen)) return false;
+    if (this.resources !== null && !(this.resources as GlobList).any(f.resourcePtr, f.resourceLen)) return false;
+    if (this.prompts !== null && !(this.prompts as GlobList).any(f.promptPtr, f.promptLen)) return false;
+    if (this.users !== null && !(this.users as GlobList).any(f.userPtr, f.userLen)) return false;
     return true;
   }
 }
+
+/** What a rule can match on, as spans (ABSENT length: the message has no such field). */
+@unmanaged
+export class Fields {
+  methodPtr: usize = 0; methodLen: i32 = ABSENT;
+  toolPtr: usize = 0; toolLen: i32 = ABSENT;
+  resourcePtr: usize = 0; resourceLen: i32 = ABSENT;
+  promptPtr: usize = 0; promptLen: i32 = ABSENT;
+  userPtr: usize = 0; userLen: i32 = 0;
+}
+
+// One record, filled for each decision: the VM runs one callback at a time.
+const fields = new Fields();
 
 const DEFAULT_NAME = ascii("default");
 
@@ -115,8 +131,16 @@ export class Policy {
 
   /** Index of the first matching rule, or -1 when the default action decides. */
   decide(method: Bytes | null, tool: Bytes | null, resource: Bytes | null, prompt: Bytes | null, user: Bytes): i32 {
-    for (let i = 0; i < this.rules.length; i++) {
-      if (this.rules[i].matches(method, tool, resource, prompt, user)) return i;
+    const f = fields;
+    if (method === null) f.methodLen = ABSENT; else { f.methodPtr = (method as Bytes).ptr; f.methodLen = (method as Bytes).len; }
+    if (tool === null) f.toolLen = ABSENT; else { f.toolPtr = (tool as Bytes).ptr; f.toolLen = (tool as Bytes).len; }
+    if (resource === null) f.resourceLen = ABSENT; else { f.resourcePtr = (resource as Bytes).ptr; f.resourceLen = (resource as Bytes).len; }
+    if (prompt === null) f.promptLen = ABSENT; else { f.promptPtr = (prompt as Bytes).ptr; f.promptLen = (prompt as Bytes).len; }
+    f.userPtr = user.ptr;
+    f.userLen = user.len;
+    const rules = this.rules;
+    for (let i = 0; i < rules.length; i++) {
+      if (unchecked(rules[i]).matches(f)) return i;
     }
     return -1;
   }

@@ -1,7 +1,7 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, same } from "./bytes";
+import { Bytes, ascii, same, equalsAt } from "./bytes";
 import { Config } from "./config";
 import { errorText } from "./json";
 import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
@@ -85,15 +85,15 @@ export class McpStream extends Context {
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
-    if (!headers.find(H_METHOD) || !headers.valueIs(POST)) {
+    if (!headers.findAt(H_METHOD.ptr, H_METHOD.len) || !equalsAt(headers.valuePtr, headers.valueLen, POST.ptr, POST.len)) {
       return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
     }
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
-    if (headers.find(this.shared.userHeader)) headers.copyInto(a.user);
-    if (headers.find(H_SESSION)) a.session = headers.copyInto(a.sessionBuf);
-    if (headers.find(H_PROTOCOL)) a.protocol = headers.copyInto(a.protocolBuf);
+    if (headers.findAt(this.shared.userHeader.ptr, this.shared.userHeader.len)) headers.copyInto(a.user);
+    if (headers.findAt(H_SESSION.ptr, H_SESSION.len)) a.session = headers.copyInto(a.sessionBuf);
+    if (headers.findAt(H_PROTOCOL.ptr, H_PROTOCOL.len)) a.protocol = headers.copyInto(a.protocolBuf);
 
     const why = unjudgeable(headers);
     if (why.length > 0) {
@@ -107,7 +107,7 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = headers.find(H_CONTENT_LENGTH) ? parseLength(headers.valuePtr, headers.valueLen) : -1;
+    const declared = headers.findAt(H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len) ? parseLength(headers.valuePtr, headers.valueLen) : -1;
     if (declared > <i64>cfg.maxBodyBytes) {
       this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
@@ -142,12 +142,12 @@ export class McpStream extends Context {
     if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const headers = responseHeaders;
     headers.load(RESPONSE_HEADERS);
-    if (!headers.find(H_STATUS) || !headers.valueIs(STATUS_200)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
-    const hasType = headers.find(H_CONTENT_TYPE);
+    if (!headers.findAt(H_STATUS.ptr, H_STATUS.len) || !equalsAt(headers.valuePtr, headers.valueLen, STATUS_200.ptr, STATUS_200.len)) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    const hasType = headers.findAt(H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
     const ctPtr = headers.valuePtr;
     const ctLen = headers.valueLen;
     // Clients read the body whatever charset is declared, so only the media type counts here.
-    if (headers.find(H_CONTENT_ENCODING) && encoded(headers.valuePtr, headers.valueLen)) {
+    if (headers.findAt(H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len) && encoded(headers.valuePtr, headers.valueLen)) {
       this.rewrite = REWRITE_REFUSE;
     } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE, false)) {
       this.rewrite = REWRITE_JSON;
@@ -348,8 +348,8 @@ function clearRoutingHeaders(): void {
 
 /** Why this POST's body cannot be judged, or "" when it can. */
 function unjudgeable(headers: HeaderSnapshot): string {
-  if (headers.find(H_CONTENT_ENCODING) && encoded(headers.valuePtr, headers.valueLen)) return "content-encoding is not supported; send the JSON body unencoded";
-  if (!headers.find(H_CONTENT_TYPE)) return "Content-Type must be application/json";
+  if (headers.findAt(H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len) && encoded(headers.valuePtr, headers.valueLen)) return "content-encoding is not supported; send the JSON body unencoded";
+  if (!headers.findAt(H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len)) return "Content-Type must be application/json";
   if (!contentTypeIs(headers.valuePtr, headers.valueLen, JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
 }
