@@ -53,6 +53,14 @@ function takeHostBuffer(): ArrayBuffer {
   return adopted;
 }
 
+// index(): up to MAX_SLOTS names looked up at once, and what was found for each.
+export const MAX_SLOTS = 8;
+const wantPtr = memory.data(MAX_SLOTS * 4);
+const wantLen = memory.data(MAX_SLOTS * 4);
+const slotPtr = memory.data(MAX_SLOTS * 4);
+const slotLen = memory.data(MAX_SLOTS * 4);
+const slotHits = memory.data(MAX_SLOTS * 4);
+
 /**
  * All of a header map in one host call (Envoy's pair format: u32 count, then u32 key and
  * value sizes, then NUL-terminated keys and values); cheaper than a call per header.
@@ -61,10 +69,7 @@ function takeHostBuffer(): ArrayBuffer {
 export class HeaderSnapshot {
   private data: ArrayBuffer = new ArrayBuffer(0);
   private count: i32 = 0;
-  private joined: Bytes = new Bytes(64);
-  // The value found by the last find().
-  valuePtr: usize = 0;
-  valueLen: i32 = 0;
+  private slotJoined: Array<Bytes> = [new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16)];
 
   load(map: i32): void {
     store<u32>(outPtr, 0);
@@ -77,51 +82,60 @@ export class HeaderSnapshot {
   }
 
   /**
-   * Finds `name`. Repeated headers are joined with ",". (Envoy's get_header_map_value returns
-   * the first of most repeated headers; the joined value is the stricter reading: a smuggled
-   * second user header matches no user rule, and two content types are ambiguous.)
+   * Looks up the names set with want() in one pass. Repeated headers are joined with ",".
+   * (Envoy's get_header_map_value returns the first of most repeated headers; the joined value
+   * is the stricter reading: a smuggled second user header matches no user rule, and two
+   * content types are ambiguous.) Results: found(), slotPtr(), slotLen().
    */
-  find(name: Bytes): bool {
-    return this.findAt(name.ptr, name.len);
-  }
-
-  /** find() by pointer: AssemblyScript 0.17 reference-counts Bytes arguments. */
-  findAt(name: usize, nameLen: i32): bool {
+  index(slots: i32): void {
     const base = changetype<usize>(this.data);
     const end = base + <usize>this.data.byteLength;
     let sizes = base + 4;
     let p = sizes + <usize>this.count * 8;
-    let hits = 0;
-    const n = <usize>nameLen;
+    for (let s = 0; s < slots; s++) store<i32>(slotHits + (<usize>s << 2), 0);
     for (let i = 0; i < this.count; i++) {
       const k = <usize>load<u32>(sizes);
       const v = <usize>load<u32>(sizes + 4);
       sizes += 8;
-      if (p + k + v + 2 > end) return false;
-      if (k == n && memory.compare(p, name, k) == 0) {
+      if (p + k + v + 2 > end) break;
+      for (let s = 0; s < slots; s++) {
+        const o = <usize>s << 2;
+        if (<usize>load<i32>(wantLen + o) != k || memory.compare(p, <usize>load<u32>(wantPtr + o), k) != 0) continue;
+        const hits = load<i32>(slotHits + o);
         if (hits == 0) {
-          this.valuePtr = p + k + 1;
-          this.valueLen = <i32>v;
+          store<u32>(slotPtr + o, <u32>(p + k + 1));
+          store<i32>(slotLen + o, <i32>v);
         } else {
-          if (hits == 1) { this.joined.reset(); this.joined.raw(this.valuePtr, this.valueLen); }
-          this.joined.byte(0x2c);
-          this.joined.raw(p + k + 1, <i32>v);
-          this.valuePtr = this.joined.ptr;
-          this.valueLen = this.joined.len;
+          const joined = this.slotJoined[s];
+          if (hits == 1) { joined.reset(); joined.raw(<usize>load<u32>(slotPtr + o), load<i32>(slotLen + o)); }
+          joined.byte(0x2c);
+          joined.raw(p + k + 1, <i32>v);
+          store<u32>(slotPtr + o, <u32>joined.ptr);
+          store<i32>(slotLen + o, joined.len);
         }
-        hits++;
+        store<i32>(slotHits + o, hits + 1);
       }
       p += k + v + 2;
     }
-    return hits > 0;
   }
 
-  /** Copies the value found last into `out` (replacing its content), to keep beyond this snapshot. */
-  copyInto(out: Bytes): Bytes {
+  /** Names index() looks for: slot `s` is the `n` bytes at `p` (the bytes must outlive index()). */
+  @inline want(s: i32, p: usize, n: i32): void {
+    store<u32>(wantPtr + (<usize>s << 2), <u32>p);
+    store<i32>(wantLen + (<usize>s << 2), n);
+  }
+
+  @inline found(s: i32): bool { return load<i32>(slotHits + (<usize>s << 2)) > 0; }
+  @inline slotPtr(s: i32): usize { return <usize>load<u32>(slotPtr + (<usize>s << 2)); }
+  @inline slotLen(s: i32): i32 { return load<i32>(slotLen + (<usize>s << 2)); }
+
+  /** Copies slot `s`'s value into `out` (replacing its content), to keep beyond this snapshot. */
+  copySlot(s: i32, out: Bytes): Bytes {
     out.reset();
-    out.raw(this.valuePtr, this.valueLen);
+    out.raw(this.slotPtr(s), this.slotLen(s));
     return out;
   }
+
 
 }
 

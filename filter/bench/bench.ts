@@ -2,9 +2,12 @@
 // Time the filter spends per request in the host emulator (context create, request headers,
 // whole body, done), against V8's JSON.parse of the same body in the same run. Run under
 // --no-liftoff like Envoy's V8 (see the npm script).
+// For scale it also times the same request through an empty proxy-wasm filter
+// (filter/bench/empty-filter, built by the npm script): what any wasm filter costs in this
+// JavaScript emulator before it does any work of its own.
 import * as fs from "node:fs";
 import { ProxyWasmHost, HttpContext } from "../host";
-import { WASM_PATH, benchBodies, BenchBody } from "./bodies";
+import { WASM_PATH, EMPTY_WASM_PATH, benchBodies, BenchBody } from "./bodies";
 
 const POLICY = JSON.stringify({
   defaultAction: "allow",
@@ -54,6 +57,9 @@ function main(): void {
   const wasm = fs.readFileSync(WASM_PATH);
   const host = ProxyWasmHost.load(wasm, { pluginConfig: POLICY, allowOnHeadersStopIteration: true, logLevel: "warn" });
   if (!host.start()) throw new Error("the filter refused the bench policy");
+  if (!fs.existsSync(EMPTY_WASM_PATH)) throw new Error(`${EMPTY_WASM_PATH} is missing; run npm run build:empty-filter (npm run bench:filter does)`);
+  const empty = ProxyWasmHost.load(fs.readFileSync(EMPTY_WASM_PATH), { pluginConfig: "", allowOnHeadersStopIteration: true, logLevel: "warn" });
+  if (!empty.start()) throw new Error("the empty filter did not start");
   const cases = benchBodies().map((c: BenchBody) => {
     // Sanity: the filter must really judge (and forward) this body, or the timing means nothing.
     const probe = runFilter(host, c.body);
@@ -62,27 +68,32 @@ function main(): void {
     const filter: number[] = [];
     const headersOnly: number[] = [];
     const parse: number[] = [];
+    const emptyFilter: number[] = [];
     for (let round = 0; round < 7; round++) {
       filter.push(timePerOp(() => runFilter(host, c.body), minMs));
       headersOnly.push(timePerOp(() => runHeadersOnly(host), 50));
       parse.push(timePerOp(() => JSON.parse(c.body.toString("utf8")), minMs));
+      emptyFilter.push(timePerOp(() => runFilter(empty, c.body), 50));
     }
     const filterNs = Math.round(median(filter));
     const jsonParseNs = Math.round(median(parse));
     // The body callback alone (reading, judging, routing headers, audit): the whole request less
     // the same request without its body.
     const judgeNs = Math.max(0, filterNs - Math.round(median(headersOnly)));
-    return { name: c.name, bytes: c.body.length, filterNs, jsonParseNs, ratio: Number((filterNs / jsonParseNs).toFixed(3)), judgeNs };
+    const emptyFilterNs = Math.round(median(emptyFilter));
+    return { name: c.name, bytes: c.body.length, filterNs, jsonParseNs, ratio: Number((filterNs / jsonParseNs).toFixed(3)), judgeNs, emptyFilterNs };
   });
-  if (host.traps !== 0) throw new Error(`the filter trapped ${host.traps} times`);
+  if (host.traps !== 0 || empty.traps !== 0) throw new Error(`the filter trapped ${host.traps} times, the empty filter ${empty.traps}`);
   const result = { wasmBytes: wasm.length, cases };
   if (json) { console.log(JSON.stringify(result)); return; }
   console.log(`mcp_filter.wasm: ${wasm.length} bytes (node ${process.version}, ${process.execArgv.join(" ") || "default flags"})`);
-  console.log("case".padEnd(24) + "bytes".padStart(10) + "filter µs".padStart(12) + "JSON.parse µs".padStart(15) + "ratio".padStart(8) + "  (body callback µs)");
+  const us = (ns: number, w: number): string => (ns / 1000).toFixed(2).padStart(w);
+  console.log("case".padEnd(24) + "bytes".padStart(10) + "filter µs".padStart(12) + "JSON.parse µs".padStart(15) + "ratio".padStart(8) + "body callback µs".padStart(18) + "empty filter µs".padStart(17));
   for (const c of cases) {
-    console.log(c.name.padEnd(24) + String(c.bytes).padStart(10) + (c.filterNs / 1000).toFixed(2).padStart(12) + (c.jsonParseNs / 1000).toFixed(2).padStart(15) + c.ratio.toFixed(2).padStart(8) + (c.judgeNs / 1000).toFixed(2).padStart(12));
+    console.log(c.name.padEnd(24) + String(c.bytes).padStart(10) + us(c.filterNs, 12) + us(c.jsonParseNs, 15) + c.ratio.toFixed(2).padStart(8) + us(c.judgeNs, 18) + us(c.emptyFilterNs, 17));
   }
   console.log("filter µs: a whole request (context, headers, body, done) in the emulator; goals: ratio <= 2 small, <= 1 at 64 KB and 1 MB");
+  console.log("body callback µs: the request less the same request without a body; empty filter µs: the request through a filter that only continues");
 }
 
 main();

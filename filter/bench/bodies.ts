@@ -3,6 +3,8 @@
 import * as path from "node:path";
 
 export const WASM_PATH = path.join(__dirname, "..", "build", "mcp_filter.wasm");
+/** The bench's reference module (empty-filter/index.ts, built by npm run build:empty-filter). */
+export const EMPTY_WASM_PATH = path.join(__dirname, "..", "build", "empty_filter.wasm");
 
 export interface BenchBody { name: string; body: Buffer }
 

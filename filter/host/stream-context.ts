@@ -32,7 +32,9 @@ export class StreamContext extends BaseContext {
   }
 
   headerMap(type: number, mutable: boolean): HeaderMap | null {
-    const [req, resp] = this.owner.sides;
+    const sides = this.owner.sides;
+    const req = sides[0];
+    const resp = sides[1];
     const logging = this.accessLogPhase && !mutable;
     switch (type) {
       case HeaderMapType.RequestHeaders:

@@ -42,6 +42,8 @@ export class WasmVm {
   rootContext?: BaseContext;
   failed?: { state: FailState; message: string };
   restricted: ReadonlySet<string> | null = null;
+  private mallocName?: string;
+  private mallocFn?: Fn;
   /** Set by send_local_response: the current callback's result becomes a stop. */
   stopIteration = false;
   tickPeriodMs = 0;
@@ -135,8 +137,14 @@ export class WasmVm {
   }
 
   private malloc(size: number): number {
-    const name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
-    const fn = this.exports.get(name) as Fn;
+    // Cached once found (a start function may allocate before the exports are known).
+    let name = this.mallocName;
+    let fn = this.mallocFn;
+    if (!fn || !name) {
+      name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
+      fn = this.exports.get(name) as Fn;
+      if (fn) { this.mallocName = name; this.mallocFn = fn; }
+    }
     const saved = this.restricted;
     this.restricted = MALLOC_ALLOWED;
     try {

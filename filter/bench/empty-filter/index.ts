@@ -1,0 +1,29 @@
+// The bench's reference point: a proxy-wasm filter built like mcp_filter (same SDK, runtime
+// and flags) that does nothing but continue. A request through it costs what any wasm
+// filter costs in the emulator (context lifecycle, VM calls, the emulator's stream state),
+// so bench.ts can show how much of a request's time is the MCP filter's own work.
+export * from "@solo-io/proxy-runtime/malloc";
+export {
+  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_tick,
+  proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
+  proxy_on_http_call_response, proxy_on_grpc_receive_initial_metadata, proxy_on_grpc_trailing_metadata,
+  proxy_on_grpc_receive, proxy_on_grpc_close,
+} from "@solo-io/proxy-runtime/exports";
+import { RootContext, registerRootContext } from "@solo-io/proxy-runtime";
+import { ensureRootContext } from "@solo-io/proxy-runtime/runtime";
+
+const CONTINUE: u32 = 0;
+
+export function proxy_on_configure(_id: u32, _size: u32): u32 { return 1; }
+export function proxy_on_context_create(id: u32, rootId: u32): void { if (rootId == 0) ensureRootContext(id); }
+export function proxy_on_request_headers(_id: u32, _n: u32, _end: u32): u32 { return CONTINUE; }
+export function proxy_on_request_body(_id: u32, _size: u32, _end: u32): u32 { return CONTINUE; }
+export function proxy_on_request_trailers(_id: u32, _n: u32): u32 { return CONTINUE; }
+export function proxy_on_response_headers(_id: u32, _n: u32, _end: u32): u32 { return CONTINUE; }
+export function proxy_on_response_body(_id: u32, _size: u32, _end: u32): u32 { return CONTINUE; }
+export function proxy_on_response_trailers(_id: u32, _n: u32): u32 { return CONTINUE; }
+export function proxy_on_done(_id: u32): u32 { return 1; }
+export function proxy_on_log(_id: u32): void {}
+export function proxy_on_delete(_id: u32): void {}
+
+registerRootContext((id: u32): RootContext => new RootContext(id), "mcp_filter");
