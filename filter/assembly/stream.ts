@@ -24,20 +24,9 @@ const H_PROTOCOL = ascii("mcp-protocol-version");
 const H_X_METHOD = ascii("x-mcp-method");
 const H_X_TOOL = ascii("x-mcp-tool");
 const POST = ascii("POST");
-// Request headers looked up in one pass (HeaderSnapshot.index).
-const S_METHOD = 0;
-const S_USER = 1;
-const S_SESSION = 2;
-const S_PROTOCOL = 3;
-const S_ENCODING = 4;
-const S_TYPE = 5;
-const S_LENGTH = 6;
-const S_COUNT = 7;
-// Response headers of a tools/list answer.
-const R_STATUS = 0;
-const R_TYPE = 1;
-const R_ENCODING = 2;
-const R_COUNT = 3;
+// Slots of the headers looked up in one pass (HeaderSnapshot.index).
+enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, COUNT }
+enum Resp { STATUS, TYPE, ENCODING, COUNT }
 const STATUS_200 = ascii("200");
 const BATCH = ascii("batch");
 
@@ -100,23 +89,23 @@ export class McpStream extends Context {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
     const user = this.shared.userHeader;
-    headers.want(S_METHOD, H_METHOD.ptr, H_METHOD.len);
-    headers.want(S_USER, user.ptr, user.len);
-    headers.want(S_SESSION, H_SESSION.ptr, H_SESSION.len);
-    headers.want(S_PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
-    headers.want(S_ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-    headers.want(S_TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-    headers.want(S_LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
-    headers.index(S_COUNT);
-    if (!headers.found(S_METHOD) || !equalsAt(headers.slotPtr(S_METHOD), headers.slotLen(S_METHOD), POST.ptr, POST.len)) {
+    headers.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
+    headers.want(Req.USER, user.ptr, user.len);
+    headers.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
+    headers.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
+    headers.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+    headers.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
+    headers.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
+    headers.index(Req.COUNT);
+    if (!headers.found(Req.METHOD) || !equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len)) {
       return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
     }
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
-    if (headers.found(S_USER)) headers.copySlot(S_USER, a.user);
-    if (headers.found(S_SESSION)) a.session = headers.copySlot(S_SESSION, a.sessionBuf);
-    if (headers.found(S_PROTOCOL)) a.protocol = headers.copySlot(S_PROTOCOL, a.protocolBuf);
+    if (headers.found(Req.USER)) headers.copySlot(Req.USER, a.user);
+    if (headers.found(Req.SESSION)) a.session = headers.copySlot(Req.SESSION, a.sessionBuf);
+    if (headers.found(Req.PROTOCOL)) a.protocol = headers.copySlot(Req.PROTOCOL, a.protocolBuf);
 
     const why = unjudgeable(headers);
     if (why.length > 0) {
@@ -130,7 +119,7 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = headers.found(S_LENGTH) ? parseLength(headers.slotPtr(S_LENGTH), headers.slotLen(S_LENGTH)) : -1;
+    const declared = headers.found(Req.LENGTH) ? parseLength(headers.slotPtr(Req.LENGTH), headers.slotLen(Req.LENGTH)) : -1;
     if (declared > <i64>cfg.maxBodyBytes) {
       this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
@@ -165,19 +154,19 @@ export class McpStream extends Context {
     if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const headers = responseHeaders;
     headers.load(RESPONSE_HEADERS);
-    headers.want(R_STATUS, H_STATUS.ptr, H_STATUS.len);
-    headers.want(R_TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-    headers.want(R_ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-    headers.index(R_COUNT);
-    if (!headers.found(R_STATUS) || !equalsAt(headers.slotPtr(R_STATUS), headers.slotLen(R_STATUS), STATUS_200.ptr, STATUS_200.len)) {
+    headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
+    headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
+    headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+    headers.index(Resp.COUNT);
+    if (!headers.found(Resp.STATUS) || !equalsAt(headers.slotPtr(Resp.STATUS), headers.slotLen(Resp.STATUS), STATUS_200.ptr, STATUS_200.len)) {
       this.rewrite = NONE;
       return FilterHeadersStatusValues.Continue;
     }
-    const hasType = headers.found(R_TYPE);
-    const ctPtr = headers.slotPtr(R_TYPE);
-    const ctLen = headers.slotLen(R_TYPE);
+    const hasType = headers.found(Resp.TYPE);
+    const ctPtr = headers.slotPtr(Resp.TYPE);
+    const ctLen = headers.slotLen(Resp.TYPE);
     // Clients read the body whatever charset is declared, so only the media type counts here.
-    if (headers.found(R_ENCODING) && encoded(headers.slotPtr(R_ENCODING), headers.slotLen(R_ENCODING))) {
+    if (headers.found(Resp.ENCODING) && encoded(headers.slotPtr(Resp.ENCODING), headers.slotLen(Resp.ENCODING))) {
       this.rewrite = REWRITE_REFUSE;
     } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE, false)) {
       this.rewrite = REWRITE_JSON;
@@ -378,9 +367,9 @@ function clearRoutingHeaders(): void {
 
 /** Why this POST's body cannot be judged, or "" when it can (request headers, indexed). */
 function unjudgeable(headers: HeaderSnapshot): string {
-  if (headers.found(S_ENCODING) && encoded(headers.slotPtr(S_ENCODING), headers.slotLen(S_ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
-  if (!headers.found(S_TYPE)) return "Content-Type must be application/json";
-  if (!contentTypeIs(headers.slotPtr(S_TYPE), headers.slotLen(S_TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
+  if (headers.found(Req.ENCODING) && encoded(headers.slotPtr(Req.ENCODING), headers.slotLen(Req.ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
+  if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
+  if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
 }
 
