@@ -13,6 +13,7 @@ import { ensureRootContext, getRootContext, getBaseContext, deleteContext } from
 import { parseConfig, configError } from "./config";
 import { Metrics } from "./metrics";
 import { McpStream, Shared } from "./stream";
+import { StreamTable } from "./streams";
 import { readBuffer, logCritical, localReply, PLUGIN_CONFIGURATION } from "./host";
 import { Bytes } from "./bytes";
 import { errorObject, text } from "./reply";
@@ -50,10 +51,7 @@ class McpRoot extends RootContext {
 // debug log strings (including a join of every live context id) on every callback: O(live
 // streams) work per request. The root context (vm start, configure) still goes through
 // proxy-runtime.
-// Finished streams are kept for reuse, so a request allocates no stream state.
-const streams = new Map<u32, McpStream>();
-const spare = new Array<McpStream>();
-const MAX_SPARE = 64;
+const streams = new StreamTable();
 let lastRootId: u32 = 0;
 let lastRoot: McpRoot | null = null;
 
@@ -63,43 +61,49 @@ export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId != lastRootId) { lastRoot = getRootContext(rootId) as McpRoot; lastRootId = rootId; }
   const root = lastRoot as McpRoot;
   if (root.shared === null) return; // a root that refused its configuration serves no streams
-  if (spare.length > 0) {
-    const s = spare.pop();
-    s.reuse(id, root, root.shared as Shared);
-    streams.set(id, s);
+  const reused = streams.takeSpare();
+  if (reused !== null) {
+    (reused as McpStream).reuse(id, root, root.shared as Shared);
+    streams.add(id, reused as McpStream);
   } else {
-    streams.set(id, new McpStream(id, root, root.shared as Shared));
+    streams.add(id, new McpStream(id, root, root.shared as Shared));
   }
 }
 
 export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {
-  if (!streams.has(id)) return refuseUnconfigured();
-  return streams.get(id).onRequestHeaders(headers, endOfStream != 0);
+  const s = streams.get(id);
+  if (s === null) return refuseUnconfigured();
+  return (s as McpStream).onRequestHeaders(headers, endOfStream != 0);
 }
 
 export function proxy_on_request_body(id: u32, size: u32, endOfStream: u32): u32 {
-  if (!streams.has(id)) return 0;
-  return streams.get(id).onRequestBody(size, endOfStream != 0);
+  const s = streams.get(id);
+  if (s === null) return 0;
+  return (s as McpStream).onRequestBody(size, endOfStream != 0);
 }
 
 export function proxy_on_request_trailers(id: u32, trailers: u32): u32 {
-  if (!streams.has(id)) return 0;
-  return streams.get(id).onRequestTrailers(trailers);
+  const s = streams.get(id);
+  if (s === null) return 0;
+  return (s as McpStream).onRequestTrailers(trailers);
 }
 
 export function proxy_on_response_headers(id: u32, headers: u32, endOfStream: u32): u32 {
-  if (!streams.has(id)) return 0;
-  return streams.get(id).onResponseHeaders(headers, endOfStream != 0);
+  const s = streams.get(id);
+  if (s === null) return 0;
+  return (s as McpStream).onResponseHeaders(headers, endOfStream != 0);
 }
 
 export function proxy_on_response_body(id: u32, size: u32, endOfStream: u32): u32 {
-  if (!streams.has(id)) return 0;
-  return streams.get(id).onResponseBody(size, endOfStream != 0);
+  const s = streams.get(id);
+  if (s === null) return 0;
+  return (s as McpStream).onResponseBody(size, endOfStream != 0);
 }
 
 export function proxy_on_response_trailers(id: u32, trailers: u32): u32 {
-  if (!streams.has(id)) return 0;
-  return streams.get(id).onResponseTrailers(trailers);
+  const s = streams.get(id);
+  if (s === null) return 0;
+  return (s as McpStream).onResponseTrailers(trailers);
 }
 
 /** A stream without a configured root must not pass unjudged. */
@@ -111,19 +115,14 @@ function refuseUnconfigured(): u32 {
 }
 
 export function proxy_on_done(id: u32): u32 {
-  if (streams.has(id)) return 1;
+  if (streams.get(id) !== null) return 1;
   return getBaseContext(id).onDone() ? 1 : 0;
 }
 
 export function proxy_on_log(id: u32): void {}
 
 export function proxy_on_delete(id: u32): void {
-  if (streams.has(id)) {
-    const s = streams.get(id);
-    streams.delete(id);
-    if (spare.length < MAX_SPARE) spare.push(s);
-    return;
-  }
+  if (streams.remove(id)) return;
   getBaseContext(id).onDelete();
   deleteContext(id);
 }
