@@ -40,19 +40,14 @@ export function buildImports(vm: WasmVm, info: ModuleInfo): { object: WasmImport
 
 /**
  * Envoy traps host calls made while the host restricts them (startVm, allocMemory). The
- * wrapper keeps the host function's arity so the hot calls pass no extra arguments.
+ * wrapper keeps the host function's arity so the hot calls pass no extra arguments. Each
+ * wrapper is compiled on its own (new Function) so that V8 sees one callee per call site
+ * and can inline the host function; closures from one shared literal would all share a
+ * single, megamorphic call site.
  */
 function guard(vm: WasmVm, key: string, fn: HostFn): WasmImportValue {
-  type A = unknown;
-  const f = fn as unknown as (...a: A[]) => unknown;
-  // The restriction test is written out in each wrapper: one call less per host call.
-  switch (f.length) {
-    case 0: return () => { if (vm.restricted !== null) vm.checkRestricted(key); return f(); };
-    case 1: return (a: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a); };
-    case 2: return (a: A, b: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b); };
-    case 3: return (a: A, b: A, c: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c); };
-    case 4: return (a: A, b: A, c: A, d: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c, d); };
-    case 5: return (a: A, b: A, c: A, d: A, e: A) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(a, b, c, d, e); };
-    default: return (...args: A[]) => { if (vm.restricted !== null) vm.checkRestricted(key); return f(...args); };
-  }
+  const params = Array.from({ length: fn.length }, (_, i) => `a${i}`).join(", ");
+  const make = new Function("vm", "key", "f",
+    `return function (${params}) { if (vm.restricted !== null) vm.checkRestricted(key); return f(${params}); };`);
+  return make(vm, key, fn) as WasmImportValue;
 }
