@@ -9,7 +9,7 @@
 import { get_buffer_bytes, send_local_response, GrpcStatusValues } from "@solo-io/proxy-runtime/runtime";
 import { HeaderPair } from "@solo-io/proxy-runtime";
 import { free } from "@solo-io/proxy-runtime/malloc";
-import { Bytes } from "./bytes";
+import { Bytes, sameBytes } from "./bytes";
 
 // @ts-ignore: decorator
 @external("env", "proxy_set_buffer_bytes")
@@ -100,7 +100,7 @@ export class HeaderSnapshot {
       if (p + k + v + 2 > end) break;
       for (let s = 0; s < slots; s++) {
         const o = <usize>s << 2;
-        if (<usize>load<i32>(wantLen + o) != k || memory.compare(p, <usize>load<u32>(wantPtr + o), k) != 0) continue;
+        if (<usize>load<i32>(wantLen + o) != k || !sameBytes(p, <usize>load<u32>(wantPtr + o), <i32>k)) continue;
         const hits = load<i32>(slotHits + o);
         if (hits == 0) {
           store<u32>(slotPtr + o, <u32>(p + k + 1));

@@ -7,7 +7,7 @@
 //   applied, so matching sees the server's string. Decoded text is WTF-8: a lone
 //   surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
 // Nesting depth is bounded only by memory: containers are tracked on a byte stack.
-import { Bytes } from "./bytes";
+import { Bytes, sameBytes } from "./bytes";
 
 export const ERR_NONE: i32 = 0;
 export const ERR_EOF: i32 = 1;
@@ -259,12 +259,12 @@ export class Scanner {
    */
   strIs(lit: usize, n: i32): bool {
     const len = <i32>(this.sTo - this.sFrom);
-    if (!this.sEsc) return len == n && memory.compare(this.sFrom, lit, <usize>n) == 0;
+    if (!this.sEsc) return len == n && sameBytes(this.sFrom, lit, n);
     if (len < n) return false; // escapes only shrink text
     const out = keyScratch;
     out.reset();
     decodeString(this.sFrom, this.sTo, out);
-    return out.len == n && memory.compare(out.ptr, lit, <usize>n) == 0;
+    return out.len == n && sameBytes(out.ptr, lit, n);
   }
 
   /**

@@ -2,7 +2,7 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii, same } from "./bytes";
+import { Bytes, ascii, same, sameBytes } from "./bytes";
 import { Scanner } from "./json";
 
 export const KIND_REQUEST: i32 = 1;
@@ -126,7 +126,7 @@ const KEY_URI = 7;
 
 /** The key span is the `n` bytes at `k` (the caller has checked the length). */
 @inline function keyIs(k: usize, n: i32): bool {
-  return memory.compare(scanner.spanPtr, k, <usize>n) == 0;
+  return sameBytes(scanner.spanPtr, k, n);
 }
 
 /** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). By length first. */

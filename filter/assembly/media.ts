@@ -1,6 +1,6 @@
 // Content-Type and Content-Encoding checks, on lowercased header values.
 // A value with a comma is two joined headers: ambiguous, so it matches nothing.
-import { Bytes, ascii, lowerAscii } from "./bytes";
+import { Bytes, ascii, lowerAscii, sameBytes } from "./bytes";
 
 const lowered = new Bytes(64);
 
@@ -24,7 +24,7 @@ function trimmed(p: usize, from: i32, to: i32, out: Bytes): void {
 const part = new Bytes(32);
 const value = new Bytes(32);
 
-function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && memory.compare(a.ptr, b.ptr, <usize>a.len) == 0; }
+function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && sameBytes(a.ptr, b.ptr, a.len); }
 
 /**
  * True when the media type is `type`. Parameters are allowed; with `utf8Only`, a charset

@@ -2,7 +2,7 @@
 // /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
 // Client-chosen strings (methods, tool names) never create unbounded stats: methods
 // outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
-import { Bytes, ascii } from "./bytes";
+import { Bytes, ascii, sameBytes } from "./bytes";
 import { defineCounter, incrementCounter } from "./host";
 
 const PREFIX = "mcp_filter.";
@@ -39,7 +39,7 @@ class Names {
     const base = this.text.ptr;
     const count = this.at.length;
     for (let i = 0; i < count; i++) {
-      if (unchecked(this.lens[i]) == n && memory.compare(base + <usize>unchecked(this.at[i]), p, <usize>n) == 0) return i;
+      if (unchecked(this.lens[i]) == n && sameBytes(base + <usize>unchecked(this.at[i]), p, n)) return i;
     }
     return -1;
   }
