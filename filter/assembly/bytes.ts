@@ -73,53 +73,20 @@ export class Bytes {
 
   /**
    * Appends `s` (WTF-8: UTF-8 that may hold lone surrogates) as a JSON string literal.
-   * Room for the worst case is reserved once (an escape is at most 6 bytes per input byte),
-   * then plain runs are copied 16 bytes at a time.
+   * Room for the worst case is reserved once (see jsonRoom).
    */
   jsonStr(src: usize, n: i32): void {
-    this.ensure(n * 6 + 2 + 16);
-    let p = this.ptr + <usize>this.len;
-    store<u8>(p++, 0x22);
-    const e = <usize>n;
-    let i: usize = 0;
-    const quote = i8x16.splat(0x22);
-    const slash = i8x16.splat(0x5c);
-    const space = i8x16.splat(0x20);
-    const del = i8x16.splat(0x7f);
-    const lead = i8x16.splat(<i8>0xed);
-    while (true) {
-      while (i + 16 <= e) {
-        const v = v128.load(src + i);
-        const hit = v128.or(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, slash)), v128.or(i8x16.lt_u(v, space), i8x16.eq(v, del))), i8x16.eq(v, lead));
-        const mask = i8x16.bitmask(hit);
-        if (mask != 0) break;
-        v128.store(p, v);
-        p += 16;
-        i += 16;
-      }
-      while (i < e) {
-        const d = <i32>load<u8>(src + i);
-        if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
-        store<u8>(p++, <u8>d);
-        i++;
-      }
-      if (i >= e) break;
-      const c = <i32>load<u8>(src + i);
-      if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; i++; continue; }
-      if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); i++; continue; }
-      // A lone surrogate (ED A0..BF xx) is not valid UTF-8: write it as \uDxxx.
-      if (c == 0xed && i + 2 < e && load<u8>(src + i + 1) >= 0xa0) {
-        const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(src + i + 1) & 0x3f) << 6) | (<i32>load<u8>(src + i + 2) & 0x3f);
-        p = hexEscape(p, cp);
-        i += 3;
-        continue;
-      }
-      store<u8>(p++, <u8>c);
-      i++;
-    }
-    store<u8>(p++, 0x22);
-    this.len = <i32>(p - this.ptr);
+    this.ensure(jsonRoom(n));
+    this.len = <i32>(writeJson(this.ptr + <usize>this.len, src, n) - this.ptr);
   }
+
+  /** The write position, after reserving `n` bytes; hand back the end with setEnd(). */
+  reserve(n: i32): usize {
+    this.ensure(n);
+    return this.ptr + <usize>this.len;
+  }
+
+  setEnd(p: usize): void { this.len = <i32>(p - this.ptr); }
 
   jsonBytes(b: Bytes): void { this.jsonStr(b.ptr, b.len); }
 
@@ -135,6 +102,62 @@ export class Bytes {
   }
 
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
+}
+
+/** Room writeJson may need for `n` input bytes: quotes, 6 bytes per escaped byte, 16 of slack. */
+@inline export function jsonRoom(n: i32): i32 { return n * 6 + 2 + 16; }
+
+/**
+ * Writes the `n` bytes at `src` as a JSON string literal at `p` (which has jsonRoom(n) bytes);
+ * returns the position after it. Plain runs are copied 16 bytes at a time.
+ */
+export function writeJson(p: usize, src: usize, n: i32): usize {
+  store<u8>(p++, 0x22);
+  const e = <usize>n;
+  let i: usize = 0;
+  const quote = i8x16.splat(0x22);
+  const slash = i8x16.splat(0x5c);
+  const space = i8x16.splat(0x20);
+  const del = i8x16.splat(0x7f);
+  const lead = i8x16.splat(<i8>0xed);
+  while (true) {
+    while (i + 16 <= e) {
+      const v = v128.load(src + i);
+      const hit = v128.or(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, slash)), v128.or(i8x16.lt_u(v, space), i8x16.eq(v, del))), i8x16.eq(v, lead));
+      const mask = i8x16.bitmask(hit);
+      if (mask != 0) break;
+      v128.store(p, v);
+      p += 16;
+      i += 16;
+    }
+    while (i < e) {
+      const d = <i32>load<u8>(src + i);
+      if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
+      store<u8>(p++, <u8>d);
+      i++;
+    }
+    if (i >= e) break;
+    const c = <i32>load<u8>(src + i);
+    if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; i++; continue; }
+    if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); i++; continue; }
+    // A lone surrogate (ED A0..BF xx) is not valid UTF-8: write it as \uDxxx.
+    if (c == 0xed && i + 2 < e && load<u8>(src + i + 1) >= 0xa0) {
+      const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(src + i + 1) & 0x3f) << 6) | (<i32>load<u8>(src + i + 2) & 0x3f);
+      p = hexEscape(p, cp);
+      i += 3;
+      continue;
+    }
+    store<u8>(p++, <u8>c);
+    i++;
+  }
+  store<u8>(p++, 0x22);
+  return p;
+}
+
+/** Copies `n` bytes to `p` (reserved); returns the position after them. */
+@inline export function put(p: usize, src: usize, n: i32): usize {
+  copyBytes(p, src, n);
+  return p + <usize>n;
 }
 
 /**

@@ -1,6 +1,6 @@
 // JSON-RPC error replies and audit lines. Values that came from the client are written
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
-import { Bytes, ascii } from "./bytes";
+import { Bytes, ascii, jsonRoom, put, writeJson } from "./bytes";
 import { Message } from "./mcp";
 
 export const PARSE_ERROR: i32 = -32700;
@@ -102,43 +102,68 @@ const A_K_BYTES = ascii(",\"bytes\":");
 const A_K_BATCH = ascii(",\"batch\":");
 const A_K_REASON = ascii(",\"reason\":");
 
+// Room for everything in an audit line but the client's strings and the reason.
+const AUDIT_FIXED: i32 = 320;
+
+/** Room for `b` as a JSON string, or for null. */
+@inline function roomFor(len: i32, present: bool): i32 { return present ? jsonRoom(len) : 4; }
+
+/**
+ * One audit line into `out`. Room for the worst case is reserved up front; then the line is
+ * written with plain stores (this runs for every message).
+ */
 export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): Bytes {
   out.reset();
-  out.raw(A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
-  optional(out, a.session);
-  out.raw(A_K_USER.ptr, A_K_USER.len);
-  out.jsonStr(a.user.ptr, a.user.len);
-  out.raw(A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
-  optional(out, a.protocol);
-  out.raw(A_K_METHOD.ptr, A_K_METHOD.len);
-  if (m !== null) optional(out, (m as Message).method);
-  else out.raw(A_NULL.ptr, A_NULL.len);
-  out.raw(A_K_ID.ptr, A_K_ID.len);
-  if (m !== null && (m as Message).hasId()) out.raw((m as Message).idFrom, <i32>((m as Message).idTo - (m as Message).idFrom));
-  else out.raw(A_NULL.ptr, A_NULL.len);
+  const session = a.session;
+  const protocol = a.protocol;
+  let room = AUDIT_FIXED + decision.length + jsonRoom(a.user.len);
+  room += roomFor(session === null ? 0 : (session as Bytes).len, session !== null);
+  room += roomFor(protocol === null ? 0 : (protocol as Bytes).len, protocol !== null);
+  room += roomFor(rule === null ? 0 : (rule as Bytes).len, rule !== null);
+  let method: Bytes | null = null;
+  let targetKey: Bytes | null = null;
+  let target: Bytes | null = null;
+  let idFrom: usize = 0;
+  let idLen: i32 = 0;
   if (m !== null) {
     const msg = m as Message;
-    if (msg.tool !== null) { out.raw(A_K_TOOL.ptr, A_K_TOOL.len); out.jsonStr((msg.tool as Bytes).ptr, (msg.tool as Bytes).len); }
-    if (msg.prompt !== null) { out.raw(A_K_PROMPT.ptr, A_K_PROMPT.len); out.jsonStr((msg.prompt as Bytes).ptr, (msg.prompt as Bytes).len); }
-    if (msg.resource !== null) { out.raw(A_K_RESOURCE.ptr, A_K_RESOURCE.len); out.jsonStr((msg.resource as Bytes).ptr, (msg.resource as Bytes).len); }
+    method = msg.method;
+    if (msg.hasId()) { idFrom = msg.idFrom; idLen = <i32>(msg.idTo - msg.idFrom); }
+    if (msg.tool !== null) { targetKey = A_K_TOOL; target = msg.tool; }
+    else if (msg.prompt !== null) { targetKey = A_K_PROMPT; target = msg.prompt; }
+    else if (msg.resource !== null) { targetKey = A_K_RESOURCE; target = msg.resource; }
   }
-  out.raw(A_K_DECISION.ptr, A_K_DECISION.len);
-  out.str(decision);
-  out.raw(A_K_RULE.ptr, A_K_RULE.len);
-  optional(out, rule);
-  out.raw(A_K_MODE.ptr, A_K_MODE.len);
-  if (a.monitor) out.raw(A_MONITOR.ptr, A_MONITOR.len); else out.raw(A_ENFORCE.ptr, A_ENFORCE.len);
-  out.raw(A_K_FORWARDED.ptr, A_K_FORWARDED.len);
-  if (forwarded) out.raw(A_TRUE.ptr, A_TRUE.len); else out.raw(A_FALSE.ptr, A_FALSE.len);
-  out.raw(A_K_BYTES.ptr, A_K_BYTES.len);
+  room += roomFor(method === null ? 0 : (method as Bytes).len, method !== null) + idLen;
+  if (target !== null) room += (targetKey as Bytes).len + jsonRoom((target as Bytes).len);
+
+  let p = out.reserve(room);
+  p = put(p, A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
+  if (session === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (session as Bytes).ptr, (session as Bytes).len);
+  p = put(p, A_K_USER.ptr, A_K_USER.len);
+  p = writeJson(p, a.user.ptr, a.user.len);
+  p = put(p, A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
+  if (protocol === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (protocol as Bytes).ptr, (protocol as Bytes).len);
+  p = put(p, A_K_METHOD.ptr, A_K_METHOD.len);
+  if (method === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (method as Bytes).ptr, (method as Bytes).len);
+  p = put(p, A_K_ID.ptr, A_K_ID.len);
+  if (idLen > 0) p = put(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
+  if (target !== null) {
+    p = put(p, (targetKey as Bytes).ptr, (targetKey as Bytes).len);
+    p = writeJson(p, (target as Bytes).ptr, (target as Bytes).len);
+  }
+  p = put(p, A_K_DECISION.ptr, A_K_DECISION.len);
+  for (let i = 0; i < decision.length; i++) store<u8>(p++, <u8>decision.charCodeAt(i)); // ASCII words
+  p = put(p, A_K_RULE.ptr, A_K_RULE.len);
+  if (rule === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (rule as Bytes).ptr, (rule as Bytes).len);
+  p = put(p, A_K_MODE.ptr, A_K_MODE.len);
+  if (a.monitor) p = put(p, A_MONITOR.ptr, A_MONITOR.len); else p = put(p, A_ENFORCE.ptr, A_ENFORCE.len);
+  p = put(p, A_K_FORWARDED.ptr, A_K_FORWARDED.len);
+  if (forwarded) p = put(p, A_TRUE.ptr, A_TRUE.len); else p = put(p, A_FALSE.ptr, A_FALSE.len);
+  p = put(p, A_K_BYTES.ptr, A_K_BYTES.len);
+  out.setEnd(p);
   out.int(a.bytes);
   if (a.batch > 0) { out.raw(A_K_BATCH.ptr, A_K_BATCH.len); out.int(a.batch); }
   if (reason.length > 0) { out.raw(A_K_REASON.ptr, A_K_REASON.len); out.jsonText(reason); }
   out.byte(0x7d);
   return out;
 }
-
-function optional(out: Bytes, b: Bytes | null): void {
-  if (b === null) out.raw(A_NULL.ptr, A_NULL.len); else out.jsonStr((b as Bytes).ptr, (b as Bytes).len);
-}
-
