@@ -54,7 +54,7 @@ function takeHostBuffer(): ArrayBuffer {
 }
 
 // index(): up to MAX_SLOTS names looked up at once, and what was found for each.
-export const MAX_SLOTS = 8;
+export const MAX_SLOTS = 12;
 const wantPtr = memory.data(MAX_SLOTS * 4);
 const wantLen = memory.data(MAX_SLOTS * 4);
 const slotPtr = memory.data(MAX_SLOTS * 4);
@@ -69,7 +69,11 @@ const slotHits = memory.data(MAX_SLOTS * 4);
 export class HeaderSnapshot {
   private data: ArrayBuffer = new ArrayBuffer(0);
   private count: i32 = 0;
-  private slotJoined: Array<Bytes> = [new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16), new Bytes(16)];
+  private slotJoined: Array<Bytes> = [];
+
+  constructor() {
+    for (let i = 0; i < MAX_SLOTS; i++) this.slotJoined.push(new Bytes(16));
+  }
 
   load(map: i32): void {
     store<u32>(outPtr, 0);

@@ -25,7 +25,7 @@ const H_X_METHOD = ascii("x-mcp-method");
 const H_X_TOOL = ascii("x-mcp-tool");
 const POST = ascii("POST");
 // Slots of the headers looked up in one pass (HeaderSnapshot.index).
-enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, COUNT }
+enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, COUNT }
 enum Resp { STATUS, TYPE, ENCODING, COUNT }
 const STATUS_200 = ascii("200");
 const BATCH = ascii("batch");
@@ -68,6 +68,9 @@ export class McpStream extends Context {
   private replied: bool = false;   // answered locally: nothing may go upstream any more
   private audit: reply.AuditContext = new reply.AuditContext();
   private rewrite: i32 = NONE;
+  private sentXMethod: bool = false;
+  private sentXTool: bool = false;
+  private sentAcceptEncoding: bool = false;
 
   constructor(id: u32, root: RootContext, shared: Shared) {
     super(id, root);
@@ -82,6 +85,9 @@ export class McpStream extends Context {
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;
+    this.sentXMethod = false;
+    this.sentXTool = false;
+    this.sentAcceptEncoding = false;
     this.audit.reset();
   }
 
@@ -96,10 +102,17 @@ export class McpStream extends Context {
     headers.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
     headers.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
     headers.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
+    headers.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
+    headers.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
+    headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
     headers.index(Req.COUNT);
     if (!headers.found(Req.METHOD) || !equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len)) {
       return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
     }
+    // What the client sent that the filter may have to remove (a header that is absent needs no call).
+    this.sentXMethod = headers.found(Req.X_METHOD);
+    this.sentXTool = headers.found(Req.X_TOOL);
+    this.sentAcceptEncoding = headers.found(Req.ACCEPT_ENCODING);
     const cfg = this.shared.config;
     const a = this.audit;
     a.monitor = cfg.monitor;
@@ -112,7 +125,8 @@ export class McpStream extends Context {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
         this.log(null, "unjudged", null, true, why);
-        clearRoutingHeaders();
+        if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
+        if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
         return FilterHeadersStatusValues.Continue;
       }
       this.log(null, "reject", null, false, why);
@@ -288,19 +302,19 @@ export class McpStream extends Context {
     }
     if (body.batch) {
       setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
-      removeHeader(REQUEST_HEADERS, H_X_TOOL);
+      if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     } else {
       const m = body.at(0);
       if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
-      else removeHeader(REQUEST_HEADERS, H_X_METHOD);
+      else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
       if (m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
-      else removeHeader(REQUEST_HEADERS, H_X_TOOL);
+      else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
     const cfg = this.shared.config;
     if (toolsList && cfg.hideDeniedTools && !cfg.monitor) {
       this.rewrite = REWRITE_JSON; // refined by the response headers
       // An encoded response could not be filtered; ask for identity.
-      removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
+      if (this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
     }
   }
 
@@ -358,11 +372,6 @@ export class McpStream extends Context {
   private log(m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): void {
     logInfo(reply.auditLine(auditBuf, this.audit, m, decision, rule, forwarded, reason));
   }
-}
-
-function clearRoutingHeaders(): void {
-  removeHeader(REQUEST_HEADERS, H_X_METHOD);
-  removeHeader(REQUEST_HEADERS, H_X_TOOL);
 }
 
 /** Why this POST's body cannot be judged, or "" when it can (request headers, indexed). */

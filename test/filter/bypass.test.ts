@@ -1,7 +1,7 @@
 // Each class of attempt to make the filter read a body differently from the server.
 // The oracle is the server's own reading: JSON.parse(new TextDecoder().decode(body)).
 import * as assert from "node:assert/strict";
-import { startHost, post, call } from "./helpers";
+import { startHost, post, call, header } from "./helpers";
 import { serverToolCalls } from "./fixtures";
 
 const DENIED = new Set(["get-env"]);
@@ -99,6 +99,14 @@ describe("filter: bypass attempts", () => {
       const x = post(host, "anything", { replaceHeaders: [[":method", "POST"], [":path", "/mcp"], [":authority", "g"], ["content-type", "text/plain"]] });
       assert.equal(x.forwarded, true);
       assert.ok(host.logs("info").some((l) => l.message.includes("\"decision\":\"unjudged\"")));
+    });
+
+    it("unjudgeableBody forward still drops routing headers the client made up", () => {
+      const host = startHost({ defaultAction: "allow", unjudgeableBody: "forward" });
+      const x = post(host, "anything", { replaceHeaders: [[":method", "POST"], [":path", "/mcp"], [":authority", "g"], ["content-type", "text/plain"], ["x-mcp-method", "ping"], ["x-mcp-tool", "echo"]] });
+      assert.equal(x.forwarded, true);
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), undefined);
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), undefined);
     });
   });
 
