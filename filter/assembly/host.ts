@@ -53,7 +53,8 @@ function takeHostBuffer(): ArrayBuffer {
   return adopted;
 }
 
-// index(): up to MAX_SLOTS names looked up at once, and what was found for each.
+// index(): up to MAX_SLOTS names looked up at once, and what was found for each. Shared by all
+// snapshots (the VM runs one callback at a time): read the results before the next index().
 export const MAX_SLOTS = 12;
 const wantPtr = memory.data(MAX_SLOTS * 4);
 const wantLen = memory.data(MAX_SLOTS * 4);
@@ -139,8 +140,6 @@ export class HeaderSnapshot {
     out.raw(this.slotPtr(s), this.slotLen(s));
     return out;
   }
-
-
 }
 
 export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {
