@@ -166,6 +166,7 @@ export function writeJson(p: usize, src: usize, n: i32): usize {
  * AssemblyScript's byte-wise memmove.
  */
 export function copyBytes(dst: usize, src: usize, n: i32): void {
+  if (n <= 0) return;
   const k = <usize>n;
   if (n > 32) { memory.copy(dst, src, k); return; }
   if (n >= 16) {

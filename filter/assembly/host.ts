@@ -56,6 +56,7 @@ function takeHostBuffer(): ArrayBuffer {
 // index(): up to MAX_SLOTS names looked up at once, and what was found for each. Shared by all
 // snapshots (the VM runs one callback at a time): read the results before the next index().
 export const MAX_SLOTS = 12;
+const KEEP_JOINED: i32 = 4096;
 const wantPtr = memory.data(MAX_SLOTS * 4);
 const wantLen = memory.data(MAX_SLOTS * 4);
 const slotPtr = memory.data(MAX_SLOTS * 4);
@@ -71,12 +72,18 @@ export class HeaderSnapshot {
   private data: ArrayBuffer = new ArrayBuffer(0);
   private count: i32 = 0;
   private slotJoined: Array<Bytes> = [];
+  private bigJoined: bool = false;
 
   constructor() {
     for (let i = 0; i < MAX_SLOTS; i++) this.slotJoined.push(new Bytes(16));
   }
 
   load(map: i32): void {
+    if (this.bigJoined) {
+      // Repeated headers are rare; buffers one of them made large are not kept.
+      for (let i = 0; i < MAX_SLOTS; i++) if (this.slotJoined[i].buf.byteLength > KEEP_JOINED) this.slotJoined[i] = new Bytes(16);
+      this.bigJoined = false;
+    }
     store<u32>(outPtr, 0);
     store<u32>(outSize, 0);
     this.count = 0;
@@ -102,7 +109,11 @@ export class HeaderSnapshot {
       const k = <usize>load<u32>(sizes);
       const v = <usize>load<u32>(sizes + 4);
       sizes += 8;
-      if (p + k + v + 2 > end) break;
+      if (p + k + v + 2 > end) {
+        // A malformed map (Envoy never sends one) reads as having none of the names.
+        for (let s = 0; s < slots; s++) store<i32>(slotHits + (<usize>s << 2), 0);
+        return;
+      }
       for (let s = 0; s < slots; s++) {
         const o = <usize>s << 2;
         if (<usize>load<i32>(wantLen + o) != k || !sameBytes(p, <usize>load<u32>(wantPtr + o), <i32>k)) continue;
@@ -115,6 +126,7 @@ export class HeaderSnapshot {
           if (hits == 1) { joined.reset(); joined.raw(<usize>load<u32>(slotPtr + o), load<i32>(slotLen + o)); }
           joined.byte(0x2c);
           joined.raw(p + k + 1, <i32>v);
+          if (joined.buf.byteLength > KEEP_JOINED) this.bigJoined = true;
           store<u32>(slotPtr + o, <u32>joined.ptr);
           store<i32>(slotLen + o, joined.len);
         }

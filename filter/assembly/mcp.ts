@@ -30,9 +30,10 @@ export const M_RESOURCES_UNSUBSCRIBE = ascii("resources/unsubscribe");
 
 // Decoded strings larger than this are dropped when a pooled record is reused, so one huge
 // request does not pin its memory for the life of the VM.
-const KEEP_CAPACITY: i32 = 4096;
-// At most this many Message records stay pooled between requests.
-const KEEP_MESSAGES: i32 = 256;
+const KEEP_CAPACITY: i32 = 1024;
+// At most this many Message records stay pooled between requests (larger batches allocate
+// the rest each time), so a big batch pins at most about KEEP_MESSAGES * 3 * KEEP_CAPACITY.
+const KEEP_MESSAGES: i32 = 64;
 
 @inline function owned(b: Bytes): Bytes {
   if (b.buf.byteLength > KEEP_CAPACITY) return new Bytes(64);
