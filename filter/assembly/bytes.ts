@@ -104,8 +104,8 @@ export class Bytes {
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
 }
 
-/** Room writeJson may need for `n` input bytes: quotes, 6 bytes per escaped byte, 16 of slack. */
-@inline export function jsonRoom(n: i32): i32 { return n * 6 + 2 + 16; }
+/** Room writeJson may need for `n` input bytes: two quotes and at most 6 bytes per byte. */
+@inline export function jsonRoom(n: i32): i32 { return n * 6 + 2; }
 
 /**
  * Writes the `n` bytes at `src` as a JSON string literal at `p` (which has jsonRoom(n) bytes);

@@ -55,7 +55,7 @@ function takeHostBuffer(): ArrayBuffer {
 
 // index(): up to MAX_SLOTS names looked up at once, and what was found for each. Shared by all
 // snapshots (the VM runs one callback at a time): read the results before the next index().
-export const MAX_SLOTS = 12;
+const MAX_SLOTS = 12;
 const KEEP_JOINED: i32 = 4096;
 const wantPtr = memory.data(MAX_SLOTS * 4);
 const wantLen = memory.data(MAX_SLOTS * 4);

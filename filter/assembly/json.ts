@@ -258,13 +258,9 @@ export class Scanner {
    * and this runs for every key of every body.
    */
   strIs(lit: usize, n: i32): bool {
-    const len = <i32>(this.sTo - this.sFrom);
-    if (!this.sEsc) return len == n && sameBytes(this.sFrom, lit, n);
-    if (len < n) return false; // escapes only shrink text
-    const out = keyScratch;
-    out.reset();
-    decodeString(this.sFrom, this.sTo, out);
-    return out.len == n && sameBytes(out.ptr, lit, n);
+    if (<i32>(this.sTo - this.sFrom) < n) return false; // escapes only shrink text
+    this.span();
+    return this.spanLen == n && sameBytes(this.spanPtr, lit, n);
   }
 
   /**
@@ -283,7 +279,7 @@ export class Scanner {
   /** Decodes the last scanned string into a new Bytes. */
   decoded(): Bytes {
     const out = new Bytes(<i32>(this.sTo - this.sFrom));
-    decodeString(this.sFrom, this.sTo, out);
+    this.decodeInto(out);
     return out;
   }
 

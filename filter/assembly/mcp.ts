@@ -114,7 +114,6 @@ export class Body {
 
 const scanner = new Scanner();
 
-
 // Keys readElement acts on; any other key's value is skipped.
 const KEY_OTHER = 0;
 const KEY_JSONRPC = 1;

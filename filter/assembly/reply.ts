@@ -102,11 +102,9 @@ const A_K_BYTES = ascii(",\"bytes\":");
 const A_K_BATCH = ascii(",\"batch\":");
 const A_K_REASON = ascii(",\"reason\":");
 
-// Room for everything in an audit line but the client's strings and the reason.
+// Room for everything in an audit line but the client's strings and the reason (its fixed
+// text, nulls included, is about 130 bytes).
 const AUDIT_FIXED: i32 = 320;
-
-/** Room for `b` as a JSON string, or for null. */
-@inline function roomFor(len: i32, present: bool): i32 { return present ? jsonRoom(len) : 4; }
 
 /**
  * One audit line into `out`. Room for the worst case is reserved up front; then the line is
@@ -116,10 +114,6 @@ export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decisi
   out.reset();
   const session = a.session;
   const protocol = a.protocol;
-  let room = AUDIT_FIXED + decision.length + jsonRoom(a.user.len);
-  room += roomFor(session === null ? 0 : (session as Bytes).len, session !== null);
-  room += roomFor(protocol === null ? 0 : (protocol as Bytes).len, protocol !== null);
-  room += roomFor(rule === null ? 0 : (rule as Bytes).len, rule !== null);
   let method: Bytes | null = null;
   let targetKey: Bytes | null = null;
   let target: Bytes | null = null;
@@ -133,7 +127,11 @@ export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decisi
     else if (msg.prompt !== null) { targetKey = A_K_PROMPT; target = msg.prompt; }
     else if (msg.resource !== null) { targetKey = A_K_RESOURCE; target = msg.resource; }
   }
-  room += roomFor(method === null ? 0 : (method as Bytes).len, method !== null) + idLen;
+  let room = AUDIT_FIXED + decision.length + idLen + jsonRoom(a.user.len);
+  if (session !== null) room += jsonRoom((session as Bytes).len);
+  if (protocol !== null) room += jsonRoom((protocol as Bytes).len);
+  if (method !== null) room += jsonRoom((method as Bytes).len);
+  if (rule !== null) room += jsonRoom((rule as Bytes).len);
   if (target !== null) room += (targetKey as Bytes).len + jsonRoom((target as Bytes).len);
 
   let p = out.reserve(room);
