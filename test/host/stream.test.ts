@@ -1,6 +1,6 @@
 // Trailers, the push listener and the read-back accessors of a stream.
 import * as assert from "node:assert/strict";
-import { FilterDataStatus as D, HeaderList, LocalReply, NO_STATUS, StreamListener } from "../../filter/host";
+import { FilterDataStatus as D, HeaderList, LocalReply, NO_STATUS, ProxyWasmHost, StreamListener } from "../../filter/host";
 import { REQUEST, R, letter, lines, pairsBytes, startHost } from "./helpers";
 import { ProxyModule, drop, i32, local, op } from "./proxy-module";
 
@@ -37,11 +37,16 @@ describe("host: trailers", () => {
     assert.equal(ctx.upstream.ended, true);
   });
 
-  it("sends trailers the filter added in the last body callback after the body", () => {
+  /** A module that adds a request trailer in every body callback and logs the result code. */
+  function addingTrailers(): ProxyWasmHost {
     const m = new ProxyModule(["proxy_add_header_map_value"]);
     const k = m.str("x-added"), v = m.str("yes");
     m.on("proxy_on_request_body", 3, [...m.logCode(m.call("proxy_add_header_map_value", 1, k.ptr, k.len, v.ptr, v.len)), ...i32(0)]);
-    const host = startHost(m.build());
+    return startHost(m.build());
+  }
+
+  it("sends trailers the filter added in the last body callback after the body", () => {
+    const host = addingTrailers();
     const ctx = host.newHttpContext();
     ctx.requestHeaders(REQUEST, false);
     ctx.requestBody(Buffer.from("ab"), true);
@@ -52,10 +57,7 @@ describe("host: trailers", () => {
   });
 
   it("refuses request trailers in a body callback that is not the last (BadArgument)", () => {
-    const m = new ProxyModule(["proxy_add_header_map_value"]);
-    const k = m.str("x-added"), v = m.str("yes");
-    m.on("proxy_on_request_body", 3, [...m.logCode(m.call("proxy_add_header_map_value", 1, k.ptr, k.len, v.ptr, v.len)), ...i32(0)]);
-    const host = startHost(m.build());
+    const host = addingTrailers();
     const ctx = host.newHttpContext();
     ctx.requestHeaders(REQUEST, false);
     ctx.requestBody(Buffer.from("ab"), false);
