@@ -2,12 +2,14 @@
 // Time the filter spends per request in the host emulator (context create, request headers,
 // whole body, done), against V8's JSON.parse of the same body in the same run. Run under
 // --no-liftoff like Envoy's V8 (see the npm script).
-// For scale it also times the same request through an empty proxy-wasm filter
-// (filter/bench/empty-filter, built by the npm script): what any wasm filter costs in this
-// JavaScript emulator before it does any work of its own.
+// For scale it also times the same request through two reference filters built by the npm
+// script (filter/bench/reference/): an empty proxy-wasm filter, what any wasm filter costs in
+// this JavaScript emulator, and a floor filter that makes exactly the host calls mcp_filter
+// makes for these requests and nothing else. The floor is the least a filter doing this job
+// can cost here; what mcp_filter takes beyond it is its own work.
 import * as fs from "node:fs";
 import { ProxyWasmHost, HttpContext } from "../host";
-import { WASM_PATH, EMPTY_WASM_PATH, benchBodies, BenchBody } from "./bodies";
+import { WASM_PATH, EMPTY_WASM_PATH, FLOOR_WASM_PATH, benchBodies, BenchBody } from "./bodies";
 
 const POLICY = JSON.stringify({
   defaultAction: "allow",
@@ -52,28 +54,51 @@ function runFilter(host: ProxyWasmHost, body: Buffer): HttpContext {
   return ctx;
 }
 
+/** The host functions one request calls, sorted: the floor filter must make mcp_filter's. */
+function hostCalls(wasm: Buffer, config: string, body: Buffer): string {
+  const calls: string[] = [];
+  const h = ProxyWasmHost.load(wasm, { pluginConfig: config, allowOnHeadersStopIteration: true, logLevel: "warn", onHostCall: (name) => calls.push(name) });
+  if (!h.start()) throw new Error("a bench module did not start");
+  runFilter(h, body); // the first request may allocate the module's pools
+  calls.length = 0;
+  runFilter(h, body);
+  return calls.sort().join(" ");
+}
+
 function main(): void {
   const json = process.argv.includes("--json");
   const wasm = fs.readFileSync(WASM_PATH);
   const host = ProxyWasmHost.load(wasm, { pluginConfig: POLICY, allowOnHeadersStopIteration: true, logLevel: "warn" });
   if (!host.start()) throw new Error("the filter refused the bench policy");
-  if (!fs.existsSync(EMPTY_WASM_PATH)) throw new Error(`${EMPTY_WASM_PATH} is missing; run npm run build:empty-filter (npm run bench:filter does)`);
-  const empty = ProxyWasmHost.load(fs.readFileSync(EMPTY_WASM_PATH), { pluginConfig: "", allowOnHeadersStopIteration: true, logLevel: "warn" });
-  if (!empty.start()) throw new Error("the empty filter did not start");
+  const reference = (file: string): ProxyWasmHost => {
+    if (!fs.existsSync(file)) throw new Error(`${file} is missing; run npm run build:bench-filters (npm run bench:filter does)`);
+    const h = ProxyWasmHost.load(fs.readFileSync(file), { pluginConfig: "", allowOnHeadersStopIteration: true, logLevel: "warn" });
+    if (!h.start()) throw new Error(`${file} did not start`);
+    return h;
+  };
+  const empty = reference(EMPTY_WASM_PATH);
+  const floor = reference(FLOOR_WASM_PATH);
   const cases = benchBodies().map((c: BenchBody) => {
     // Sanity: the filter must really judge (and forward) this body, or the timing means nothing.
     const probe = runFilter(host, c.body);
     if (probe.localReply || !probe.upstream.ended || probe.upstream.body.length !== c.body.length) throw new Error(`${c.name}: the filter did not forward the bench body`);
+    const floorProbe = runFilter(floor, c.body);
+    if (floorProbe.localReply || !floorProbe.upstream.ended || String(floorProbe.upstream.headers) !== String(probe.upstream.headers)) throw new Error(`${c.name}: the floor filter did not forward what mcp_filter forwards`);
+    const calls = hostCalls(wasm, POLICY, c.body);
+    const floorCalls = hostCalls(fs.readFileSync(FLOOR_WASM_PATH), "", c.body);
+    if (calls !== floorCalls) throw new Error(`${c.name}: the floor filter's host calls (${floorCalls}) are not mcp_filter's (${calls})`);
     const minMs = c.body.length > 100_000 ? 300 : 150;
     const filter: number[] = [];
     const headersOnly: number[] = [];
     const parse: number[] = [];
     const emptyFilter: number[] = [];
+    const floorFilter: number[] = [];
     for (let round = 0; round < 7; round++) {
       filter.push(timePerOp(() => runFilter(host, c.body), minMs));
       headersOnly.push(timePerOp(() => runHeadersOnly(host), 50));
       parse.push(timePerOp(() => JSON.parse(c.body.toString("utf8")), minMs));
       emptyFilter.push(timePerOp(() => runFilter(empty, c.body), 50));
+      floorFilter.push(timePerOp(() => runFilter(floor, c.body), minMs));
     }
     const filterNs = Math.round(median(filter));
     const jsonParseNs = Math.round(median(parse));
@@ -81,19 +106,28 @@ function main(): void {
     // the same request without its body.
     const judgeNs = Math.max(0, filterNs - Math.round(median(headersOnly)));
     const emptyFilterNs = Math.round(median(emptyFilter));
-    return { name: c.name, bytes: c.body.length, filterNs, jsonParseNs, ratio: Number((filterNs / jsonParseNs).toFixed(3)), judgeNs, emptyFilterNs };
+    const floorFilterNs = Math.round(median(floorFilter));
+    // mcp_filter's own work: what it takes beyond the floor filter's identical host calls.
+    const ownNs = Math.max(0, filterNs - floorFilterNs);
+    const ratio = (ns: number): number => Number((ns / jsonParseNs).toFixed(3));
+    return { name: c.name, bytes: c.body.length, filterNs, jsonParseNs, ratio: ratio(filterNs), judgeNs, emptyFilterNs, floorFilterNs, floorRatio: ratio(floorFilterNs), ownNs, ownRatio: ratio(ownNs) };
   });
-  if (host.traps !== 0 || empty.traps !== 0) throw new Error(`the filter trapped ${host.traps} times, the empty filter ${empty.traps}`);
+  if (host.traps + empty.traps + floor.traps !== 0) throw new Error(`traps: filter ${host.traps}, empty filter ${empty.traps}, floor filter ${floor.traps}`);
   const result = { wasmBytes: wasm.length, cases };
   if (json) { console.log(JSON.stringify(result)); return; }
   console.log(`mcp_filter.wasm: ${wasm.length} bytes (node ${process.version}, ${process.execArgv.join(" ") || "default flags"})`);
   const us = (ns: number, w: number): string => (ns / 1000).toFixed(2).padStart(w);
-  console.log("case".padEnd(24) + "bytes".padStart(10) + "filter µs".padStart(12) + "JSON.parse µs".padStart(15) + "ratio".padStart(8) + "body callback µs".padStart(18) + "empty filter µs".padStart(17));
+  const cols: Array<[string, number]> = [["case", 22], ["bytes", 9], ["filter µs", 11], ["JSON.parse µs", 15], ["ratio", 7], ["floor µs", 10], ["floor ratio", 13], ["own µs", 9], ["own ratio", 11], ["body cb µs", 12], ["empty µs", 10]];
+  console.log(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join(""));
   for (const c of cases) {
-    console.log(c.name.padEnd(24) + String(c.bytes).padStart(10) + us(c.filterNs, 12) + us(c.jsonParseNs, 15) + c.ratio.toFixed(2).padStart(8) + us(c.judgeNs, 18) + us(c.emptyFilterNs, 17));
+    console.log(c.name.padEnd(22) + String(c.bytes).padStart(9) + us(c.filterNs, 11) + us(c.jsonParseNs, 15) + c.ratio.toFixed(2).padStart(7)
+      + us(c.floorFilterNs, 10) + c.floorRatio.toFixed(2).padStart(13) + us(c.ownNs, 9) + c.ownRatio.toFixed(2).padStart(11) + us(c.judgeNs, 12) + us(c.emptyFilterNs, 10));
   }
-  console.log("filter µs: a whole request (context, headers, body, done) in the emulator; goals: ratio <= 2 small, <= 1 at 64 KB and 1 MB");
-  console.log("body callback µs: the request less the same request without a body; empty filter µs: the request through a filter that only continues");
+  console.log("filter µs: a whole request (context, headers, body, done) in the emulator; ratio = filter / JSON.parse.");
+  console.log("  Goals: ratio <= 2 for the small body, <= 1 at 64 KB and 1 MB.");
+  console.log("floor µs: the same request through a filter that makes only mcp_filter's host calls (the least this job costs here).");
+  console.log("own µs: filter less floor, mcp_filter's own work; body cb µs: the request less the same request without a body;");
+  console.log("empty µs: the request through a filter that only continues.");
 }
 
 main();

@@ -3,8 +3,9 @@
 import * as path from "node:path";
 
 export const WASM_PATH = path.join(__dirname, "..", "build", "mcp_filter.wasm");
-/** The bench's reference module (empty-filter/index.ts, built by npm run build:empty-filter). */
+// The bench's reference modules (reference/empty.ts and reference/floor.ts, built by npm run build:bench-filters).
 export const EMPTY_WASM_PATH = path.join(__dirname, "..", "build", "empty_filter.wasm");
+export const FLOOR_WASM_PATH = path.join(__dirname, "..", "build", "floor_filter.wasm");
 
 export interface BenchBody { name: string; body: Buffer }
 

@@ -38,6 +38,8 @@ export interface HostOptions {
   bufferLimitBytes?: number;
   /** How many kept log lines logs() remembers; older ones are dropped. Default 10000. */
   maxLogEntries?: number;
+  /** Called with the import's name ("env.proxy_log") before every host function the module calls. */
+  onHostCall?: (name: string) => void;
 }
 
 export interface ResolvedOptions {
@@ -56,6 +58,7 @@ export interface ResolvedOptions {
   env: Array<[string, string]>;
   bufferLimitBytes: number;
   maxLogEntries: number;
+  onHostCall?: (name: string) => void;
 }
 
 const POLICIES: readonly FailurePolicy[] = ["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"];
@@ -88,6 +91,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     env: Object.entries(o.env ?? {}),
     bufferLimitBytes: limit,
     maxLogEntries,
+    onHostCall: o.onHostCall,
   };
 }
 

@@ -53,6 +53,19 @@ describe("host: a proxy-runtime module (fixture compiled with asc)", () => {
     assert.deepEqual(ctx.downstream.headers, [[":status", "200"], ["x-fixture-response", "1"]]);
   });
 
+  it("reports every host function the module calls, by import name and in order, to onHostCall", () => {
+    const calls: string[] = [];
+    const host = start({ onHostCall: (name: string) => calls.push(name) });
+    calls.length = 0;
+    const ctx = host.newHttpContext();
+    ctx.requestHeaders(REQUEST, false);
+    // The fixture reads :path, then adds x-fixture (proxy-runtime's header helpers).
+    const read = calls.indexOf("env.proxy_get_header_map_value");
+    const add = calls.indexOf("env.proxy_add_header_map_value");
+    assert.ok(read >= 0 && add > read, calls.join(" "));
+    assert.ok(calls.every((c) => c.startsWith("env.") || c.startsWith("wasi_snapshot_preview1.")), calls.join(" "));
+  });
+
   it("judges a buffered body and releases the headers it changed (allow_on_headers_stop_iteration)", () => {
     const host = start({ allowOnHeadersStopIteration: true });
     const ctx = host.newHttpContext();

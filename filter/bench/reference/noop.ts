@@ -1,7 +1,6 @@
-// The bench's reference point: a proxy-wasm filter built like mcp_filter (same SDK, runtime
-// and flags) that does nothing but continue. A request through it costs what any wasm
-// filter costs in the emulator (context lifecycle, VM calls, the emulator's stream state),
-// so bench.ts can show how much of a request's time is the MCP filter's own work.
+// What both reference filters share: proxy-runtime's allocator and root-context exports, and
+// the stream callbacks neither does anything in. Each filter adds its own configure, request
+// headers and request body callbacks.
 export * from "@solo-io/proxy-runtime/malloc";
 export {
   proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_tick,
@@ -12,12 +11,9 @@ export {
 import { RootContext, registerRootContext } from "@solo-io/proxy-runtime";
 import { ensureRootContext } from "@solo-io/proxy-runtime/runtime";
 
-const CONTINUE: u32 = 0;
+export const CONTINUE: u32 = 0;
 
-export function proxy_on_configure(_id: u32, _size: u32): u32 { return 1; }
 export function proxy_on_context_create(id: u32, rootId: u32): void { if (rootId == 0) ensureRootContext(id); }
-export function proxy_on_request_headers(_id: u32, _n: u32, _end: u32): u32 { return CONTINUE; }
-export function proxy_on_request_body(_id: u32, _size: u32, _end: u32): u32 { return CONTINUE; }
 export function proxy_on_request_trailers(_id: u32, _n: u32): u32 { return CONTINUE; }
 export function proxy_on_response_headers(_id: u32, _n: u32, _end: u32): u32 { return CONTINUE; }
 export function proxy_on_response_body(_id: u32, _size: u32, _end: u32): u32 { return CONTINUE; }
