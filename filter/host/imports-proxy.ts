@@ -162,11 +162,7 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       else if (start + length > total) length = total - start;
       const mem = vm.mem;
       mem.sync();
-      if (length === 0) return mem.writeU32(ptrPtr >>> 0, 0) && mem.writeU32(sizePtr >>> 0, 0) ? R.Ok : R.InvalidMemoryAccess;
-      const p = mem.alloc(length);
-      if (p === 0) return R.InvalidMemoryAccess;
-      mem.u8.set(b.bytes(start, length), p);
-      return mem.writeU32(ptrPtr >>> 0, p) && mem.writeU32(sizePtr >>> 0, length) ? R.Ok : R.InvalidMemoryAccess;
+      return mem.copyBytesOut(b.bytes(start, length), ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_set_buffer_bytes(type: number, start: number, length: number, dataPtr: number, dataSize: number): number {
