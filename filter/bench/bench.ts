@@ -54,11 +54,17 @@ function runFilter(host: ProxyWasmHost, body: Buffer): HttpContext {
   return ctx;
 }
 
+/** Loads and starts a module as the bench runs it; onHostCall traces its host calls. */
+function startModule(wasm: Buffer, config: string, what: string, onHostCall?: (name: string) => void): ProxyWasmHost {
+  const h = ProxyWasmHost.load(wasm, { pluginConfig: config, allowOnHeadersStopIteration: true, logLevel: "warn", onHostCall });
+  if (!h.start()) throw new Error(`${what} did not start`);
+  return h;
+}
+
 /** The host functions one request calls, sorted: the floor filter must make mcp_filter's. */
 function hostCalls(wasm: Buffer, config: string, body: Buffer): string {
   const calls: string[] = [];
-  const h = ProxyWasmHost.load(wasm, { pluginConfig: config, allowOnHeadersStopIteration: true, logLevel: "warn", onHostCall: (name) => calls.push(name) });
-  if (!h.start()) throw new Error("a bench module did not start");
+  const h = startModule(wasm, config, "a bench module", (name) => calls.push(name));
   runFilter(h, body); // the first request may allocate the module's pools
   calls.length = 0;
   runFilter(h, body);
@@ -68,16 +74,14 @@ function hostCalls(wasm: Buffer, config: string, body: Buffer): string {
 function main(): void {
   const json = process.argv.includes("--json");
   const wasm = fs.readFileSync(WASM_PATH);
-  const host = ProxyWasmHost.load(wasm, { pluginConfig: POLICY, allowOnHeadersStopIteration: true, logLevel: "warn" });
-  if (!host.start()) throw new Error("the filter refused the bench policy");
-  const reference = (file: string): ProxyWasmHost => {
+  const host = startModule(wasm, POLICY, "the filter (with the bench policy)");
+  const reference = (file: string): Buffer => {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing; run npm run build:bench-filters (npm run bench:filter does)`);
-    const h = ProxyWasmHost.load(fs.readFileSync(file), { pluginConfig: "", allowOnHeadersStopIteration: true, logLevel: "warn" });
-    if (!h.start()) throw new Error(`${file} did not start`);
-    return h;
+    return fs.readFileSync(file);
   };
-  const empty = reference(EMPTY_WASM_PATH);
-  const floor = reference(FLOOR_WASM_PATH);
+  const empty = startModule(reference(EMPTY_WASM_PATH), "", EMPTY_WASM_PATH);
+  const floorWasm = reference(FLOOR_WASM_PATH);
+  const floor = startModule(floorWasm, "", FLOOR_WASM_PATH);
   const cases = benchBodies().map((c: BenchBody) => {
     // Sanity: the filter must really judge (and forward) this body, or the timing means nothing.
     const probe = runFilter(host, c.body);
@@ -85,7 +89,7 @@ function main(): void {
     const floorProbe = runFilter(floor, c.body);
     if (floorProbe.localReply || !floorProbe.upstream.ended || String(floorProbe.upstream.headers) !== String(probe.upstream.headers)) throw new Error(`${c.name}: the floor filter did not forward what mcp_filter forwards`);
     const calls = hostCalls(wasm, POLICY, c.body);
-    const floorCalls = hostCalls(fs.readFileSync(FLOOR_WASM_PATH), "", c.body);
+    const floorCalls = hostCalls(floorWasm, "", c.body);
     if (calls !== floorCalls) throw new Error(`${c.name}: the floor filter's host calls (${floorCalls}) are not mcp_filter's (${calls})`);
     const minMs = c.body.length > 100_000 ? 300 : 150;
     const filter: number[] = [];
