@@ -104,51 +104,60 @@ export class Bytes {
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
 }
 
-/** Room writeJson may need for `n` input bytes: two quotes and at most 6 bytes per byte. */
-@inline export function jsonRoom(n: i32): i32 { return n * 6 + 2; }
+/**
+ * Room writeJson may need for `n` input bytes: two quotes, at most 6 bytes per byte, and 16
+ * bytes of slack for its whole-vector stores.
+ */
+@inline export function jsonRoom(n: i32): i32 { return n * 6 + 18; }
+
+/** Lanes of `v` that a JSON string literal cannot carry as they are: `"`, `\`, controls, DEL, 0xED. */
+@inline function jsonSpecial(v: v128): i32 {
+  const bad = v128.or(
+    v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))), v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f)))),
+    i8x16.eq(v, i8x16.splat(<i8>0xed)));
+  return i8x16.bitmask(bad);
+}
 
 /**
  * Writes the `n` bytes at `src` as a JSON string literal at `p` (which has jsonRoom(n) bytes);
- * returns the position after it. Plain runs are copied 16 bytes at a time.
+ * returns the position after it. Input is looked at 16 bytes at a time, a short tail too (its
+ * vector may read past the input, never past memory, and the lanes beyond it are ignored);
+ * plain bytes are stored a whole vector at once, and only what the input holds counts.
+ * 0xED is checked because ED A0..BF is a lone surrogate (WTF-8), written as \uDxxx.
  */
 export function writeJson(p: usize, src: usize, n: i32): usize {
   store<u8>(p++, 0x22);
-  const e = <usize>n;
-  let i: usize = 0;
-  const quote = i8x16.splat(0x22);
-  const slash = i8x16.splat(0x5c);
-  const space = i8x16.splat(0x20);
-  const del = i8x16.splat(0x7f);
-  const lead = i8x16.splat(<i8>0xed);
-  while (true) {
-    while (i + 16 <= e) {
-      const v = v128.load(src + i);
-      const hit = v128.or(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, slash)), v128.or(i8x16.lt_u(v, space), i8x16.eq(v, del))), i8x16.eq(v, lead));
-      const mask = i8x16.bitmask(hit);
-      if (mask != 0) break;
+  const e = src + <usize>n;
+  const readable = <usize>memory.size() << 16;
+  let s = src;
+  while (s < e) {
+    const left = e - s;
+    if (left >= 16 || s + 16 <= readable) {
+      const v = v128.load(s);
+      let mask = jsonSpecial(v);
+      let take: usize = 16;
+      if (left < 16) { mask &= (1 << <i32>left) - 1; take = left; }
       v128.store(p, v);
-      p += 16;
-      i += 16;
+      if (mask == 0) { p += take; s += take; continue; }
+      const k = <usize>ctz(mask);
+      p += k;
+      s += k;
+    } else {
+      const d = <i32>load<u8>(s);
+      if (d >= 0x20 && d != 0x22 && d != 0x5c && d != 0x7f && d != 0xed) { store<u8>(p++, <u8>d); s++; continue; }
     }
-    while (i < e) {
-      const d = <i32>load<u8>(src + i);
-      if (d < 0x20 || d == 0x22 || d == 0x5c || d == 0x7f || d == 0xed) break;
-      store<u8>(p++, <u8>d);
-      i++;
-    }
-    if (i >= e) break;
-    const c = <i32>load<u8>(src + i);
-    if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; i++; continue; }
-    if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); i++; continue; }
-    // A lone surrogate (ED A0..BF xx) is not valid UTF-8: write it as \uDxxx.
-    if (c == 0xed && i + 2 < e && load<u8>(src + i + 1) >= 0xa0) {
-      const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(src + i + 1) & 0x3f) << 6) | (<i32>load<u8>(src + i + 2) & 0x3f);
+    // s is at a byte that needs care.
+    const c = <i32>load<u8>(s);
+    if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; s++; continue; }
+    if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); s++; continue; }
+    if (c == 0xed && s + 2 < e && load<u8>(s + 1) >= 0xa0) {
+      const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(s + 1) & 0x3f) << 6) | (<i32>load<u8>(s + 2) & 0x3f);
       p = hexEscape(p, cp);
-      i += 3;
+      s += 3;
       continue;
     }
     store<u8>(p++, <u8>c);
-    i++;
+    s++;
   }
   store<u8>(p++, 0x22);
   return p;

@@ -292,5 +292,23 @@ describe("filter: requests", () => {
       assert.equal(line.user, "eve\"}");
       assert.equal(line.decision, "allow"); // the tool is not get-env, so the default decides
     });
+
+    it("writes a tool name into the audit line and the denial exactly as JSON.parse reads it, whatever sits where", () => {
+      // Every character class the JSON writer treats apart, at every position of names around
+      // its 16-byte steps: lone surrogates (\ud800) and U+D7FF share a lead byte (0xED).
+      const specials = ["\"", "\\", "\n", "\u0001", "\u001f", "\u007f", "/", "é", "\ud7ff", "\ud800", "\udfff", "😀"];
+      const host = startHost();
+      for (let len = 0; len <= 34; len++) {
+        for (let at = 0; at <= len; at++) {
+          for (const special of specials) {
+            const name = "gzip-" + "x".repeat(at) + special + "y".repeat(len - at);
+            host.clearLogs();
+            const r = post(host, call(name));
+            assert.equal(r.json?.error?.message, `Unknown tool: ${name}`, JSON.stringify(name));
+            assert.equal(audits(host)[0].tool, name, JSON.stringify(name));
+          }
+        }
+      }
+    });
   });
 });
