@@ -197,7 +197,7 @@ declare function proxy_log(level: i32, message: usize, size: usize): u32;
 const LOG_INFO: i32 = 2;
 const LOG_CRITICAL: i32 = 5;
 
-export function logInfo(line: Bytes): void { proxy_log(LOG_INFO, line.ptr, <usize>line.len); }
+export function logInfo(p: usize, n: i32): void { proxy_log(LOG_INFO, p, <usize>n); }
 
 export function logCritical(text: string): void {
   const enc = String.UTF8.encode(text);

@@ -2,6 +2,7 @@
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
 import { Bytes, ascii, jsonRoom, put, writeJson } from "./bytes";
 import { Message } from "./mcp";
+import { logInfo } from "./host";
 
 export const PARSE_ERROR: i32 = -32700;
 export const INVALID_REQUEST: i32 = -32600;
@@ -78,6 +79,77 @@ export class AuditContext {
     if (this.sessionBuf.buf.byteLength > 1024) this.sessionBuf = new Bytes(48);
     if (this.protocolBuf.buf.byteLength > 1024) this.protocolBuf = new Bytes(16);
   }
+
+  /**
+   * Logs the audit line for `m` (null: the request as a whole); `rulePtr`/`ruleLen` name the
+   * deciding rule (ruleLen < 0: none). Room for the worst case is reserved up front, then the
+   * line is written with plain stores: this runs for every message. Fields are read into spans
+   * rather than Bytes locals, which AssemblyScript 0.17 would reference-count.
+   */
+  log(m: Message | null, decision: string, rulePtr: usize, ruleLen: i32, forwarded: bool, reason: string): void {
+    let sessionPtr: usize = 0, sessionLen = -1;
+    if (this.session !== null) { sessionPtr = (this.session as Bytes).ptr; sessionLen = (this.session as Bytes).len; }
+    let protocolPtr: usize = 0, protocolLen = -1;
+    if (this.protocol !== null) { protocolPtr = (this.protocol as Bytes).ptr; protocolLen = (this.protocol as Bytes).len; }
+    let methodPtr: usize = 0, methodLen = -1;
+    let keyPtr: usize = 0, keyLen = 0;
+    let targetPtr: usize = 0, targetLen = -1;
+    let idFrom: usize = 0, idLen = 0;
+    if (m !== null) {
+      if ((m as Message).method !== null) { methodPtr = ((m as Message).method as Bytes).ptr; methodLen = ((m as Message).method as Bytes).len; }
+      if ((m as Message).hasId()) { idFrom = (m as Message).idFrom; idLen = <i32>((m as Message).idTo - idFrom); }
+      if ((m as Message).tool !== null) {
+        keyPtr = A_K_TOOL.ptr; keyLen = A_K_TOOL.len;
+        targetPtr = ((m as Message).tool as Bytes).ptr; targetLen = ((m as Message).tool as Bytes).len;
+      } else if ((m as Message).prompt !== null) {
+        keyPtr = A_K_PROMPT.ptr; keyLen = A_K_PROMPT.len;
+        targetPtr = ((m as Message).prompt as Bytes).ptr; targetLen = ((m as Message).prompt as Bytes).len;
+      } else if ((m as Message).resource !== null) {
+        keyPtr = A_K_RESOURCE.ptr; keyLen = A_K_RESOURCE.len;
+        targetPtr = ((m as Message).resource as Bytes).ptr; targetLen = ((m as Message).resource as Bytes).len;
+      }
+    }
+    const userPtr = this.user.ptr;
+    const userLen = this.user.len;
+    let room = AUDIT_FIXED + decision.length + idLen + jsonRoom(userLen);
+    if (sessionLen >= 0) room += jsonRoom(sessionLen);
+    if (protocolLen >= 0) room += jsonRoom(protocolLen);
+    if (methodLen >= 0) room += jsonRoom(methodLen);
+    if (ruleLen >= 0) room += jsonRoom(ruleLen);
+    if (targetLen >= 0) room += keyLen + jsonRoom(targetLen);
+
+    auditBuf.reset();
+    let p = auditBuf.reserve(room);
+    p = put(p, A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
+    p = jsonOrNull(p, sessionPtr, sessionLen);
+    p = put(p, A_K_USER.ptr, A_K_USER.len);
+    p = writeJson(p, userPtr, userLen);
+    p = put(p, A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
+    p = jsonOrNull(p, protocolPtr, protocolLen);
+    p = put(p, A_K_METHOD.ptr, A_K_METHOD.len);
+    p = jsonOrNull(p, methodPtr, methodLen);
+    p = put(p, A_K_ID.ptr, A_K_ID.len);
+    if (idLen > 0) p = put(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
+    if (targetLen >= 0) {
+      p = put(p, keyPtr, keyLen);
+      p = writeJson(p, targetPtr, targetLen);
+    }
+    p = put(p, A_K_DECISION.ptr, A_K_DECISION.len);
+    for (let i = 0; i < decision.length; i++) store<u8>(p++, <u8>decision.charCodeAt(i)); // ASCII words
+    p = put(p, A_K_RULE.ptr, A_K_RULE.len);
+    p = jsonOrNull(p, rulePtr, ruleLen);
+    p = put(p, A_K_MODE.ptr, A_K_MODE.len);
+    if (this.monitor) p = put(p, A_MONITOR.ptr, A_MONITOR.len); else p = put(p, A_ENFORCE.ptr, A_ENFORCE.len);
+    p = put(p, A_K_FORWARDED.ptr, A_K_FORWARDED.len);
+    if (forwarded) p = put(p, A_TRUE.ptr, A_TRUE.len); else p = put(p, A_FALSE.ptr, A_FALSE.len);
+    p = put(p, A_K_BYTES.ptr, A_K_BYTES.len);
+    auditBuf.setEnd(p);
+    auditBuf.int(this.bytes);
+    if (this.batch > 0) { auditBuf.raw(A_K_BATCH.ptr, A_K_BATCH.len); auditBuf.int(this.batch); }
+    if (reason.length > 0) { auditBuf.raw(A_K_REASON.ptr, A_K_REASON.len); auditBuf.jsonText(reason); }
+    auditBuf.byte(0x7d);
+    logInfo(auditBuf.ptr, auditBuf.len);
+  }
 }
 
 // The audit line's fixed fragments, encoded once.
@@ -106,62 +178,10 @@ const A_K_REASON = ascii(",\"reason\":");
 // text, nulls included, is about 130 bytes).
 const AUDIT_FIXED: i32 = 320;
 
-/**
- * One audit line into `out`. Room for the worst case is reserved up front; then the line is
- * written with plain stores (this runs for every message).
- */
-export function auditLine(out: Bytes, a: AuditContext, m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): Bytes {
-  out.reset();
-  const session = a.session;
-  const protocol = a.protocol;
-  let method: Bytes | null = null;
-  let targetKey: Bytes | null = null;
-  let target: Bytes | null = null;
-  let idFrom: usize = 0;
-  let idLen: i32 = 0;
-  if (m !== null) {
-    const msg = m as Message;
-    method = msg.method;
-    if (msg.hasId()) { idFrom = msg.idFrom; idLen = <i32>(msg.idTo - msg.idFrom); }
-    if (msg.tool !== null) { targetKey = A_K_TOOL; target = msg.tool; }
-    else if (msg.prompt !== null) { targetKey = A_K_PROMPT; target = msg.prompt; }
-    else if (msg.resource !== null) { targetKey = A_K_RESOURCE; target = msg.resource; }
-  }
-  let room = AUDIT_FIXED + decision.length + idLen + jsonRoom(a.user.len);
-  if (session !== null) room += jsonRoom((session as Bytes).len);
-  if (protocol !== null) room += jsonRoom((protocol as Bytes).len);
-  if (method !== null) room += jsonRoom((method as Bytes).len);
-  if (rule !== null) room += jsonRoom((rule as Bytes).len);
-  if (target !== null) room += (targetKey as Bytes).len + jsonRoom((target as Bytes).len);
+// The line being written: one for the VM, which runs one callback at a time.
+const auditBuf = new Bytes(512);
 
-  let p = out.reserve(room);
-  p = put(p, A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
-  if (session === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (session as Bytes).ptr, (session as Bytes).len);
-  p = put(p, A_K_USER.ptr, A_K_USER.len);
-  p = writeJson(p, a.user.ptr, a.user.len);
-  p = put(p, A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
-  if (protocol === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (protocol as Bytes).ptr, (protocol as Bytes).len);
-  p = put(p, A_K_METHOD.ptr, A_K_METHOD.len);
-  if (method === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (method as Bytes).ptr, (method as Bytes).len);
-  p = put(p, A_K_ID.ptr, A_K_ID.len);
-  if (idLen > 0) p = put(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
-  if (target !== null) {
-    p = put(p, (targetKey as Bytes).ptr, (targetKey as Bytes).len);
-    p = writeJson(p, (target as Bytes).ptr, (target as Bytes).len);
-  }
-  p = put(p, A_K_DECISION.ptr, A_K_DECISION.len);
-  for (let i = 0; i < decision.length; i++) store<u8>(p++, <u8>decision.charCodeAt(i)); // ASCII words
-  p = put(p, A_K_RULE.ptr, A_K_RULE.len);
-  if (rule === null) p = put(p, A_NULL.ptr, A_NULL.len); else p = writeJson(p, (rule as Bytes).ptr, (rule as Bytes).len);
-  p = put(p, A_K_MODE.ptr, A_K_MODE.len);
-  if (a.monitor) p = put(p, A_MONITOR.ptr, A_MONITOR.len); else p = put(p, A_ENFORCE.ptr, A_ENFORCE.len);
-  p = put(p, A_K_FORWARDED.ptr, A_K_FORWARDED.len);
-  if (forwarded) p = put(p, A_TRUE.ptr, A_TRUE.len); else p = put(p, A_FALSE.ptr, A_FALSE.len);
-  p = put(p, A_K_BYTES.ptr, A_K_BYTES.len);
-  out.setEnd(p);
-  out.int(a.bytes);
-  if (a.batch > 0) { out.raw(A_K_BATCH.ptr, A_K_BATCH.len); out.int(a.batch); }
-  if (reason.length > 0) { out.raw(A_K_REASON.ptr, A_K_REASON.len); out.jsonText(reason); }
-  out.byte(0x7d);
-  return out;
+/** `n` bytes at `p` as a JSON string literal, or `null` when n < 0. */
+@inline function jsonOrNull(w: usize, p: usize, n: i32): usize {
+  return n < 0 ? put(w, A_NULL.ptr, A_NULL.len) : writeJson(w, p, n);
 }

@@ -36,7 +36,6 @@ const REWRITE_SSE: i32 = 2;
 const REWRITE_REFUSE: i32 = 3; // a tools/list answer the filter cannot read: replaced by an error
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
-const auditBuf = new Bytes(512);
 const requestHeaders = new HeaderSnapshot();
 const responseHeaders = new HeaderSnapshot();
 
@@ -124,12 +123,12 @@ export class McpStream extends Context {
     if (why.length > 0) {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
-        this.log(null, "unjudged", null, true, why);
+        this.log(null, "unjudged", true, why);
         if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
         if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
         return FilterHeadersStatusValues.Continue;
       }
-      this.log(null, "reject", null, false, why);
+      this.log(null, "reject", false, why);
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
@@ -159,7 +158,7 @@ export class McpStream extends Context {
     if (this.replied) return FilterTrailersStatusValues.StopIteration;
     if (!this.judging) return FilterTrailersStatusValues.Continue;
     // MCP never sends trailers; a body that ends in trailers is refused rather than judged late.
-    this.log(null, "reject", null, false, "request trailers are not supported");
+    this.log(null, "reject", false, "request trailers are not supported");
     this.refuse(400, "mcp_filter_request_trailers", null, reply.INVALID_REQUEST, reply.text("Invalid Request: request trailers are not supported"));
     return FilterTrailersStatusValues.StopIteration;
   }
@@ -252,7 +251,7 @@ export class McpStream extends Context {
     if (body.parseError) {
       metrics.count(metrics.parseErrors);
       const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
-      this.log(null, "reject", null, false, why);
+      this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
       return false;
     }
@@ -285,12 +284,13 @@ export class McpStream extends Context {
   }
 
   private logMessage(m: Message, forwarded: bool): void {
-    const policy = this.shared.config.policy;
-    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", null, false, m.reason); return; }
-    if (m.kind == KIND_RESPONSE) { this.log(m, "allow", null, forwarded, ""); return; }
-    let decision = "allow";
-    if (m.denied) decision = "deny";
-    this.log(m, decision, policy.ruleNameBytes(m.rule), forwarded, "");
+    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", false, m.reason); return; }
+    if (m.kind == KIND_RESPONSE) { this.log(m, "allow", forwarded, ""); return; }
+    const rule = m.rule;
+    const namePtr = this.shared.config.policy.ruleNamePtr(rule);
+    const nameLen = this.shared.config.policy.ruleNameLen(rule);
+    if (m.denied) this.audit.log(m, "deny", namePtr, nameLen, forwarded, "");
+    else this.audit.log(m, "allow", namePtr, nameLen, forwarded, "");
   }
 
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
@@ -357,7 +357,7 @@ export class McpStream extends Context {
     this.audit.bytes = <i32>(size > 0x7fffffff ? 0x7fffffff : size);
     this.shared.metrics.count(this.shared.metrics.oversize);
     const why = "Request body of " + size.toString() + " bytes exceeds maxBodyBytes (" + this.shared.config.maxBodyBytes.toString() + ")";
-    this.log(null, "reject", null, false, why);
+    this.log(null, "reject", false, why);
     this.refuse(413, "mcp_filter_body_too_large", null, reply.INVALID_REQUEST, reply.text(why));
   }
 
@@ -369,8 +369,8 @@ export class McpStream extends Context {
     localReply(status, details, out, "application/json");
   }
 
-  private log(m: Message | null, decision: string, rule: Bytes | null, forwarded: bool, reason: string): void {
-    logInfo(reply.auditLine(auditBuf, this.audit, m, decision, rule, forwarded, reason));
+  private log(m: Message | null, decision: string, forwarded: bool, reason: string): void {
+    this.audit.log(m, decision, 0, -1, forwarded, reason);
   }
 }
 
