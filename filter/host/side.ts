@@ -6,21 +6,31 @@
 import { ByteBuffer } from "./bytes";
 import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
 
-/** What the next hop received. */
+/**
+ * What the next hop received. Body data is kept by reference, chunk by chunk, as Envoy moves
+ * buffers on rather than copying them; it is joined only when read.
+ */
 export class Output {
   headerSnapshot?: HeaderSnapshot;
-  readonly body = new ByteBuffer();
   ended = false;
   trailers?: HeaderList;
-  private cached?: Buffer;
+  private chunks: Uint8Array[] = [];
+  private length = 0;
+  private joined?: Buffer;
 
   get headers(): HeaderList | undefined {
     return this.headerSnapshot?.toList();
   }
 
+  append(data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.chunks.push(data);
+    this.length += data.length;
+  }
+
   bodyBuffer(): Buffer {
-    if (!this.cached || this.cached.length !== this.body.length) this.cached = Buffer.from(this.body.view());
-    return this.cached;
+    if (!this.joined || this.joined.length !== this.length) this.joined = Buffer.concat(this.chunks, this.length);
+    return this.joined;
   }
 }
 

@@ -25,7 +25,11 @@ import type { WasmVm } from "./vm";
 /** invoke(): the VM had failed or failed during the call; the stream got Envoy's 503. */
 const FAILED = -2;
 
-/** Optional push interface so a proxy can stream what Envoy would send on. */
+/**
+ * Optional push interface so a proxy can stream what Envoy would send on. Data a listener takes
+ * (upstreamData, downstreamData) reaches it as a copy and is not kept in HttpContext.upstream or
+ * downstream, so a long stream does not grow memory.
+ */
 export interface StreamListener {
   upstreamHeaders?(headers: HeaderList): void;
   upstreamData?(chunk: Uint8Array, endOfStream: boolean): void;
@@ -383,15 +387,17 @@ export abstract class StreamFlow implements StreamOwner {
     }
   }
 
+  /** Data a listener takes is pushed to it and not kept; otherwise the Output keeps it. */
   private releaseData(side: Side, data: Uint8Array, end: boolean): void {
     if (side.aborted || side.out.ended) return;
-    side.out.body.append(data);
     if (end) side.out.ended = true;
     const l = this.listener;
     if (side.request ? l?.upstreamData : l?.downstreamData) {
       const copy = Buffer.from(data);
       if (side.request) l?.upstreamData?.(copy, end);
       else l?.downstreamData?.(copy, end);
+    } else {
+      side.out.append(data);
     }
   }
 

@@ -94,6 +94,33 @@ describe("host: stream listener and read-back", () => {
     assert.deepEqual(events, ["up headers 4", "local reply 200", "down headers 200 false", "down data denied true"]);
   });
 
+  it("keeps no copy of data a listener takes, so a long stream does not grow; data it does not take is kept", () => {
+    const got: number[] = [];
+    const host = startHost(new ProxyModule([]).build());
+    const ctx = host.newHttpContext({ downstreamData: (c) => got.push(c.length) });
+    ctx.requestHeaders(REQUEST, false);
+    ctx.requestBody(Buffer.from("request"), true);
+    ctx.responseHeaders([[":status", "200"], ["content-type", "text/event-stream"]], false);
+    const event = Buffer.alloc(1024, 0x61);
+    for (let i = 0; i < 1000; i++) ctx.responseBody(event, false);
+    ctx.responseBody(Buffer.alloc(0), true);
+    assert.equal(got.length, 1001);
+    assert.equal(got.reduce((a, b) => a + b, 0), 1000 * 1024);
+    assert.equal(ctx.downstream.body.length, 0);
+    assert.equal(ctx.downstream.ended, true);
+    assert.equal(ctx.upstream.body.toString(), "request", "the listener takes no upstream data, so the stream keeps it");
+  });
+
+  it("passes body chunks on without copying them, and joins them when read", () => {
+    const host = startHost(new ProxyModule([]).build());
+    const ctx = host.newHttpContext();
+    ctx.requestHeaders(REQUEST, false);
+    ctx.requestBody(Buffer.from("ab"), false);
+    ctx.requestBody(Buffer.from("cd"), true);
+    assert.equal(ctx.upstream.body.toString(), "abcd");
+    assert.equal(ctx.upstream.ended, true);
+  });
+
   it("returns NO_STATUS and ignores an upstream response once the filter answered itself", () => {
     const host = startHost(denyModule());
     const ctx = host.newHttpContext();
