@@ -126,7 +126,7 @@ const fields = new Fields();
 const DEFAULT_NAME = ascii("default");
 
 export class Policy {
-  rules: Array<Rule> = [];
+  rules: Array<Rule> = []; // in order; append with add(), which also records the name
   defaultAllow: bool = false;
   // Each rule's name as UTF-8 (kept alive by the rule), for audit lines: plain numbers, so
   // reading them costs no reference counting.
