@@ -171,7 +171,7 @@ class Reader {
       names.add(r.name);
       r.nameBytes = new Bytes(r.name.length);
       r.nameBytes.str(r.name);
-      cfg.policy.add(r);
+      cfg.policy.rules.push(r);
       if (s.eat(0x2c)) continue;
       if (!s.expect(0x5d)) return this.syntax();
       return true;

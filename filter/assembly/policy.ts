@@ -126,18 +126,8 @@ const fields = new Fields();
 const DEFAULT_NAME = ascii("default");
 
 export class Policy {
-  rules: Array<Rule> = []; // in order; append with add(), which also records the name
+  rules: Array<Rule> = [];
   defaultAllow: bool = false;
-  // Each rule's name as UTF-8 (kept alive by the rule), for audit lines: plain numbers, so
-  // reading them costs no reference counting.
-  private namePtrs: Array<usize> = [];
-  private nameLens: Array<i32> = [];
-
-  add(r: Rule): void {
-    this.rules.push(r);
-    this.namePtrs.push(r.nameBytes.ptr);
-    this.nameLens.push(r.nameBytes.len);
-  }
 
   /** Index of the first matching rule, or -1 when the default action decides. */
   decide(method: Bytes | null, tool: Bytes | null, resource: Bytes | null, prompt: Bytes | null, user: Bytes): i32 {
@@ -163,6 +153,6 @@ export class Policy {
   }
 
   /** The UTF-8 name of a rule (or of the default action, rule < 0): ruleNamePtr/ruleNameLen. */
-  ruleNamePtr(rule: i32): usize { return rule < 0 ? DEFAULT_NAME.ptr : unchecked(this.namePtrs[rule]); }
-  ruleNameLen(rule: i32): i32 { return rule < 0 ? DEFAULT_NAME.len : unchecked(this.nameLens[rule]); }
+  ruleNamePtr(rule: i32): usize { return rule < 0 ? DEFAULT_NAME.ptr : unchecked(this.rules[rule]).nameBytes.ptr; }
+  ruleNameLen(rule: i32): i32 { return rule < 0 ? DEFAULT_NAME.len : unchecked(this.rules[rule]).nameBytes.len; }
 }
