@@ -4,6 +4,7 @@
 // i32 arguments arrive signed from JS, so pointers, sizes and enums go through `>>> 0`.
 
 import { BufferType, HeaderMapType, StreamType, WasmResult } from "./constants";
+import type { BufferRef } from "./context";
 import { marshalPairs, pairsSize, parsePairs } from "./headers";
 import type { HostFunctions } from "./imports";
 import type { WasmVm } from "./vm";
@@ -21,6 +22,13 @@ export function splitPath(path: string): string[] {
     start = end + 1;
   }
   return parts;
+}
+
+/** The buffer a buffer call names: BadArgument past the enum, NotFound when the context has none. */
+function bufferFor(vm: WasmVm, type: number): BufferRef | number {
+  type >>>= 0;
+  if (type > BufferType.Max) return R.BadArgument;
+  return vm.ctx().buffer(type) ?? R.NotFound;
 }
 
 export function proxyFunctions(vm: WasmVm): HostFunctions {
@@ -142,20 +150,17 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
     },
 
     proxy_get_buffer_status(type: number, lengthPtr: number, flagsPtr: number): number {
-      type >>>= 0;
-      if (type > BufferType.Max) return R.BadArgument;
-      const b = vm.ctx().buffer(type);
-      if (!b) return R.NotFound;
+      const b = bufferFor(vm, type);
+      if (typeof b === "number") return b;
       const mem = vm.mem;
       mem.sync();
       return mem.writeU32(lengthPtr >>> 0, b.size()) && mem.writeU32(flagsPtr >>> 0, 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_get_buffer_bytes(type: number, start: number, length: number, ptrPtr: number, sizePtr: number): number {
-      type >>>= 0; start >>>= 0; length >>>= 0;
-      if (type > BufferType.Max) return R.BadArgument;
-      const b = vm.ctx().buffer(type);
-      if (!b) return R.NotFound;
+      start >>>= 0; length >>>= 0;
+      const b = bufferFor(vm, type);
+      if (typeof b === "number") return b;
       const total = b.size();
       // exports.cc get_buffer_bytes: never read past the end.
       if (start > total) length = 0;
@@ -166,10 +171,8 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
     },
 
     proxy_set_buffer_bytes(type: number, start: number, length: number, dataPtr: number, dataSize: number): number {
-      type >>>= 0;
-      if (type > BufferType.Max) return R.BadArgument;
-      const b = vm.ctx().buffer(type);
-      if (!b) return R.NotFound;
+      const b = bufferFor(vm, type);
+      if (typeof b === "number") return b;
       const mem = vm.mem;
       mem.sync();
       const data = mem.view(dataPtr >>> 0, dataSize >>> 0);
