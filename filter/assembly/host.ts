@@ -37,6 +37,15 @@ export const REQUEST_BODY: i32 = 0;
 export const RESPONSE_BODY: i32 = 1;
 export const PLUGIN_CONFIGURATION: i32 = 7;
 
+/**
+ * The allocator the host calls to hand the module a buffer (header maps, bodies). Like
+ * proxy-runtime's malloc it returns a retained ArrayBuffer payload, which free() releases, but
+ * without zeroing it first: the host writes every byte before the module reads any.
+ */
+export function malloc(size: i32): usize {
+  return __retain(__new(<usize>size, idof<ArrayBuffer>()));
+}
+
 // Out-params the host writes: a pointer (to memory it allocated with malloc) and a size.
 const outPtr = memory.data(8);
 const outSize = memory.data(8);

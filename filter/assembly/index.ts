@@ -1,7 +1,8 @@
 // Entry point: the proxy-wasm ABI exports and the root context registered as "mcp_filter".
 // proxy-runtime's exports for the root context and the callbacks the filter does not use;
 // the stream callbacks are defined below.
-export * from "@solo-io/proxy-runtime/malloc";
+export { free } from "@solo-io/proxy-runtime/malloc";
+export { malloc } from "./host";
 export {
   proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure, proxy_on_tick,
   proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
