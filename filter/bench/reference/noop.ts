@@ -1,7 +1,8 @@
-// What both reference filters share: proxy-runtime's allocator and root-context exports, and
-// the stream callbacks neither does anything in. Each filter adds its own configure, request
-// headers and request body callbacks.
-export * from "@solo-io/proxy-runtime/malloc";
+// What both reference filters share: mcp_filter's allocator, proxy-runtime's root-context
+// exports, and the stream callbacks neither does anything in. Each filter adds its own
+// configure, request headers and request body callbacks.
+export { free } from "@solo-io/proxy-runtime/malloc";
+export { malloc } from "../../assembly/host";
 export {
   proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_tick,
   proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
