@@ -67,8 +67,9 @@ export class Bytes {
     if (v == 0) { this.byte(0x30); return; }
     let n = 0;
     while (v > 0) { store<u8>(digits + <usize>n, <u8>(v % 10 + 0x30)); n++; v /= 10; }
-    this.ensure(n);
-    for (let i = n - 1; i >= 0; i--) this.byte(load<u8>(digits + <usize>i));
+    const q = this.reserve(n);
+    for (let i = 0; i < n; i++) store<u8>(q + <usize>i, load<u8>(digits + <usize>(n - 1 - i)));
+    this.len += n;
   }
 
   /**
@@ -247,10 +248,12 @@ export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b
 /** ASCII-lowercase copy into `out`, for header values compared case-insensitively. */
 export function lowerAscii(p: usize, n: i32, out: Bytes): Bytes {
   out.reset();
-  for (let i = 0; i < n; i++) {
-    let c = <i32>load<u8>(p + <usize>i);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    out.byte(c);
+  if (n <= 0) return out;
+  const q = out.reserve(n);
+  for (let i: usize = 0; i < <usize>n; i++) {
+    const c = <u32>load<u8>(p + i);
+    store<u8>(q + i, <u8>(c - 0x41 < 26 ? c + 0x20 : c));
   }
+  out.setEnd(q + <usize>n);
   return out;
 }

@@ -1,6 +1,6 @@
 // Content-Type and Content-Encoding checks, on lowercased header values.
 // A value with a comma is two joined headers: ambiguous, so it matches nothing.
-import { Bytes, ascii, lowerAscii, sameBytes } from "./bytes";
+import { Bytes, ascii, lowerAscii, equalsAt } from "./bytes";
 
 const lowered = new Bytes(64);
 
@@ -13,64 +13,66 @@ const IDENTITY = ascii("identity");
 
 @inline function isOws(c: i32): bool { return c == 0x20 || c == 0x09; }
 
-/** Trimmed [from, to) of v. */
-function trimmed(p: usize, from: i32, to: i32, out: Bytes): void {
+// trim(): the span [trimFrom, trimTo) of the last trimmed range.
+let trimFrom: i32 = 0;
+let trimTo: i32 = 0;
+
+/** [from, to) of the bytes at p without leading and trailing whitespace. */
+function trim(p: usize, from: i32, to: i32): void {
   while (from < to && isOws(<i32>load<u8>(p + <usize>from))) from++;
   while (to > from && isOws(<i32>load<u8>(p + <usize>to - 1))) to--;
-  out.reset();
-  out.raw(p + <usize>from, to - from);
+  trimFrom = from;
+  trimTo = to;
 }
 
-const part = new Bytes(32);
-const value = new Bytes(32);
-
-function eq(a: Bytes, b: Bytes): bool { return a.len == b.len && sameBytes(a.ptr, b.ptr, a.len); }
+/** The last trimmed span of p equals b. */
+function trimmedIs(p: usize, b: Bytes): bool {
+  return equalsAt(p + <usize>trimFrom, trimTo - trimFrom, b.ptr, b.len);
+}
 
 /**
  * True when the media type is `type`. Parameters are allowed; with `utf8Only`, a charset
  * other than UTF-8 is not (a server honouring it would not read the bytes the filter judged).
  */
 export function contentTypeIs(ptr: usize, len: i32, type: Bytes, utf8Only: bool = true): bool {
-  const v = lowerAscii(ptr, len, lowered);
-  const p = v.ptr;
-  const n = v.len;
+  const p = lowerAscii(ptr, len, lowered).ptr;
   let start = 0;
   let first = true;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? <i32>load<u8>(p + <usize>i) : 0x3b;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? <i32>load<u8>(p + <usize>i) : 0x3b;
     if (c == 0x2c) return false;
     if (c != 0x3b) continue;
-    trimmed(p, start, i, part);
+    trim(p, start, i);
     start = i + 1;
     if (first) {
-      if (!eq(part, type)) return false;
+      if (!trimmedIs(p, type)) return false;
       first = false;
       continue;
     }
     if (!utf8Only) continue;
-    const eqAt = indexOf(part, 0x3d);
+    const to = trimTo;
+    const eqAt = indexOf(p, trimFrom, to, 0x3d);
     if (eqAt < 0) continue;
-    trimmed(part.ptr, 0, eqAt, value);
-    if (!eq(value, CHARSET)) continue;
-    trimmed(part.ptr, eqAt + 1, part.len, value);
-    let vp = value.ptr;
-    let vn = value.len;
+    trim(p, trimFrom, eqAt);
+    if (!trimmedIs(p, CHARSET)) continue;
+    trim(p, eqAt + 1, to);
+    let vp = p + <usize>trimFrom;
+    let vn = trimTo - trimFrom;
     if (vn >= 2 && load<u8>(vp) == 0x22 && load<u8>(vp + <usize>vn - 1) == 0x22) { vp++; vn -= 2; }
-    const cs = new Bytes(vn);
-    cs.raw(vp, vn);
-    if (!eq(cs, UTF8) && !eq(cs, UTF8_ALIAS)) return false;
+    if (!equalsAt(vp, vn, UTF8.ptr, UTF8.len) && !equalsAt(vp, vn, UTF8_ALIAS.ptr, UTF8_ALIAS.len)) return false;
   }
   return true;
 }
 
-function indexOf(b: Bytes, c: i32): i32 {
-  for (let i = 0; i < b.len; i++) if (<i32>load<u8>(b.ptr + <usize>i) == c) return i;
+/** Index of byte c in [from, to) of p, or -1. */
+function indexOf(p: usize, from: i32, to: i32, c: i32): i32 {
+  for (let i = from; i < to; i++) if (<i32>load<u8>(p + <usize>i) == c) return i;
   return -1;
 }
 
 /** True when a Content-Encoding value is not empty and not just `identity`. */
 export function encoded(ptr: usize, len: i32): bool {
-  const v = lowerAscii(ptr, len, lowered);
-  trimmed(v.ptr, 0, v.len, value);
-  return value.len > 0 && !eq(value, IDENTITY);
+  const p = lowerAscii(ptr, len, lowered).ptr;
+  trim(p, 0, len);
+  return trimTo > trimFrom && !trimmedIs(p, IDENTITY);
 }
