@@ -103,10 +103,9 @@ export class HeaderSnapshot {
   }
 
   /**
-   * Looks up the names set with want() in one pass. Repeated headers are joined with ",".
-   * (Envoy's get_header_map_value returns the first of most repeated headers; the joined value
-   * is the stricter reading: a smuggled second user header matches no user rule, and two
-   * content types are ambiguous.) Results: found(), slotPtr(), slotLen().
+   * Looks up the names set with want() in one pass. Repeated headers are joined with ","
+   * (Envoy's get_header_map_value returns the first of most repeated headers; two content
+   * types joined are ambiguous and match nothing). Results: found(), hits(), slotPtr(), slotLen().
    */
   index(slots: i32): void {
     const base = changetype<usize>(this.data);
@@ -152,6 +151,8 @@ export class HeaderSnapshot {
   }
 
   @inline found(s: i32): bool { return load<i32>(slotHits + (<usize>s << 2)) > 0; }
+  /** How many entries of slot `s`'s name the map has. */
+  @inline hits(s: i32): i32 { return load<i32>(slotHits + (<usize>s << 2)); }
   @inline slotPtr(s: i32): usize { return <usize>load<u32>(slotPtr + (<usize>s << 2)); }
   @inline slotLen(s: i32): i32 { return load<i32>(slotLen + (<usize>s << 2)); }
 

@@ -118,6 +118,14 @@ export class McpStream extends Context {
     if (headers.found(Req.USER)) headers.copySlot(Req.USER, a.user);
     if (headers.found(Req.SESSION)) a.session = headers.copySlot(Req.SESSION, a.sessionBuf);
     if (headers.found(Req.PROTOCOL)) a.protocol = headers.copySlot(Req.PROTOCOL, a.protocolBuf);
+    if (headers.hits(Req.USER) > 1) {
+      // Two user headers name no one user: neither an allow nor a deny rule for a user can be
+      // applied safely, so the request is refused.
+      this.shared.metrics.count(this.shared.metrics.invalid);
+      this.log(null, "reject", false, "the user header is repeated");
+      this.refuse(400, "mcp_filter_repeated_user_header", null, reply.INVALID_REQUEST, reply.text("Invalid Request: the user header is repeated"));
+      return FilterHeadersStatusValues.StopIteration;
+    }
 
     const why = unjudgeable(headers);
     if (why.length > 0) {

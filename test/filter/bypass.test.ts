@@ -110,6 +110,34 @@ describe("filter: bypass attempts", () => {
     });
   });
 
+  describe("a user header sent more than once is refused, whichever rule it would dodge", () => {
+    // A user-scoped deny rule must not be dodged by a second value ("mallory,mallory" matches no
+    // user), nor a user-scoped allow rule borrowed by one.
+    const policy = { defaultAction: "allow", rules: [{ name: "no-sum-for-mallory", action: "deny", tools: ["get-sum"], users: ["mallory"] }] };
+    const cases: Array<[string, Array<[string, string]>]> = [
+      ["the same user twice", [["x-user-id", "mallory"], ["x-user-id", "mallory"]]],
+      ["a user and an empty value", [["x-user-id", "mallory"], ["x-user-id", ""]]],
+      ["two users", [["x-user-id", "alice"], ["x-user-id", "mallory"]]],
+    ];
+    for (const [what, users] of cases) {
+      it(what, () => {
+        const host = startHost(policy);
+        const x = post(host, call("get-sum", 4), { headers: users });
+        assert.equal(x.forwarded, false);
+        assert.equal(x.reply?.status, 400);
+        assert.equal(x.json.error.code, -32600);
+        assert.equal(x.json.error.message, "Invalid Request: the user header is repeated");
+        assert.equal(host.metric("mcp_filter.invalid_requests"), 1);
+      });
+    }
+
+    it("one user header is judged as usual", () => {
+      const host = startHost(policy);
+      assert.equal(post(host, call("get-sum", 4), { headers: [["x-user-id", "mallory"]] }).forwarded, false);
+      assert.equal(post(host, call("get-sum", 4), { headers: [["x-user-id", "alice"]] }).forwarded, true);
+    });
+  });
+
   it("request trailers on a held POST are refused, not judged late", () => {
     const host = startHost();
     const ctx = host.newHttpContext();
