@@ -15,6 +15,11 @@ export class SseRewriter {
     this.hidden = 0;
     const end = ptr + <usize>len;
     let p = ptr;
+    // The client's UTF-8 decoder drops a leading byte order mark before the events are parsed.
+    if (len >= 3 && load<u8>(p) == 0xef && load<u8>(p + 1) == 0xbb && load<u8>(p + 2) == 0xbf) {
+      out.raw(p, 3);
+      p += 3;
+    }
     while (p < end) {
       const eventEnd = this.eventEnd(p, end);
       this.event(p, eventEnd, judge, out);

@@ -27,7 +27,6 @@ const POST = ascii("POST");
 // Slots of the headers looked up in one pass (HeaderSnapshot.index).
 enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, COUNT }
 enum Resp { STATUS, TYPE, ENCODING, COUNT }
-const STATUS_200 = ascii("200");
 const BATCH = ascii("batch");
 
 const NONE: i32 = 0;
@@ -179,7 +178,8 @@ export class McpStream extends Context {
     headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
     headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
     headers.index(Resp.COUNT);
-    if (!headers.found(Resp.STATUS) || !equalsAt(headers.slotPtr(Resp.STATUS), headers.slotLen(Resp.STATUS), STATUS_200.ptr, STATUS_200.len)) {
+    // Clients read the body of any 2xx (the MCP SDK: any but 202) as the answer.
+    if (!headers.found(Resp.STATUS) || !isSuccess(headers.slotPtr(Resp.STATUS), headers.slotLen(Resp.STATUS))) {
       this.rewrite = NONE;
       return FilterHeadersStatusValues.Continue;
     }
@@ -388,6 +388,14 @@ function unjudgeable(headers: HeaderSnapshot): string {
   if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
   if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
+}
+
+/** A 2xx status code. */
+function isSuccess(p: usize, len: i32): bool {
+  if (len != 3 || load<u8>(p) != 0x32) return false;
+  const d1 = <u32>load<u8>(p + 1) - 0x30;
+  const d2 = <u32>load<u8>(p + 2) - 0x30;
+  return d1 < 10 && d2 < 10;
 }
 
 function parseLength(p: usize, len: i32): i64 {

@@ -86,6 +86,22 @@ describe("filter: tools/list", () => {
     assert.deepEqual(names(respond(x.ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult())), TOOLS);
   });
 
+  for (const status of ["201", "203", "206", "299"]) {
+    it(`filters a ${status} answer, which clients read like a 200`, () => {
+      const host = startHost();
+      const x = post(host, LIST);
+      assert.deepEqual(names(respond(x.ctx, [[":status", status], ["content-type", "application/json"]], toolsResult())), ["echo", "trigger-long-running-operation"]);
+    });
+  }
+
+  it("filters an SSE answer that starts with a byte order mark, which the client's decoder drops", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "text/event-stream"]], Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(sse(toolsResult()))]));
+    assert.ok(out.startsWith("\uFEFFevent: message\n"));
+    assert.deepEqual(names(sseData(out.slice(1))[0]), ["echo", "trigger-long-running-operation"]);
+  });
+
   it("does not buffer an error status", () => {
     const host = startHost();
     const x = post(host, LIST);
