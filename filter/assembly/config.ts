@@ -7,18 +7,21 @@ import { Scanner, errorText } from "./json";
 import { Policy, Rule, GlobList, compileGlob, globError } from "./policy";
 
 export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
+/** Largest maxBatchMessages: the filter answers each message of a refused batch. */
+export const MAX_BATCH_LIMIT: i32 = 10000;
 
 export class Config {
   policy: Policy = new Policy();
   userHeader: string = "x-user-id";
   hideDeniedTools: bool = true;
   maxBodyBytes: i32 = 1048576;
+  maxBatchMessages: i32 = 100;
   monitor: bool = false;
   explainDenials: bool = false;
   forwardUnjudgeable: bool = false;
 }
 
-const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, mode, denyResponse, unjudgeableBody";
+const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
 const RULE_FIELDS = "name, action, methods, tools, resources, prompts, users";
 
 export let configError: string = "";
@@ -239,6 +242,8 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
       const v = rd.bool(key); ok = v >= 0; cfg.hideDeniedTools = v == 1;
     } else if (key == "maxBodyBytes") {
       const v = rd.int(key, 1, MAX_BODY_LIMIT); ok = v > 0; cfg.maxBodyBytes = v;
+    } else if (key == "maxBatchMessages") {
+      const v = rd.int(key, 1, MAX_BATCH_LIMIT); ok = v > 0; cfg.maxBatchMessages = v;
     } else if (key == "mode") {
       const v = rd.oneOf(key, "enforce", "monitor"); ok = v >= 0; cfg.monitor = v == 1;
     } else if (key == "denyResponse") {

@@ -89,7 +89,10 @@ export class Body {
   parseError: bool = false;
   errorOffset: i32 = 0;
   errorCode: i32 = 0;
+  /** Messages in a batch that go beyond readBody's limit; their records are not kept. */
+  excess: i32 = 0;
   private pool: Array<Message> = [];
+  private spare: Message = new Message();
 
   @inline at(i: i32): Message { return unchecked(this.pool[i]); }
 
@@ -99,11 +102,17 @@ export class Body {
     this.parseError = false;
     this.errorOffset = 0;
     this.errorCode = 0;
+    this.excess = 0;
     if (this.pool.length > KEEP_MESSAGES) this.pool.length = KEEP_MESSAGES;
   }
 
-  /** The next message record, reset. */
-  next(): Message {
+  /** The next message record, reset; past `limit` records, one spare record read and dropped. */
+  next(limit: i32): Message {
+    if (this.count >= limit) {
+      this.excess++;
+      this.spare.reset();
+      return this.spare;
+    }
     if (this.count == this.pool.length) this.pool.push(new Message());
     const m = unchecked(this.pool[this.count]);
     this.count++;
@@ -154,9 +163,10 @@ const theBody = new Body();
 
 /**
  * Reads a whole request body into the shared Body record (valid until the next call). On a
- * syntax error `parseError` is set and the messages are meaningless.
+ * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
+ * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`.
  */
-export function readBody(ptr: usize, len: i32): Body {
+export function readBody(ptr: usize, len: i32, maxBatch: i32): Body {
   const s = scanner;
   const body = theBody;
   body.reset();
@@ -169,7 +179,7 @@ export function readBody(ptr: usize, len: i32): Body {
     if (!s.eat(0x5d)) {
       while (true) {
         s.ws();
-        readElement(body.next());
+        readElement(body.next(maxBatch));
         if (s.err != 0) break;
         if (s.eat(0x2c)) continue;
         s.expect(0x5d);
@@ -177,7 +187,7 @@ export function readBody(ptr: usize, len: i32): Body {
       }
     }
   } else {
-    readElement(body.next());
+    readElement(body.next(1));
   }
   if (s.err == 0) s.finish();
   if (s.err != 0) {

@@ -255,12 +255,21 @@ export class McpStream extends Context {
     const metrics = this.shared.metrics;
     const a = this.audit;
     a.bytes = raw.byteLength;
-    const body = readBody(changetype<usize>(raw), raw.byteLength);
+    const body = readBody(changetype<usize>(raw), raw.byteLength, cfg.maxBatchMessages);
     if (body.parseError) {
       metrics.count(metrics.parseErrors);
       const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
+      return false;
+    }
+    if (body.excess > 0) {
+      // One error for the whole batch: answering each message could make a reply (and audit
+      // lines) many times the size of the body.
+      metrics.count(metrics.invalid);
+      const why = "Invalid Request: a batch of " + (body.count + body.excess).toString() + " messages exceeds maxBatchMessages (" + cfg.maxBatchMessages.toString() + ")";
+      this.log(null, "reject", false, why);
+      this.refuse(400, "mcp_filter_batch_too_large", null, reply.INVALID_REQUEST, reply.text(why));
       return false;
     }
     const n = body.count;

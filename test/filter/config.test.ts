@@ -22,6 +22,8 @@ describe("filter: configuration", () => {
     ["a wrong type", '{"defaultAction":"allow","hideDeniedTools":"yes"}', /hideDeniedTools: expected true or false/],
     ["a zero maxBodyBytes", '{"defaultAction":"allow","maxBodyBytes":0}', /maxBodyBytes: expected an integer from 1 to 67108864, got 0/],
     ["a fractional maxBodyBytes", '{"defaultAction":"allow","maxBodyBytes":1.5}', /maxBodyBytes: expected an integer/],
+    ["a zero maxBatchMessages", '{"defaultAction":"allow","maxBatchMessages":0}', /maxBatchMessages: expected an integer from 1 to 10000, got 0/],
+    ["a maxBatchMessages over the limit", '{"defaultAction":"allow","maxBatchMessages":10001}', /maxBatchMessages: expected an integer from 1 to 10000, got 10001/],
     ["a wrong mode", '{"defaultAction":"allow","mode":"audit"}', /mode: expected "enforce" or "monitor"/],
     ["a bad header name", '{"defaultAction":"allow","userHeader":"x user"}', /userHeader: not a valid HTTP header name/],
     ["rules that are not a list", '{"defaultAction":"allow","rules":{}}', /rules: expected a list of rules/],

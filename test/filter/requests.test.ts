@@ -238,6 +238,45 @@ describe("filter: requests", () => {
       assert.equal(post(startHost({ ...POLICY, maxBodyBytes: 120 }), body, { chunks: [60] }).forwarded, true);
     });
 
+    it("a batch over maxBatchMessages gets one -32600 for the whole batch and nothing is forwarded", () => {
+      const host = startHost();
+      const batch = JSON.stringify(Array.from({ length: 101 }, (_, i) => JSON.parse(call("echo", i))));
+      const x = post(host, batch);
+      assert.equal(x.reply?.status, 400);
+      assert.equal(x.json.id, null);
+      assert.equal(x.json.error.code, -32600);
+      assert.equal(x.json.error.message, "Invalid Request: a batch of 101 messages exceeds maxBatchMessages (100)");
+      assert.equal(x.ctx.upstream.headers, undefined);
+      assert.equal(host.metric("mcp_filter.invalid_requests"), 1);
+      assert.equal(audits(host).length, 1);
+      assert.equal(audits(host)[0].decision, "reject");
+    });
+
+    it("a batch of exactly maxBatchMessages is judged message by message", () => {
+      const host = startHost({ ...POLICY, maxBatchMessages: 3 });
+      const batch = (tools: string[]) => JSON.stringify(tools.map((t, i) => JSON.parse(call(t, i))));
+      assert.equal(post(host, batch(["echo", "echo", "echo"])).forwarded, true);
+      const refused = post(host, batch(["echo", "get-env", "echo"]));
+      assert.deepEqual(refused.json.map((e: any) => e.error.code), [-32000, -32602, -32000]);
+    });
+
+    it("a huge batch of tiny messages is refused with one small reply, and the filter keeps working", () => {
+      // 2M messages in 4 MB: answering each would take a reply and audit lines of hundreds of MB.
+      const host = startHost({ ...POLICY, maxBodyBytes: 8 * 1024 * 1024, maxBatchMessages: 10000 });
+      const body = "[" + "1,".repeat(2 * 1024 * 1024 - 1) + "1]";
+      const x = post(host, body);
+      assert.equal(x.reply?.status, 400);
+      assert.match(x.json.error.message, /a batch of 2097152 messages exceeds maxBatchMessages \(10000\)/);
+      assert.ok(x.reply!.body.length < 200, `${x.reply!.body.length} bytes`);
+      assert.equal(host.traps, 0);
+      assert.equal(post(host, call("echo")).forwarded, true);
+    });
+
+    it("a batch over maxBatchMessages that is also malformed gets -32700", () => {
+      const x = post(startHost({ ...POLICY, maxBatchMessages: 2 }), "[1,2,3,4,]");
+      assert.equal(x.json.error.code, -32700);
+    });
+
     it("the reply echoes a string id verbatim", () => {
       const x = post(startHost(), call("get-env", "req-\"7\""));
       assert.equal(x.json.id, "req-\"7\"");

@@ -4,7 +4,7 @@
 // the request before it survives.
 import * as assert from "node:assert/strict";
 import { HttpContext, ProxyWasmHost } from "../../filter/host";
-import { startHost, post, call, header, audits, respond, requestHeaders } from "./helpers";
+import { startHost, post, call, header, audits, respond, requestHeaders, POLICY } from "./helpers";
 
 const JSON_200: Array<[string, string]> = [[":status", "200"], ["content-type", "application/json"]];
 
@@ -60,7 +60,7 @@ describe("filter: per-request state is reused, never carried over", () => {
   });
 
   it("answers every element of a batch larger than the record pool, then a single message", () => {
-    const host = startHost();
+    const host = startHost({ ...POLICY, maxBatchMessages: 1000 });
     const batch = Array.from({ length: 600 }, (_, i) => JSON.parse(call(i % 3 === 0 ? "get-env" : "echo", i)));
     const refused = finished(host, JSON.stringify(batch));
     assert.equal(refused.json.length, 600);
