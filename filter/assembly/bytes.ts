@@ -44,6 +44,13 @@ export class Bytes {
 
   add(b: Bytes): void { this.raw(b.ptr, b.len); }
 
+  /** Appends what fieldLen keeps of `b`, with "…" when some was cut. */
+  addField(b: Bytes): void {
+    const k = fieldLen(b.ptr, b.len);
+    this.raw(b.ptr, k);
+    if (k < b.len) this.raw(ELLIPSIS, 3);
+  }
+
   /** Appends text as UTF-8; ASCII (the common case: fixed fragments) without allocating. */
   str(s: string): void {
     const n = s.length;
@@ -103,6 +110,31 @@ export class Bytes {
   }
 
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
+}
+
+/**
+ * The most bytes of one client string an audit line or a denial message repeats: a longer one
+ * (a tool name of megabytes, say) is cut there and ends in "…", so neither grows with it.
+ */
+export const FIELD_MAX: i32 = 4096;
+const ELLIPSIS = memory.data<u8>([0xe2, 0x80, 0xa6, 0x22]); // "…" and a closing quote
+
+/** How many of the `n` bytes at `p` a field keeps: all, or FIELD_MAX cut back to a character start. */
+export function fieldLen(p: usize, n: i32): i32 {
+  if (n <= FIELD_MAX) return n;
+  let k = FIELD_MAX;
+  while (k > 0 && (load<u8>(p + <usize>k) & 0xc0) == 0x80) k--;
+  return k;
+}
+
+/** Room writeJsonField may need for `n` input bytes. */
+@inline export function fieldRoom(n: i32): i32 { return jsonRoom(n < FIELD_MAX ? n : FIELD_MAX) + 3; }
+
+/** writeJson of the bytes fieldLen keeps, with "…" at the end when some were cut. */
+export function writeJsonField(w: usize, p: usize, n: i32): usize {
+  const k = fieldLen(p, n);
+  if (k == n) return writeJson(w, p, n);
+  return put(writeJson(w, p, k) - 1, ELLIPSIS, 4);
 }
 
 /**

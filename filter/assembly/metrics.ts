@@ -8,6 +8,7 @@ import { defineCounter, incrementCounter } from "./host";
 const PREFIX = "mcp_filter.";
 const MAX_TOOL_LABELS = 100;
 const MAX_LABEL = 64;
+const MAX_TOOL_NAME = 256;
 
 const KNOWN_METHODS: string[] = [
   "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
@@ -102,7 +103,8 @@ export class Metrics {
     const names = this.toolNames;
     const i = names.find(name.ptr, name.len);
     if (i >= 0) { incrementCounter(unchecked(this.toolIdList[i])); return; }
-    if (names.length >= MAX_TOOL_LABELS) {
+    // Names are kept to be found again; a long one (MCP asks for at most 128 characters) is not.
+    if (names.length >= MAX_TOOL_LABELS || name.len > MAX_TOOL_NAME) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
       incrementCounter(this.otherTool);
       return;

@@ -1,6 +1,6 @@
 // JSON-RPC error replies and audit lines. Values that came from the client are written
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
-import { Bytes, ascii, jsonRoom, put, writeJson } from "./bytes";
+import { Bytes, ascii, jsonRoom, fieldRoom, put, writeJson, writeJsonField } from "./bytes";
 import { Message } from "./mcp";
 import { logInfo } from "./host";
 
@@ -44,16 +44,16 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
     d.message.str("Denied by policy rule ");
     d.message.str(ruleName);
     d.message.str(": ");
-    d.message.add(method);
-    if (m.tool !== null) { d.message.byte(0x20); d.message.add(m.tool as Bytes); }
-    else if (m.prompt !== null) { d.message.byte(0x20); d.message.add(m.prompt as Bytes); }
-    else if (m.resource !== null) { d.message.byte(0x20); d.message.add(m.resource as Bytes); }
+    d.message.addField(method);
+    if (m.tool !== null) { d.message.byte(0x20); d.message.addField(m.tool as Bytes); }
+    else if (m.prompt !== null) { d.message.byte(0x20); d.message.addField(m.prompt as Bytes); }
+    else if (m.resource !== null) { d.message.byte(0x20); d.message.addField(m.resource as Bytes); }
     return d;
   }
-  if (m.tool !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown tool: "); d.message.add(m.tool as Bytes); }
-  else if (m.prompt !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown prompt: "); d.message.add(m.prompt as Bytes); }
-  else if (m.resource !== null) { d.code = RESOURCE_NOT_FOUND; d.message.str("Resource not found: "); d.message.add(m.resource as Bytes); }
-  else { d.code = METHOD_NOT_FOUND; d.message.str("Method not found: "); d.message.add(method); }
+  if (m.tool !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown tool: "); d.message.addField(m.tool as Bytes); }
+  else if (m.prompt !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown prompt: "); d.message.addField(m.prompt as Bytes); }
+  else if (m.resource !== null) { d.code = RESOURCE_NOT_FOUND; d.message.str("Resource not found: "); d.message.addField(m.resource as Bytes); }
+  else { d.code = METHOD_NOT_FOUND; d.message.str("Method not found: "); d.message.addField(method); }
   return d;
 }
 
@@ -114,9 +114,9 @@ export class AuditContext {
     let room = AUDIT_FIXED + decision.length + idLen + jsonRoom(userLen);
     if (sessionLen >= 0) room += jsonRoom(sessionLen);
     if (protocolLen >= 0) room += jsonRoom(protocolLen);
-    if (methodLen >= 0) room += jsonRoom(methodLen);
+    if (methodLen >= 0) room += fieldRoom(methodLen);
     if (ruleLen >= 0) room += jsonRoom(ruleLen);
-    if (targetLen >= 0) room += keyLen + jsonRoom(targetLen);
+    if (targetLen >= 0) room += keyLen + fieldRoom(targetLen);
 
     auditBuf.reset();
     let p = auditBuf.reserve(room);
@@ -127,12 +127,12 @@ export class AuditContext {
     p = put(p, A_K_PROTOCOL.ptr, A_K_PROTOCOL.len);
     p = jsonOrNull(p, protocolPtr, protocolLen);
     p = put(p, A_K_METHOD.ptr, A_K_METHOD.len);
-    p = jsonOrNull(p, methodPtr, methodLen);
+    p = methodLen < 0 ? put(p, A_NULL.ptr, A_NULL.len) : writeJsonField(p, methodPtr, methodLen);
     p = put(p, A_K_ID.ptr, A_K_ID.len);
     if (idLen > 0) p = put(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
     if (targetLen >= 0) {
       p = put(p, keyPtr, keyLen);
-      p = writeJson(p, targetPtr, targetLen);
+      p = writeJsonField(p, targetPtr, targetLen);
     }
     p = put(p, A_K_DECISION.ptr, A_K_DECISION.len);
     for (let i = 0; i < decision.length; i++) store<u8>(p++, <u8>decision.charCodeAt(i)); // ASCII words

@@ -308,6 +308,40 @@ describe("filter: requests", () => {
       assert.equal(host.metric("mcp_filter.tool_calls._other"), 30);
     });
 
+    it("counts tool names longer than 256 bytes as _other rather than keep them", () => {
+      const host = startHost();
+      post(host, call("t".repeat(257)));
+      post(host, call("t".repeat(256)));
+      assert.equal(host.metric("mcp_filter.tool_calls._other"), 1);
+      assert.equal(host.metric(`mcp_filter.tool_calls.${"t".repeat(64)}`), 1);
+    });
+
+    it("cuts a client string over 4096 bytes to a whole character and an ellipsis in audit lines and denials", () => {
+      const host = startHost({ defaultAction: "deny" });
+      const long = "\u20ac".repeat(2000); // 3 bytes each: byte 4096 falls inside a character
+      const x = post(host, call(long, 1, {}), {});
+      assert.equal(x.json.error.message, "Unknown tool: " + "\u20ac".repeat(1365) + "\u2026");
+      assert.equal(audits(host).at(-1).tool, "\u20ac".repeat(1365) + "\u2026");
+      const exact = "a".repeat(4096);
+      const y = post(host, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "prompts/get", params: { name: exact } }));
+      assert.equal(y.json.error.message, "Unknown prompt: " + exact);
+      assert.equal(audits(host).at(-1).prompt, exact);
+    });
+
+    it("judges a tool name of megabytes of invalid UTF-8 without a trap, and answers it in a few KB", () => {
+      // Each 0xFF byte reads as U+FFFD (3 bytes): 10 MB become 30 MB of name.
+      const host = startHost({ defaultAction: "deny", maxBodyBytes: 16 * 1024 * 1024 });
+      const head = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"');
+      const body = Buffer.concat([head, Buffer.alloc(10 * 1024 * 1024, 0xff), Buffer.from('"}}')]);
+      const x = post(host, body);
+      assert.equal(x.json.error.code, -32602);
+      assert.ok(x.reply!.body.length < 5000, `${x.reply!.body.length} bytes`);
+      assert.ok(host.logs("info").every((l) => l.message.length < 5000));
+      assert.equal(host.traps, 0);
+      assert.equal(post(host, call("echo")).forwarded, false);
+      assert.equal(host.traps, 0);
+    });
+
     it("writes one audit line per message with session, user, method, tool, decision, rule and size", () => {
       const host = startHost();
       const body = `[${call("echo", 1)},${call("get-env", 2)}]`;
