@@ -66,6 +66,7 @@ export class McpStream extends Context {
   private replied: bool = false;   // answered locally: nothing may go upstream any more
   private audit: reply.AuditContext = new reply.AuditContext();
   private rewrite: i32 = NONE;
+  private rewriteHeld: usize = 0; // bytes of the response Envoy buffers for the rewrite so far
   private sentXMethod: bool = false;
   private sentXTool: bool = false;
   private sentAcceptEncoding: bool = false;
@@ -83,6 +84,7 @@ export class McpStream extends Context {
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;
+    this.rewriteHeld = 0;
     this.sentXMethod = false;
     this.sentXTool = false;
     this.sentAcceptEncoding = false;
@@ -208,13 +210,19 @@ export class McpStream extends Context {
 
   onResponseBody(size: usize, endOfStream: bool): FilterDataStatusValues {
     if (this.rewrite == NONE) return FilterDataStatusValues.Continue;
-    if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
+    if (!endOfStream) {
+      // `size` counts everything buffered so far, this chunk included.
+      this.rewriteHeld = size;
+      return FilterDataStatusValues.StopIterationAndBuffer;
+    }
     this.finishRewrite(size);
     return FilterDataStatusValues.Continue;
   }
 
   onResponseTrailers(_n: u32): FilterTrailersStatusValues {
-    if (this.rewrite != NONE) this.finishRewrite(0);
+    // The body ended with trailers: the buffered body is still the one to rewrite (Envoy hands
+    // the filter its buffered data while the last body callback asked to buffer).
+    if (this.rewrite != NONE) this.finishRewrite(this.rewriteHeld);
     return FilterTrailersStatusValues.Continue;
   }
 
@@ -225,6 +233,7 @@ export class McpStream extends Context {
   private finishRewrite(size: usize): void {
     const mode = this.rewrite;
     this.rewrite = NONE;
+    this.rewriteHeld = 0;
     const out = new Bytes(<i32>size + 16);
     let hidden = 0;
     if (mode == REWRITE_REFUSE) {

@@ -102,6 +102,29 @@ describe("filter: tools/list", () => {
     assert.deepEqual(names(sseData(out.slice(1))[0]), ["echo", "trigger-long-running-operation"]);
   });
 
+  describe("an answer whose body ends in trailers", () => {
+    const cases: Array<[string, string, (out: string) => void]> = [
+      ["JSON", "application/json", (out) => assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"])],
+      ["SSE", "text/event-stream", (out) => assert.deepEqual(names(sseData(out)[0]), ["echo", "trigger-long-running-operation"])],
+      ["unreadable", "text/plain", (out) => assert.equal(JSON.parse(out).error.code, -32603)],
+    ];
+    for (const [what, type, check] of cases) {
+      it(`is filtered too (${what})`, () => {
+        const host = startHost();
+        const x = post(host, LIST);
+        const body = Buffer.from(type === "text/event-stream" ? sse(toolsResult()) : toolsResult());
+        x.ctx.responseHeaders([[":status", "200"], ["content-type", type]], false);
+        x.ctx.responseBody(body.subarray(0, 40), false);
+        x.ctx.responseBody(body.subarray(40), false);
+        x.ctx.responseTrailers([["x-checksum", "1"]]);
+        const out = x.ctx.downstream.body.toString();
+        assert.ok(!out.includes("get-env"), out);
+        check(out);
+        assert.equal(x.ctx.downstream.ended, true);
+      });
+    }
+  });
+
   it("does not buffer an error status", () => {
     const host = startHost();
     const x = post(host, LIST);
