@@ -23,9 +23,10 @@ const H_SESSION = ascii("mcp-session-id");
 const H_PROTOCOL = ascii("mcp-protocol-version");
 const H_X_METHOD = ascii("x-mcp-method");
 const H_X_TOOL = ascii("x-mcp-tool");
+const H_LAST_EVENT_ID = ascii("last-event-id");
 const POST = ascii("POST");
 // Slots of the headers looked up in one pass (HeaderSnapshot.index).
-enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, COUNT }
+enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, LAST_EVENT_ID, COUNT }
 enum Resp { STATUS, TYPE, ENCODING, COUNT }
 const BATCH = ascii("batch");
 
@@ -33,6 +34,13 @@ const NONE: i32 = 0;
 const REWRITE_JSON: i32 = 1;
 const REWRITE_SSE: i32 = 2;
 const REWRITE_REFUSE: i32 = 3; // a tools/list answer the filter cannot read: replaced by an error
+const REWRITE_EVENTS: i32 = 4; // a resumed event stream: rewritten event by event as it passes
+const DROP_EVENTS: i32 = 5;    // a resumed event stream with an event too large to judge: dropped
+
+// Scratch for rewriting the events of one chunk (the VM runs one callback at a time).
+const eventsOut = new Bytes(256);
+const eventsRewriter = new SseRewriter();
+const KEEP_HELD: i32 = 65536;
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
 const requestHeaders = new HeaderSnapshot();
@@ -67,6 +75,8 @@ export class McpStream extends Context {
   private audit: reply.AuditContext = new reply.AuditContext();
   private rewrite: i32 = NONE;
   private rewriteHeld: usize = 0; // bytes of the response Envoy buffers for the rewrite so far
+  private resumed: bool = false;   // a Last-Event-ID request: the server may replay a tools/list answer
+  private held: Bytes = new Bytes(64); // REWRITE_EVENTS: the start of an event still to come whole
   private sentXMethod: bool = false;
   private sentXTool: bool = false;
   private sentAcceptEncoding: bool = false;
@@ -85,6 +95,8 @@ export class McpStream extends Context {
     this.replied = false;
     this.rewrite = NONE;
     this.rewriteHeld = 0;
+    this.resumed = false;
+    if (this.held.buf.byteLength > KEEP_HELD) this.held = new Bytes(64); else this.held.reset();
     this.sentXMethod = false;
     this.sentXTool = false;
     this.sentAcceptEncoding = false;
@@ -105,7 +117,14 @@ export class McpStream extends Context {
     headers.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
     headers.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
     headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
+    headers.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
     headers.index(Req.COUNT);
+    if (headers.found(Req.LAST_EVENT_ID) && this.shared.config.hideDeniedTools && !this.shared.config.monitor) {
+      // Resuming a stream (usually a GET): the server replays the events after that id, a
+      // tools/list answer among them, so the events are rewritten as they pass.
+      this.resumed = true;
+      if (headers.found(Req.ACCEPT_ENCODING)) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
+    }
     if (!headers.found(Req.METHOD) || !equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len)) {
       return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
     }
@@ -173,7 +192,8 @@ export class McpStream extends Context {
   }
 
   onResponseHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
-    if (this.rewrite == NONE || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    if ((this.rewrite == NONE && !this.resumed) || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
+    const resumedOnly = this.rewrite == NONE;
     const headers = responseHeaders;
     headers.load(RESPONSE_HEADERS);
     headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
@@ -198,6 +218,7 @@ export class McpStream extends Context {
     } else {
       this.rewrite = REWRITE_REFUSE;
     }
+    if (this.rewrite == REWRITE_SSE && resumedOnly) this.rewrite = REWRITE_EVENTS;
     if (this.rewrite == REWRITE_REFUSE) {
       // Never pass on a tool list the filter could not read: fail closed with an error.
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
@@ -210,6 +231,10 @@ export class McpStream extends Context {
 
   onResponseBody(size: usize, endOfStream: bool): FilterDataStatusValues {
     if (this.rewrite == NONE) return FilterDataStatusValues.Continue;
+    if (this.rewrite >= REWRITE_EVENTS) {
+      this.rewriteEvents(size, endOfStream);
+      return FilterDataStatusValues.Continue;
+    }
     if (!endOfStream) {
       // `size` counts everything buffered so far, this chunk included.
       this.rewriteHeld = size;
@@ -219,10 +244,45 @@ export class McpStream extends Context {
     return FilterDataStatusValues.Continue;
   }
 
+  /**
+   * Passes on the events of a resumed stream that are now whole, rewritten, and holds the
+   * start of the next one. An event larger than maxBodyBytes cannot be judged: it and the rest
+   * of the stream are dropped.
+   */
+  private rewriteEvents(size: usize, endOfStream: bool): void {
+    const out = eventsOut;
+    out.reset();
+    if (this.rewrite == DROP_EVENTS) { replaceBuffer(RESPONSE_BODY, size, out); return; }
+    const chunk = readBuffer(RESPONSE_BODY, size);
+    const held = this.held;
+    const before = held.len;
+    held.raw(changetype<usize>(chunk), chunk.byteLength);
+    const whole = endOfStream ? held.len : wholeEvents(held.ptr, held.len);
+    let hidden = 0;
+    if (whole > 0) {
+      eventsRewriter.run(held.ptr, whole, new UserJudge(this.shared.config.policy, this.audit.user), out);
+      hidden = eventsRewriter.hidden;
+    }
+    if (before == 0 && whole == held.len && hidden == 0) { held.reset(); return; } // the chunk as it came
+    held.len -= whole;
+    memory.copy(held.ptr, held.ptr + <usize>whole, <usize>held.len);
+    if (held.len > this.shared.config.maxBodyBytes) {
+      this.rewrite = DROP_EVENTS;
+      held.reset();
+      this.log(null, "reject", false, "an event of the resumed stream exceeds maxBodyBytes; the rest of the stream is dropped");
+    }
+    replaceBuffer(RESPONSE_BODY, size, out);
+    if (hidden > 0) this.shared.metrics.count(this.shared.metrics.toolsHidden, hidden);
+  }
+
   onResponseTrailers(_n: u32): FilterTrailersStatusValues {
     // The body ended with trailers: the buffered body is still the one to rewrite (Envoy hands
     // the filter its buffered data while the last body callback asked to buffer).
-    if (this.rewrite != NONE) this.finishRewrite(this.rewriteHeld);
+    if (this.rewrite >= REWRITE_EVENTS) {
+      this.rewrite = NONE; // what is held is not a whole event; it goes no further
+    } else if (this.rewrite != NONE) {
+      this.finishRewrite(this.rewriteHeld);
+    }
     return FilterTrailersStatusValues.Continue;
   }
 
@@ -406,6 +466,27 @@ function unjudgeable(headers: HeaderSnapshot): string {
   if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
   if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
+}
+
+/**
+ * Bytes of the `n` at `p` that make whole events (up to and including the last empty line).
+ * An empty line that ends in CR is one even if an LF follows in the next chunk: that LF only
+ * completes its line break, for the client as for the filter.
+ */
+function wholeEvents(p: usize, n: i32): i32 {
+  let whole = 0;
+  let lineStart = 0;
+  let i = 0;
+  while (i < n) {
+    const c = load<u8>(p + <usize>i);
+    if (c != 0x0a && c != 0x0d) { i++; continue; }
+    const empty = i == lineStart;
+    i++;
+    if (c == 0x0d && i < n && load<u8>(p + <usize>i) == 0x0a) i++;
+    if (empty) whole = i;
+    lineStart = i;
+  }
+  return whole;
 }
 
 /** A 2xx status code. */

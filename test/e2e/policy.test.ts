@@ -1,5 +1,6 @@
 // Policy features as a user sees them end to end: the body limit, monitor mode, per-user rules.
 import { strict as assert } from "node:assert";
+import * as http from "node:http";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import {
   callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
@@ -139,6 +140,41 @@ describe("e2e: policy features through the gateway", function () {
       const result = await bob.client.callTool({ name: "echo", arguments: { message: "hi from bob" } });
       assert.match(text(result), /hi from bob/);
       const names = (await bob.client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes("echo"), names.join(", "));
+    });
+  });
+
+  describe("hideDeniedTools on a resumed stream", function () {
+    /** Reads an SSE GET until `done` holds for what came so far (or `ms` pass), then hangs up. */
+    function readEvents(url: string, headers: Record<string, string>, done: (text: string) => boolean, ms = 5000): Promise<{ status: number; text: string }> {
+      const u = new URL(url);
+      return new Promise((resolve, reject) => {
+        const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: "GET", headers, agent: false }, (res) => {
+          let text = "";
+          const finish = (): void => { clearTimeout(timer); req.destroy(); resolve({ status: res.statusCode ?? 0, text }); };
+          const timer = setTimeout(finish, ms);
+          res.on("data", (c: Buffer) => { text += c.toString("utf8"); if (done(text)) finish(); });
+          res.on("end", finish);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    }
+
+    it("the server's replay of a tools/list answer (GET with Last-Event-ID) lacks the denied tools too", async function () {
+      const s = await open(enforce.url);
+      const list = await rawRequest(`${enforce.url}/mcp`, "POST", sessionHeaders(s), JSON.stringify({ jsonrpc: "2.0", id: 31, method: "tools/list" }));
+      const ids = [...list.text.matchAll(/^id: *(.+?)\r?$/gm)].map((m) => m[1]);
+      // The SDK's server opens each stream with an empty event that has an id (a resumption point).
+      assert.ok(ids.length >= 2, `the server gave its events ids: ${list.text.slice(0, 200)}`);
+      // Resume from before the answer: the server sends it again, on the GET stream.
+      const headers = { ...sessionHeaders(s, undefined), accept: "text/event-stream", "last-event-id": ids[0] };
+      const replay = await readEvents(`${enforce.url}/mcp`, headers, (t) => t.includes("\"tools\":["));
+      assert.equal(replay.status, 200);
+      const answer = responseMessages({ status: 200, headers: { "content-type": "text/event-stream" }, text: replay.text }).find((m) => m.id === 31);
+      assert.ok(answer !== undefined, `the server replayed the answer: ${replay.text.slice(0, 300)}`);
+      const names = (answer.result as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
+      for (const denied of ["get-env", "gzip-file-as-resource"]) assert.ok(!names.includes(denied), names.join(", "));
       assert.ok(names.includes("echo"), names.join(", "));
     });
   });

@@ -1,6 +1,6 @@
 // tools/list answers lose the tools the caller may not call, in JSON and in SSE framing.
 import * as assert from "node:assert/strict";
-import { startHost, post, respond, header, POLICY } from "./helpers";
+import { startHost, post, respond, header, requestHeaders, POLICY } from "./helpers";
 import { TOOLS, toolsResult, sse } from "./fixtures";
 
 const LIST = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
@@ -168,5 +168,79 @@ describe("filter: tools/list", () => {
     const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"], ["content-encoding", "gzip"]], Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     assert.equal(JSON.parse(out).error.code, -32603);
     assert.equal(header(x.ctx.downstream.headers, "content-encoding"), undefined);
+  });
+});
+
+describe("filter: a resumed event stream (Last-Event-ID)", () => {
+  // On a GET with Last-Event-ID the server replays the events after that id; a tools/list
+  // answer among them must lose the hidden tools like the original did.
+  const NOTE = sse(JSON.stringify({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "get-env" } }), 7);
+  const REPLAY = ": ping\n\n" + NOTE + sse(toolsResult(), 8);
+  const SSE_OK: Array<[string, string]> = [[":status", "200"], ["content-type", "text/event-stream"]];
+
+  function resume(host: ReturnType<typeof startHost>, extra: Array<[string, string]> = []) {
+    const ctx = host.newHttpContext();
+    ctx.requestHeaders(requestHeaders([["accept", "text/event-stream"], ["last-event-id", "6"], ["accept-encoding", "gzip"], ...extra], "GET"), true);
+    return ctx;
+  }
+
+  it("rewrites a replayed tools/list answer and keeps the other events byte for byte", () => {
+    const host = startHost();
+    const ctx = resume(host);
+    assert.equal(header(ctx.upstream.headers, "accept-encoding"), undefined);
+    const out = respond(ctx, SSE_OK, REPLAY);
+    assert.ok(out.startsWith(": ping\n\n" + NOTE));
+    assert.deepEqual(names(sseData(out).at(-1)!), ["echo", "trigger-long-running-operation"]);
+    assert.equal(host.metric("mcp_filter.tools_hidden"), 3);
+  });
+
+  it("gives the same output wherever the stream is split, CRLF framing included", () => {
+    for (const stream of [REPLAY, REPLAY.replace(/\n/g, "\r\n")]) {
+      const whole = respond(resume(startHost()), SSE_OK, stream);
+      assert.deepEqual(names(sseData(whole.replace(/\r\n/g, "\n")).at(-1)!), ["echo", "trigger-long-running-operation"]);
+      for (let cut = 1; cut < stream.length; cut++) {
+        for (const second of [cut + 1, stream.length - 1]) {
+          const cuts = second > cut && second < stream.length ? [cut, second] : [cut];
+          assert.equal(respond(resume(startHost()), SSE_OK, stream, cuts), whole, `cut at ${cuts}`);
+        }
+      }
+    }
+  });
+
+  it("passes each event on as soon as it is whole, and holds only the unfinished one", () => {
+    const host = startHost();
+    const ctx = resume(host);
+    ctx.responseHeaders(SSE_OK, false);
+    ctx.responseBody(Buffer.from(NOTE + "event: mess"), false);
+    assert.equal(ctx.downstream.body.toString(), NOTE);
+    ctx.responseBody(Buffer.from("age\ndata: {}\n\n"), false);
+    assert.equal(ctx.downstream.body.toString(), NOTE + "event: message\ndata: {}\n\n");
+  });
+
+  it("is left alone in monitor mode, with hideDeniedTools off, and without Last-Event-ID", () => {
+    for (const [config, extra] of [[{ ...POLICY, mode: "monitor" }, true], [{ ...POLICY, hideDeniedTools: false }, true], [POLICY, false]] as const) {
+      const host = startHost(config);
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(requestHeaders(extra ? [["last-event-id", "6"]] : [], "GET"), true);
+      ctx.responseHeaders(SSE_OK, false);
+      ctx.responseBody(Buffer.from(REPLAY.slice(0, 10)), false);
+      assert.equal(ctx.downstream.body.toString(), REPLAY.slice(0, 10));
+    }
+  });
+
+  it("drops the rest of a resumed stream once one event outgrows maxBodyBytes", () => {
+    const host = startHost({ ...POLICY, maxBodyBytes: 1000 });
+    const ctx = resume(host);
+    ctx.responseHeaders(SSE_OK, false);
+    ctx.responseBody(Buffer.from(NOTE + "data: " + "x".repeat(1200)), false);
+    ctx.responseBody(Buffer.from("\n\n" + sse(toolsResult())), false);
+    assert.equal(ctx.downstream.body.toString(), NOTE);
+    assert.ok(host.logs("info").some((l) => l.message.includes("exceeds maxBodyBytes; the rest of the stream is dropped")));
+  });
+
+  it("filters a replayed answer that comes as JSON rather than SSE", () => {
+    const host = startHost();
+    const out = respond(resume(host), [[":status", "200"], ["content-type", "application/json"]], toolsResult());
+    assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"]);
   });
 });
