@@ -1,13 +1,11 @@
 // Entry point: the proxy-wasm ABI exports and the root context registered as "mcp_filter".
-// proxy-runtime's exports for the root context and the callbacks the filter does not use;
-// the stream callbacks are defined below.
+// proxy-runtime's exports for the root context; the stream callbacks are defined below. The
+// callbacks for what the filter never starts (timers, queues, HTTP and gRPC calls, foreign
+// functions, metadata) are not exported: Envoy calls only the callbacks a module exports.
 export { free } from "@solo-io/proxy-runtime/malloc";
 export { malloc } from "./host";
 export {
-  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure, proxy_on_tick,
-  proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
-  proxy_on_http_call_response, proxy_on_grpc_receive_initial_metadata, proxy_on_grpc_trailing_metadata,
-  proxy_on_grpc_receive, proxy_on_grpc_close,
+  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure,
 } from "@solo-io/proxy-runtime/exports";
 import { RootContext, Context, registerRootContext, log, LogLevelValues } from "@solo-io/proxy-runtime";
 import { ensureRootContext, getRootContext, getBaseContext, deleteContext } from "@solo-io/proxy-runtime/runtime";
