@@ -11,14 +11,18 @@ export class SseRewriter {
   private data: Bytes = new Bytes(256);
   private json: Bytes = new Bytes(256);
 
-  run(ptr: usize, len: i32, judge: ToolJudge, out: Bytes): void {
+  /** Rewrites the events in [ptr, ptr + len); `streamStart`: they open the stream. */
+  run(ptr: usize, len: i32, judge: ToolJudge, out: Bytes, streamStart: bool = true): void {
     this.hidden = 0;
     const end = ptr + <usize>len;
     let p = ptr;
-    // The client's UTF-8 decoder drops a leading byte order mark before the events are parsed.
-    if (len >= 3 && load<u8>(p) == 0xef && load<u8>(p + 1) == 0xbb && load<u8>(p + 2) == 0xbf) {
-      out.raw(p, 3);
-      p += 3;
+    if (streamStart) {
+      // What the client skips before its first event: the MCP SDK's UTF-8 decoder drops a byte
+      // order mark, then its event-stream parser drops "ï»¿" (a BOM read as Latin-1).
+      const skip = (startsWith(p, end, BOM) ? 3 : 0);
+      const more = startsWith(p + <usize>skip, end, BOM_LATIN1) ? 6 : 0;
+      out.raw(p, skip + more);
+      p += <usize>(skip + more);
     }
     while (p < end) {
       const eventEnd = this.eventEnd(p, end);
@@ -77,6 +81,17 @@ export class SseRewriter {
       p = next;
     }
   }
+}
+
+const BOM = memory.data<u8>([3, 0xef, 0xbb, 0xbf]);
+const BOM_LATIN1 = memory.data<u8>([6, 0xc3, 0xaf, 0xc2, 0xbb, 0xc2, 0xbf]); // "ï»¿" in UTF-8
+
+/** The bytes at p (before end) start with `lit` (a length byte, then the bytes). */
+function startsWith(p: usize, end: usize, lit: usize): bool {
+  const n = <usize>load<u8>(lit);
+  if (p + n > end) return false;
+  for (let i: usize = 0; i < n; i++) if (load<u8>(p + i) != load<u8>(lit + 1 + i)) return false;
+  return true;
 }
 
 function lineEndAt(p: usize, end: usize): usize {

@@ -77,6 +77,7 @@ export class McpStream extends Context {
   private rewriteHeld: usize = 0; // bytes of the response Envoy buffers for the rewrite so far
   private resumed: bool = false;   // a Last-Event-ID request: the server may replay a tools/list answer
   private held: Bytes = new Bytes(64); // REWRITE_EVENTS: the start of an event still to come whole
+  private eventsStart: bool = false;   // REWRITE_EVENTS: no event has gone on yet
   private sentXMethod: bool = false;
   private sentXTool: bool = false;
   private sentAcceptEncoding: bool = false;
@@ -119,20 +120,21 @@ export class McpStream extends Context {
     headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
     headers.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
     headers.index(Req.COUNT);
-    if (headers.found(Req.LAST_EVENT_ID) && this.shared.config.hideDeniedTools && !this.shared.config.monitor) {
-      // Resuming a stream (usually a GET): the server replays the events after that id, a
-      // tools/list answer among them, so the events are rewritten as they pass.
-      this.resumed = true;
-      if (headers.found(Req.ACCEPT_ENCODING)) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
-    }
-    if (!headers.found(Req.METHOD) || !equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len)) {
-      return FilterHeadersStatusValues.Continue; // GET, DELETE, …: no JSON-RPC to judge
-    }
+    const cfg = this.shared.config;
+    const post = headers.found(Req.METHOD) && equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len);
+    // Resuming a stream (usually a GET): the server replays the events after that id, a
+    // tools/list answer among them, so the events are rewritten for this user as they pass.
+    this.resumed = headers.found(Req.LAST_EVENT_ID) && cfg.hideDeniedTools && !cfg.monitor;
     // What the client sent that the filter may have to remove (a header that is absent needs no call).
     this.sentXMethod = headers.found(Req.X_METHOD);
     this.sentXTool = headers.found(Req.X_TOOL);
     this.sentAcceptEncoding = headers.found(Req.ACCEPT_ENCODING);
-    const cfg = this.shared.config;
+    if (!post) {
+      // GET, DELETE, …: no JSON-RPC to judge, and no routing headers but the filter's own.
+      if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
+      if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
+      if (!this.resumed) return FilterHeadersStatusValues.Continue;
+    }
     const a = this.audit;
     a.monitor = cfg.monitor;
     if (headers.found(Req.USER)) headers.copySlot(Req.USER, a.user);
@@ -146,6 +148,8 @@ export class McpStream extends Context {
       this.refuse(400, "mcp_filter_repeated_user_header", null, reply.INVALID_REQUEST, reply.text("Invalid Request: the user header is repeated"));
       return FilterHeadersStatusValues.StopIteration;
     }
+    if (this.resumed && this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
+    if (!post) return FilterHeadersStatusValues.Continue;
 
     const why = unjudgeable(headers);
     if (why.length > 0) {
@@ -218,7 +222,7 @@ export class McpStream extends Context {
     } else {
       this.rewrite = REWRITE_REFUSE;
     }
-    if (this.rewrite == REWRITE_SSE && resumedOnly) this.rewrite = REWRITE_EVENTS;
+    if (this.rewrite == REWRITE_SSE && resumedOnly) { this.rewrite = REWRITE_EVENTS; this.eventsStart = true; }
     if (this.rewrite == REWRITE_REFUSE) {
       // Never pass on a tool list the filter could not read: fail closed with an error.
       removeHeader(RESPONSE_HEADERS, H_CONTENT_ENCODING);
@@ -260,7 +264,8 @@ export class McpStream extends Context {
     const whole = endOfStream ? held.len : wholeEvents(held.ptr, held.len);
     let hidden = 0;
     if (whole > 0) {
-      eventsRewriter.run(held.ptr, whole, new UserJudge(this.shared.config.policy, this.audit.user), out);
+      eventsRewriter.run(held.ptr, whole, new UserJudge(this.shared.config.policy, this.audit.user), out, this.eventsStart);
+      this.eventsStart = false;
       hidden = eventsRewriter.hidden;
     }
     if (before == 0 && whole == held.len && hidden == 0) { held.reset(); return; } // the chunk as it came

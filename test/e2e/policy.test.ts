@@ -161,21 +161,33 @@ describe("e2e: policy features through the gateway", function () {
       });
     }
 
-    it("the server's replay of a tools/list answer (GET with Last-Event-ID) lacks the denied tools too", async function () {
-      const s = await open(enforce.url);
-      const list = await rawRequest(`${enforce.url}/mcp`, "POST", sessionHeaders(s), JSON.stringify({ jsonrpc: "2.0", id: 31, method: "tools/list" }));
+    /** tools/list as `user`, then a resume from before its answer; the names the replay lists. */
+    async function replayedTools(user?: string): Promise<string[]> {
+      const extra: Record<string, string> = user === undefined ? {} : { "x-user-id": user };
+      const s = await open(enforce.url, extra);
+      const list = await rawRequest(`${enforce.url}/mcp`, "POST", { ...sessionHeaders(s), ...extra }, JSON.stringify({ jsonrpc: "2.0", id: 31, method: "tools/list" }));
       const ids = [...list.text.matchAll(/^id: *(.+?)\r?$/gm)].map((m) => m[1]);
       // The SDK's server opens each stream with an empty event that has an id (a resumption point).
       assert.ok(ids.length >= 2, `the server gave its events ids: ${list.text.slice(0, 200)}`);
       // Resume from before the answer: the server sends it again, on the GET stream.
-      const headers = { ...sessionHeaders(s, undefined), accept: "text/event-stream", "last-event-id": ids[0] };
+      const headers = { ...sessionHeaders(s, undefined), ...extra, accept: "text/event-stream", "last-event-id": ids[0] };
       const replay = await readEvents(`${enforce.url}/mcp`, headers, (t) => t.includes("\"tools\":["));
       assert.equal(replay.status, 200);
       const answer = responseMessages({ status: 200, headers: { "content-type": "text/event-stream" }, text: replay.text }).find((m) => m.id === 31);
       assert.ok(answer !== undefined, `the server replayed the answer: ${replay.text.slice(0, 300)}`);
-      const names = (answer.result as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
+      return (answer.result as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
+    }
+
+    it("the server's replay of a tools/list answer (GET with Last-Event-ID) lacks the denied tools too", async function () {
+      const names = await replayedTools();
       for (const denied of ["get-env", "gzip-file-as-resource"]) assert.ok(!names.includes(denied), names.join(", "));
       assert.ok(names.includes("echo"), names.join(", "));
+    });
+
+    it("the replay is judged for the user who resumes: alice's lacks echo", async function () {
+      const names = await replayedTools("alice");
+      assert.ok(!names.includes("echo"), names.join(", "));
+      assert.ok(names.includes("get-sum"), names.join(", "));
     });
   });
 });

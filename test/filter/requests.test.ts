@@ -154,6 +154,16 @@ describe("filter: requests", () => {
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), undefined);
     });
 
+    for (const method of ["GET", "DELETE", "PUT"]) {
+      it(`removes client-supplied x-mcp headers from a ${method} too`, () => {
+        const host = startHost();
+        const ctx = host.newHttpContext();
+        ctx.requestHeaders(requestHeaders([["x-mcp-method", "tools/call"], ["x-mcp-tool", "echo"]], method), true);
+        assert.equal(header(ctx.upstream.headers, "x-mcp-method"), undefined);
+        assert.equal(header(ctx.upstream.headers, "x-mcp-tool"), undefined);
+      });
+    }
+
     it("marks a batch as x-mcp-method batch", () => {
       const x = post(startHost(), `[${call("echo", 1)},${call("echo", 2)}]`);
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "batch");

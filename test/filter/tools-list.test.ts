@@ -217,6 +217,31 @@ describe("filter: a resumed event stream (Last-Event-ID)", () => {
     assert.equal(ctx.downstream.body.toString(), NOTE + "event: message\ndata: {}\n\n");
   });
 
+  it("judges the replay for the user who resumes, as the original answer was", () => {
+    const host = startHost();
+    const alice = respond(resume(host, [["x-user-id", "alice"]]), SSE_OK, REPLAY);
+    assert.ok(names(sseData(alice).at(-1)!).includes("get-sum"));
+    const bob = respond(resume(host, [["x-user-id", "bob"]]), SSE_OK, REPLAY);
+    assert.ok(!names(sseData(bob).at(-1)!).includes("get-sum"));
+  });
+
+  it("refuses a resume whose user header is repeated", () => {
+    const host = startHost();
+    const ctx = resume(host, [["x-user-id", "alice"], ["x-user-id", "bob"]]);
+    assert.equal(ctx.localReply?.status, 400);
+    assert.equal(ctx.upstream.headers, undefined);
+  });
+
+  it("skips a leading \"\u00ef\u00bb\u00bf\" (a byte order mark read as Latin-1) as the SDK's event parser does", () => {
+    const host = startHost();
+    const stream = Buffer.concat([Buffer.from("\u00ef\u00bb\u00bf", "utf8"), Buffer.from(REPLAY.slice(": ping\n\n".length))]);
+    const out = respond(resume(host), SSE_OK, stream);
+    assert.deepEqual(names(sseData(out.slice(3)).at(-1)!), ["echo", "trigger-long-running-operation"]);
+    const post1 = post(host, LIST);
+    const whole = respond(post1.ctx, SSE_OK, Buffer.concat([Buffer.from("\u00ef\u00bb\u00bf", "utf8"), Buffer.from(sse(toolsResult()))]));
+    assert.deepEqual(names(sseData(whole.slice(3))[0]), ["echo", "trigger-long-running-operation"]);
+  });
+
   it("is left alone in monitor mode, with hideDeniedTools off, and without Last-Event-ID", () => {
     for (const [config, extra] of [[{ ...POLICY, mode: "monitor" }, true], [{ ...POLICY, hideDeniedTools: false }, true], [POLICY, false]] as const) {
       const host = startHost(config);
