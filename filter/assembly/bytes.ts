@@ -42,8 +42,6 @@ export class Bytes {
     this.len += n;
   }
 
-  add(b: Bytes): void { this.raw(b.ptr, b.len); }
-
   /** Appends what fieldLen keeps of `b`, with "…" when some was cut. */
   addField(b: Bytes): void {
     const k = fieldLen(b.ptr, b.len);
@@ -116,7 +114,7 @@ export class Bytes {
  * The most bytes of one client string an audit line or a denial message repeats: a longer one
  * (a tool name of megabytes, say) is cut there and ends in "…", so neither grows with it.
  */
-export const FIELD_MAX: i32 = 4096;
+const FIELD_MAX: i32 = 4096;
 const ELLIPSIS = memory.data<u8>([0xe2, 0x80, 0xa6, 0x22]); // "…" and a closing quote
 
 /** How many of the `n` bytes at `p` a field keeps: all, or FIELD_MAX cut back to a character start. */

@@ -150,9 +150,9 @@ export class HeaderSnapshot {
     store<i32>(wantLen + (<usize>s << 2), n);
   }
 
-  @inline found(s: i32): bool { return load<i32>(slotHits + (<usize>s << 2)) > 0; }
   /** How many entries of slot `s`'s name the map has. */
   @inline hits(s: i32): i32 { return load<i32>(slotHits + (<usize>s << 2)); }
+  @inline found(s: i32): bool { return this.hits(s) > 0; }
   @inline slotPtr(s: i32): usize { return <usize>load<u32>(slotPtr + (<usize>s << 2)); }
   @inline slotLen(s: i32): i32 { return load<i32>(slotLen + (<usize>s << 2)); }
 

@@ -25,24 +25,11 @@ export class SseRewriter {
       p += <usize>(skip + more);
     }
     while (p < end) {
-      const eventEnd = this.eventEnd(p, end);
-      this.event(p, eventEnd, judge, out);
-      p = eventEnd;
+      const closed = eventEnd(p, end);
+      const to = closed != 0 ? closed : end;
+      this.event(p, to, judge, out);
+      p = to;
     }
-  }
-
-  /** End of the event starting at p: just past its terminating empty line, or the end. */
-  private eventEnd(p: usize, end: usize): usize {
-    let lineStart = p;
-    while (p < end) {
-      const c = load<u8>(p);
-      if (c != 0x0a && c != 0x0d) { p++; continue; }
-      const empty = p == lineStart;
-      p = skipEol(p, end);
-      if (empty) return p;
-      lineStart = p;
-    }
-    return end;
   }
 
   private event(from: usize, to: usize, judge: ToolJudge, out: Bytes): void {
@@ -81,6 +68,36 @@ export class SseRewriter {
       p = next;
     }
   }
+}
+
+/** End of the event starting at p: just past its closing empty line; 0 when it has none yet. */
+function eventEnd(p: usize, end: usize): usize {
+  let lineStart = p;
+  while (p < end) {
+    const c = load<u8>(p);
+    if (c != 0x0a && c != 0x0d) { p++; continue; }
+    const empty = p == lineStart;
+    p = skipEol(p, end);
+    if (empty) return p;
+    lineStart = p;
+  }
+  return 0;
+}
+
+/**
+ * Bytes of the `n` at `p` that make whole events (up to and including the last empty line).
+ * An empty line that ends in CR is one even if an LF follows in the next chunk: that LF only
+ * completes its line break, for the client as for the filter.
+ */
+export function wholeEvents(p: usize, n: i32): i32 {
+  const end = p + <usize>n;
+  let q = p;
+  while (q < end) {
+    const closed = eventEnd(q, end);
+    if (closed == 0) break;
+    q = closed;
+  }
+  return <i32>(q - p);
 }
 
 const BOM = memory.data<u8>([3, 0xef, 0xbb, 0xbf]);

@@ -8,7 +8,7 @@ import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, 
 import { Metrics } from "./metrics";
 import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
-import { SseRewriter } from "./sse";
+import { SseRewriter, wholeEvents } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
 import { HeaderSnapshot, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
@@ -471,27 +471,6 @@ function unjudgeable(headers: HeaderSnapshot): string {
   if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
   if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
-}
-
-/**
- * Bytes of the `n` at `p` that make whole events (up to and including the last empty line).
- * An empty line that ends in CR is one even if an LF follows in the next chunk: that LF only
- * completes its line break, for the client as for the filter.
- */
-function wholeEvents(p: usize, n: i32): i32 {
-  let whole = 0;
-  let lineStart = 0;
-  let i = 0;
-  while (i < n) {
-    const c = load<u8>(p + <usize>i);
-    if (c != 0x0a && c != 0x0d) { i++; continue; }
-    const empty = i == lineStart;
-    i++;
-    if (c == 0x0d && i < n && load<u8>(p + <usize>i) == 0x0a) i++;
-    if (empty) whole = i;
-    lineStart = i;
-  }
-  return whole;
 }
 
 /** A 2xx status code. */
