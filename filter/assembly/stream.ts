@@ -264,7 +264,7 @@ export class McpStream extends Context {
     const whole = endOfStream ? held.len : wholeEvents(held.ptr, held.len);
     let hidden = 0;
     if (whole > 0) {
-      eventsRewriter.run(held.ptr, whole, new UserJudge(this.shared.config.policy, this.audit.user), out, this.eventsStart);
+      eventsRewriter.run(held.ptr, whole, this.toolJudge(), out, this.eventsStart);
       this.eventsStart = false;
       hidden = eventsRewriter.hidden;
     }
@@ -295,6 +295,9 @@ export class McpStream extends Context {
   onDelete(): void {}
   onLog(): void {}
 
+  /** Which tools this request's user may see. */
+  private toolJudge(): UserJudge { return new UserJudge(this.shared.config.policy, this.audit.user); }
+
   private finishRewrite(size: usize): void {
     const mode = this.rewrite;
     this.rewrite = NONE;
@@ -307,7 +310,7 @@ export class McpStream extends Context {
       return;
     }
     const body = readBuffer(RESPONSE_BODY, size);
-    const judge = new UserJudge(this.shared.config.policy, this.audit.user);
+    const judge = this.toolJudge();
     if (mode == REWRITE_JSON) {
       const f = new ToolsFilter();
       if (f.run(changetype<usize>(body), body.byteLength, judge, out)) hidden = f.hidden;
