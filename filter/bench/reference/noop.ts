@@ -1,14 +1,9 @@
-// What both reference filters share: mcp_filter's allocator, proxy-runtime's root-context
-// exports, and the stream callbacks neither does anything in. Each filter adds its own
-// configure, request headers and request body callbacks.
+// What both reference filters share: mcp_filter's allocator and exported callbacks (the
+// root-context ones from proxy-runtime), and the stream callbacks neither does anything in.
+// Each filter adds its own configure, request headers and request body callbacks.
 export { free } from "@solo-io/proxy-runtime/malloc";
 export { malloc } from "../../assembly/host";
-export {
-  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_tick,
-  proxy_on_foreign_function, proxy_on_queue_ready, proxy_on_request_metadata, proxy_on_response_metadata,
-  proxy_on_http_call_response, proxy_on_grpc_receive_initial_metadata, proxy_on_grpc_trailing_metadata,
-  proxy_on_grpc_receive, proxy_on_grpc_close,
-} from "@solo-io/proxy-runtime/exports";
+export { proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration } from "@solo-io/proxy-runtime/exports";
 import { RootContext, registerRootContext } from "@solo-io/proxy-runtime";
 import { ensureRootContext } from "@solo-io/proxy-runtime/runtime";
 
