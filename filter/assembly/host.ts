@@ -62,15 +62,21 @@ function takeHostBuffer(): ArrayBuffer {
   return adopted;
 }
 
-// index(): up to MAX_SLOTS names looked up at once, and what was found for each. Shared by all
-// snapshots (the VM runs one callback at a time): read the results before the next index().
+// index(): up to MAX_SLOTS names looked up at once, and what was found for each. The results
+// are shared by all snapshots (the VM runs one callback at a time): read them before the next
+// index(). The names each snapshot looks for are its own, set once with want().
 const MAX_SLOTS = 12;
 const KEEP_JOINED: i32 = 4096;
-const wantPtr = memory.data(MAX_SLOTS * 4);
-const wantLen = memory.data(MAX_SLOTS * 4);
 const slotPtr = memory.data(MAX_SLOTS * 4);
 const slotLen = memory.data(MAX_SLOTS * 4);
 const slotHits = memory.data(MAX_SLOTS * 4);
+// A want table: each slot's name (u32 pointer, i32 length), then which slots want a name of
+// each length (a u16 bit set per length; lengths from LONG_NAME up share the last entry), so
+// index() compares a header only with the names of its length.
+const LONG_NAME: usize = 63;
+const WANT_LEN: usize = MAX_SLOTS * 4;
+const WANT_BY_LEN: usize = MAX_SLOTS * 8;
+export const WANT_TABLE_BYTES: i32 = MAX_SLOTS * 8 + <i32>(LONG_NAME + 1) * 2;
 
 /**
  * All of a header map in one host call (Envoy's pair format: u32 count, then u32 key and
@@ -82,8 +88,11 @@ export class HeaderSnapshot {
   private count: i32 = 0;
   private slotJoined: Array<Bytes> = [];
   private bigJoined: bool = false;
+  /** Who set the names wanted (see wantsFor()). */
+  private wantsSerial: u32 = 0;
 
-  constructor() {
+  /** `wants`: WANT_TABLE_BYTES of static memory (memory.data) for this snapshot alone. */
+  constructor(private wants: usize) {
     for (let i = 0; i < MAX_SLOTS; i++) this.slotJoined.push(new Bytes(16));
   }
 
@@ -112,6 +121,7 @@ export class HeaderSnapshot {
     const end = base + <usize>this.data.byteLength;
     let sizes = base + 4;
     let p = sizes + <usize>this.count * 8;
+    const wants = this.wants;
     for (let s = 0; s < slots; s++) store<i32>(slotHits + (<usize>s << 2), 0);
     for (let i = 0; i < this.count; i++) {
       const k = <usize>load<u32>(sizes);
@@ -122,9 +132,12 @@ export class HeaderSnapshot {
         for (let s = 0; s < slots; s++) store<i32>(slotHits + (<usize>s << 2), 0);
         return;
       }
-      for (let s = 0; s < slots; s++) {
+      let bits = <u32>load<u16>(wants + WANT_BY_LEN + (min(k, LONG_NAME) << 1));
+      while (bits != 0) {
+        const s = ctz(bits);
+        bits &= bits - 1;
         const o = <usize>s << 2;
-        if (<usize>load<i32>(wantLen + o) != k || !sameBytes(p, <usize>load<u32>(wantPtr + o), <i32>k)) continue;
+        if (<usize>load<i32>(wants + WANT_LEN + o) != k || !sameBytes(p, <usize>load<u32>(wants + o), <i32>k)) continue;
         const hits = load<i32>(slotHits + o);
         if (hits == 0) {
           store<u32>(slotPtr + o, <u32>(p + k + 1));
@@ -144,10 +157,25 @@ export class HeaderSnapshot {
     }
   }
 
-  /** Names index() looks for: slot `s` is the `n` bytes at `p` (the bytes must outlive index()). */
-  @inline want(s: i32, p: usize, n: i32): void {
-    store<u32>(wantPtr + (<usize>s << 2), <u32>p);
-    store<i32>(wantLen + (<usize>s << 2), n);
+  /**
+   * Whether the names wanted were set for `serial` (a number that changes whenever the names
+   * may); if not, forgets them and takes `serial`: the caller then sets them with want().
+   */
+  wantsFor(serial: u32): bool {
+    if (this.wantsSerial == serial) return true;
+    memory.fill(this.wants, 0, <usize>WANT_TABLE_BYTES);
+    this.wantsSerial = serial;
+    return false;
+  }
+
+  /** Names index() looks for: slot `s` is the `n` bytes at `p` (the bytes must outlive the snapshot's use). */
+  want(s: i32, p: usize, n: i32): void {
+    const wants = this.wants;
+    store<u32>(wants + (<usize>s << 2), <u32>p);
+    store<i32>(wants + WANT_LEN + (<usize>s << 2), n);
+    const at = wants + WANT_BY_LEN + (min(<usize>n, LONG_NAME) << 1);
+    const bit: i32 = 1 << s;
+    store<u16>(at, load<u16>(at) | <u16>bit);
   }
 
   /** How many entries of slot `s`'s name the map has. */

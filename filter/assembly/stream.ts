@@ -10,7 +10,7 @@ import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { SseRewriter, wholeEvents } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { HeaderSnapshot, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderSnapshot, WANT_TABLE_BYTES, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -43,15 +43,19 @@ const eventsRewriter = new SseRewriter();
 const KEEP_HELD: i32 = 65536;
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
-const requestHeaders = new HeaderSnapshot();
-const responseHeaders = new HeaderSnapshot();
+const requestHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES));
+const responseHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES));
+// Each Shared has its own serial: the request names wanted include its user header.
+let sharedSerial: u32 = 0;
 
 /** Settings the root context hands each stream. */
 export class Shared {
   config: Config;
   metrics: Metrics;
   userHeader: Bytes;
+  serial: u32;
   constructor(config: Config, metrics: Metrics) {
+    this.serial = ++sharedSerial;
     this.config = config;
     this.metrics = metrics;
     this.userHeader = ascii(config.userHeader);
@@ -107,18 +111,20 @@ export class McpStream extends Context {
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     const headers = requestHeaders;
     headers.load(REQUEST_HEADERS);
-    const user = this.shared.userHeader;
-    headers.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
-    headers.want(Req.USER, user.ptr, user.len);
-    headers.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
-    headers.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
-    headers.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-    headers.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-    headers.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
-    headers.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
-    headers.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
-    headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
-    headers.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
+    if (!headers.wantsFor(this.shared.serial)) {
+      const user = this.shared.userHeader;
+      headers.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
+      headers.want(Req.USER, user.ptr, user.len);
+      headers.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
+      headers.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
+      headers.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+      headers.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
+      headers.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
+      headers.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
+      headers.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
+      headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
+      headers.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
+    }
     headers.index(Req.COUNT);
     const cfg = this.shared.config;
     const post = headers.found(Req.METHOD) && equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len);
@@ -200,9 +206,11 @@ export class McpStream extends Context {
     const resumedOnly = this.rewrite == NONE;
     const headers = responseHeaders;
     headers.load(RESPONSE_HEADERS);
-    headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
-    headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-    headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+    if (!headers.wantsFor(1)) {
+      headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
+      headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
+      headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+    }
     headers.index(Resp.COUNT);
     // Clients read the body of any 2xx (the MCP SDK: any but 202) as the answer.
     if (!headers.found(Resp.STATUS) || !isSuccess(headers.slotPtr(Resp.STATUS), headers.slotLen(Resp.STATUS))) {

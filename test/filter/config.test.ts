@@ -59,6 +59,15 @@ describe("filter: configuration", () => {
     assert.equal(post(host, call("echo"), { headers: [["x-librechat-user", "u1"]] }).forwarded, true);
   });
 
+  it("finds a userHeader of any length it accepts (1 to 128), also beside headers of the same length", () => {
+    for (const name of ["x", "x-" + "u".repeat(61), "x-" + "u".repeat(62), "x-" + "u".repeat(126)]) {
+      const host = startHost({ defaultAction: "deny", userHeader: name, rules: [{ action: "allow", users: ["u1"] }] });
+      const sameLength = "y" + name.slice(1);
+      assert.equal(post(host, call("echo"), { headers: [[sameLength, "u1"], [name, "u1"]] }).forwarded, true, `${name.length} bytes`);
+      assert.equal(post(host, call("echo"), { headers: [[sameLength, "u1"]] }).forwarded, false, `${name.length} bytes, only a look-alike`);
+    }
+  });
+
   it("accepts escaped field names in the configuration, as JSON.parse does", () => {
     assert.equal(refuse('{"default\\u0041ction":"allow"}').started, true);
   });
