@@ -10,6 +10,7 @@ export class SseRewriter {
   private tools: ToolsFilter = new ToolsFilter();
   private data: Bytes = new Bytes(256);
   private json: Bytes = new Bytes(256);
+  private scan: EventScan = new EventScan();
 
   /** Rewrites the events in [ptr, ptr + len); `streamStart`: they open the stream. */
   run(ptr: usize, len: i32, judge: ToolJudge, out: Bytes, streamStart: bool = true): void {
@@ -24,9 +25,13 @@ export class SseRewriter {
       out.raw(p, skip + more);
       p += <usize>(skip + more);
     }
+    const scan = this.scan;
+    scan.reset();
+    const events = p;
+    const n = <i32>(end - events);
     while (p < end) {
-      const closed = eventEnd(p, end);
-      const to = closed != 0 ? closed : end;
+      const closed = scan.next(events, n);
+      const to = closed > 0 ? events + <usize>closed : end;
       this.event(p, to, judge, out);
       p = to;
     }
@@ -70,34 +75,65 @@ export class SseRewriter {
   }
 }
 
-/** End of the event starting at p: just past its closing empty line; 0 when it has none yet. */
-function eventEnd(p: usize, end: usize): usize {
-  let lineStart = p;
-  while (p < end) {
-    const c = load<u8>(p);
-    if (c != 0x0a && c != 0x0d) { p++; continue; }
-    const empty = p == lineStart;
-    p = skipEol(p, end);
-    if (empty) return p;
-    lineStart = p;
-  }
-  return 0;
-}
+const LF: u8 = 0x0a;
+const CR: u8 = 0x0d;
 
 /**
- * Bytes of the `n` at `p` that make whole events (up to and including the last empty line).
- * An empty line that ends in CR is one even if an LF follows in the next chunk: that LF only
- * completes its line break, for the client as for the filter.
+ * Finds where events end (just past each closing empty line) in bytes that may arrive chunk
+ * by chunk. The scan resumes where it stopped, so each byte is looked at once however the
+ * bytes are split. An empty line that ends in CR ends its event even if an LF follows in the
+ * next chunk: that LF only completes its line break, for the client as for the filter.
  */
-export function wholeEvents(p: usize, n: i32): i32 {
-  const end = p + <usize>n;
-  let q = p;
-  while (q < end) {
-    const closed = eventEnd(q, end);
-    if (closed == 0) break;
-    q = closed;
+export class EventScan {
+  /** Offset (from the start of the bytes) scanned so far. */
+  at: i32 = 0;
+  private lineStart: bool = true; // `at` is the start of a line
+  private afterCR: bool = false;  // the line before `at` ended in CR (an LF next completes it)
+
+  reset(): void {
+    this.at = 0;
+    this.lineStart = true;
+    this.afterCR = false;
   }
-  return <i32>(q - p);
+
+  /** The front `n` bytes went away (the bytes scanned so far still start at the same event). */
+  dropped(n: i32): void { this.at -= n; }
+
+  /**
+   * Scans the `len` bytes at `p` (the same bytes as before, perhaps more at the end) on to the
+   * next event end; returns its offset, or 0 when every byte is scanned and none ends an event.
+   */
+  next(p: usize, len: i32): i32 {
+    let i = this.at;
+    let lineStart = this.lineStart;
+    let afterCR = this.afterCR;
+    let closed = 0;
+    while (i < len) {
+      const c = load<u8>(p + <usize>i);
+      i++;
+      if (afterCR) {
+        afterCR = false;
+        if (c == LF) continue;
+      }
+      if (c != LF && c != CR) { lineStart = false; continue; }
+      if (!lineStart) { lineStart = true; afterCR = c == CR; continue; }
+      // An empty line: the event ends after its line break.
+      if (c == CR && i < len && load<u8>(p + <usize>i) == LF) i++;
+      closed = i;
+      break;
+    }
+    this.at = i;
+    this.lineStart = lineStart;
+    this.afterCR = afterCR;
+    return closed;
+  }
+
+  /** How many of the `len` bytes at `p` make whole events (up to the last event end). */
+  whole(p: usize, len: i32): i32 {
+    let last = 0;
+    for (let e = this.next(p, len); e > 0; e = this.next(p, len)) last = e;
+    return last;
+  }
 }
 
 const BOM = memory.data<u8>([3, 0xef, 0xbb, 0xbf]);

@@ -8,7 +8,7 @@ import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, 
 import { Metrics } from "./metrics";
 import { Policy } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
-import { SseRewriter, wholeEvents } from "./sse";
+import { EventScan, SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
 import { HeaderSnapshot, WANT_TABLE_BYTES, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
@@ -82,6 +82,7 @@ export class McpStream extends Context {
   private resumed: bool = false;   // a Last-Event-ID request: the server may replay a tools/list answer
   private held: Bytes = new Bytes(64); // REWRITE_EVENTS: the start of an event still to come whole
   private eventsStart: bool = false;   // REWRITE_EVENTS: no event has gone on yet
+  private heldScan: EventScan = new EventScan(); // REWRITE_EVENTS: how far `held` was scanned
   private sentXMethod: bool = false;
   private sentXTool: bool = false;
   private sentAcceptEncoding: bool = false;
@@ -102,6 +103,7 @@ export class McpStream extends Context {
     this.rewriteHeld = 0;
     this.resumed = false;
     if (this.held.buf.byteLength > KEEP_HELD) this.held = new Bytes(64); else this.held.reset();
+    this.heldScan.reset();
     this.sentXMethod = false;
     this.sentXTool = false;
     this.sentAcceptEncoding = false;
@@ -269,19 +271,24 @@ export class McpStream extends Context {
     const held = this.held;
     const before = held.len;
     held.raw(changetype<usize>(chunk), chunk.byteLength);
-    const whole = endOfStream ? held.len : wholeEvents(held.ptr, held.len);
+    // Only the new bytes are scanned: a large event arriving in small chunks costs linear time.
+    const whole = endOfStream ? held.len : this.heldScan.whole(held.ptr, held.len);
     let hidden = 0;
     if (whole > 0) {
       eventsRewriter.run(held.ptr, whole, this.toolJudge(), out, this.eventsStart);
       this.eventsStart = false;
       hidden = eventsRewriter.hidden;
     }
-    if (before == 0 && whole == held.len && hidden == 0) { held.reset(); return; } // the chunk as it came
-    held.len -= whole;
-    memory.copy(held.ptr, held.ptr + <usize>whole, <usize>held.len);
+    if (before == 0 && whole == held.len && hidden == 0) { held.reset(); this.heldScan.reset(); return; } // the chunk as it came
+    if (whole > 0) {
+      held.len -= whole;
+      memory.copy(held.ptr, held.ptr + <usize>whole, <usize>held.len);
+      if (held.len == 0) this.heldScan.reset(); else this.heldScan.dropped(whole);
+    }
     if (held.len > this.shared.config.maxBodyBytes) {
       this.rewrite = DROP_EVENTS;
       held.reset();
+      this.heldScan.reset();
       this.log(null, "reject", false, "an event of the resumed stream exceeds maxBodyBytes; the rest of the stream is dropped");
     }
     replaceBuffer(RESPONSE_BODY, size, out);
@@ -319,10 +326,15 @@ export class McpStream extends Context {
     }
     const body = readBuffer(RESPONSE_BODY, size);
     const judge = this.toolJudge();
+    let json = false;
     if (mode == REWRITE_JSON) {
       const f = new ToolsFilter();
-      if (f.run(changetype<usize>(body), body.byteLength, judge, out)) hidden = f.hidden;
-    } else {
+      json = f.run(changetype<usize>(body), body.byteLength, judge, out);
+      if (json) hidden = f.hidden;
+    }
+    if (!json) {
+      // Events, or a body labelled JSON that is not: the MCP SDK reads any answer to a GET as
+      // events whatever its type, so such a body must not carry a tool list that way either.
       const sse = new SseRewriter();
       sse.run(changetype<usize>(body), body.byteLength, judge, out);
       hidden = sse.hidden;

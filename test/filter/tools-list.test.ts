@@ -194,10 +194,10 @@ describe("filter: a resumed event stream (Last-Event-ID)", () => {
     assert.equal(host.metric("mcp_filter.tools_hidden"), 3);
   });
 
-  it("gives the same output wherever the stream is split, CRLF framing included", () => {
-    for (const stream of [REPLAY, REPLAY.replace(/\n/g, "\r\n")]) {
+  it("gives the same output wherever the stream is split, CRLF and CR framing included", () => {
+    for (const stream of [REPLAY, REPLAY.replace(/\n/g, "\r\n"), REPLAY.replace(/\n/g, "\r")]) {
       const whole = respond(resume(startHost()), SSE_OK, stream);
-      assert.deepEqual(names(sseData(whole.replace(/\r\n/g, "\n")).at(-1)!), ["echo", "trigger-long-running-operation"]);
+      assert.deepEqual(names(sseData(whole.replace(/\r\n?/g, "\n")).at(-1)!), ["echo", "trigger-long-running-operation"]);
       for (let cut = 1; cut < stream.length; cut++) {
         for (const second of [cut + 1, stream.length - 1]) {
           const cuts = second > cut && second < stream.length ? [cut, second] : [cut];
@@ -267,5 +267,15 @@ describe("filter: a resumed event stream (Last-Event-ID)", () => {
     const host = startHost();
     const out = respond(resume(host), [[":status", "200"], ["content-type", "application/json"]], toolsResult());
     assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"]);
+  });
+
+  it("reads a replay labelled JSON that is not JSON as events, as the MCP SDK reads any answer to a GET", () => {
+    for (const type of ["application/json", "application/json; charset=utf-8"]) {
+      const host = startHost();
+      const out = respond(resume(host), [[":status", "200"], ["content-type", type]], REPLAY);
+      assert.ok(out.startsWith(": ping\n\n" + NOTE), type);
+      assert.deepEqual(names(sseData(out).at(-1)!), ["echo", "trigger-long-running-operation"], type);
+      assert.equal(host.metric("mcp_filter.tools_hidden"), 3, type);
+    }
   });
 });
