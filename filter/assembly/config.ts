@@ -165,13 +165,20 @@ class Reader {
     if (s.peek() != 0x5b) return this.fail("rules", "expected a list of rules");
     s.pos++;
     if (s.eat(0x5d)) return true;
-    const names = new Set<string>();
+    // Rule names as metric names read them: /stats/prometheus turns "-" and "." into "_".
+    const names = new Map<string, string>();
     while (true) {
       const at = "rules[" + cfg.policy.rules.length.toString() + "]";
       const r = this.rule(at, cfg.policy.rules.length);
       if (r === null) return false;
-      if (names.has(r.name)) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
-      names.add(r.name);
+      const key = metricName(r.name);
+      if (key == "default") return this.fail(at + ".name", "\"" + r.name + "\" is reserved: metrics and the audit log name the default action \"default\"");
+      if (names.has(key)) {
+        const other = names.get(key);
+        if (other == r.name) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
+        return this.fail(at + ".name", "rule name \"" + r.name + "\" reads as \"" + other + "\" in metric names, where - and . become _");
+      }
+      names.set(key, r.name);
       r.nameBytes = new Bytes(r.name.length);
       r.nameBytes.str(r.name);
       cfg.policy.rules.push(r);
@@ -180,6 +187,11 @@ class Reader {
       return true;
     }
   }
+}
+
+/** A rule name as /stats/prometheus shows it ("-" and "." become "_"). */
+function metricName(v: string): string {
+  return v.replaceAll("-", "_").replaceAll(".", "_");
 }
 
 function validName(v: string): bool {
@@ -236,6 +248,7 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
       if (ok) {
         const h = headerName(v as string);
         if (h === null || (h as string).charCodeAt(0) == 0x3a) ok = rd.fail(key, "not a valid HTTP header name: \"" + (v as string) + "\"");
+        else if (h == "host") ok = rd.fail(key, "Envoy keeps \"host\" as :authority, so a filter never sees a header of that name");
         else cfg.userHeader = h as string;
       }
     } else if (key == "hideDeniedTools") {

@@ -109,7 +109,8 @@ export class Metrics {
       incrementCounter(this.otherTool);
       return;
     }
-    // Names that sanitize alike share one counter (Envoy would merge them in Prometheus anyway).
+    // Names that sanitize alike share one counter: Envoy keeps one stat per name, and labels
+    // hold only what /stats/prometheus keeps, so two stats never show as one series.
     const id = defineCounter(PREFIX + "tool_calls." + label(name.toString()));
     names.add(name.ptr, name.len);
     this.toolIdList.push(id);
@@ -125,13 +126,16 @@ export class Metrics {
   count(id: i64, n: i32 = 1): void { incrementCounter(id, n); }
 }
 
-/** A stat-name-safe label: [A-Za-z0-9_-], at most MAX_LABEL characters. */
+/**
+ * A label as /stats/prometheus would show it: [A-Za-z0-9_] (anything else becomes "_"), at most
+ * MAX_LABEL characters.
+ */
 export function label(s: string): string {
   let out = "";
   const n = s.length < MAX_LABEL ? s.length : MAX_LABEL;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f;
     if (ok) out += String.fromCharCode(c);
     else out += "_";
   }

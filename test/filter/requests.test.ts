@@ -305,9 +305,19 @@ describe("filter: requests", () => {
       assert.equal(host.metric("mcp_filter.requests.tools_list"), 1);
       assert.equal(host.metric("mcp_filter.requests.other"), 1);
       assert.equal(host.metric("mcp_filter.tool_calls.echo"), 2);
-      assert.equal(host.metric("mcp_filter.tool_calls.get-env"), 1);
+      assert.equal(host.metric("mcp_filter.tool_calls.get_env"), 1);
       assert.equal(host.metric("mcp_filter.denied.deny-risky-tools"), 1);
       assert.match(host.prometheus(), /mcp_filter_denied_deny_risky_tools\b.* 1/);
+    });
+
+    it("counts tool names that read alike in /stats/prometheus on one counter, one series", () => {
+      const host = startHost();
+      post(host, call("x-y", 1));
+      post(host, call("x_y", 2));
+      post(host, call("x.y", 3));
+      assert.equal(host.metric("mcp_filter.tool_calls.x_y"), 3);
+      const series = host.prometheus().split("\n").filter((l) => l.startsWith("mcp_filter_tool_calls_x_y"));
+      assert.equal(series.length, 1, series.join("\n"));
     });
 
     it("bounds tool-name metrics so a client cannot create unbounded stats", () => {
