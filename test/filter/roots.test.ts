@@ -4,6 +4,7 @@
 // with different user headers, their streams interleaved. Each stream must be judged with its
 // own root's settings, whatever the stream before it used.
 import * as assert from "node:assert/strict";
+import { Wasm } from "../../filter/host/wasm-api";
 import { call, wasm } from "./helpers";
 
 const RULES = [{ name: "no-echo-for-mallory", action: "deny", tools: ["echo"], users: ["mallory"] }];
@@ -38,8 +39,8 @@ function pairs(list: Array<[string, string]>): Buffer {
 class TwoRootVm {
   private readonly ex: any;
   private context = 0;
-  private headers = Buffer.alloc(0);
-  private body = Buffer.alloc(0);
+  private headers: Buffer = Buffer.alloc(0);
+  private body: Buffer = Buffer.alloc(0);
   private root = 0;
   replied = false;
   readonly critical: string[] = [];
@@ -70,7 +71,7 @@ class TwoRootVm {
         hand(type === PLUGIN_CONFIGURATION ? Buffer.from(CONFIGS[this.root]) : type === REQUEST_BODY ? this.body : Buffer.alloc(0), ptrOut, sizeOut),
       proxy_set_buffer_bytes: () => 0,
     };
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(wasm()), {
+    const instance = new Wasm.Instance(new Wasm.Module(wasm()), {
       env,
       wasi_unstable: { proc_exit: (code: number) => { throw new Error(`the VM trapped (proc_exit ${code})`); } },
     });
