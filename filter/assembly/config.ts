@@ -5,6 +5,7 @@
 import { Bytes } from "./bytes";
 import { Scanner, errorText } from "./json";
 import { Policy, Rule, GlobList, compileGlob, globError } from "./policy";
+import { label } from "./metrics";
 
 export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
 /** Largest maxBatchMessages: the filter answers each message of a refused batch. */
@@ -166,19 +167,21 @@ class Reader {
     s.pos++;
     if (s.eat(0x5d)) return true;
     // Rule names as metric names read them: /stats/prometheus turns "-" and "." into "_".
-    const names = new Map<string, string>();
+    const names = new Set<string>();
     while (true) {
-      const at = "rules[" + cfg.policy.rules.length.toString() + "]";
-      const r = this.rule(at, cfg.policy.rules.length);
+      const rules = cfg.policy.rules;
+      const at = "rules[" + rules.length.toString() + "]";
+      const r = this.rule(at, rules.length);
       if (r === null) return false;
-      const key = metricName(r.name);
-      if (key == "default") return this.fail(at + ".name", "\"" + r.name + "\" is reserved: metrics and the audit log name the default action \"default\"");
+      const key = label(r.name);
+      if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
       if (names.has(key)) {
-        const other = names.get(key);
+        let other = r.name;
+        for (let i = 0; i < rules.length; i++) if (label(rules[i].name) == key) other = rules[i].name;
         if (other == r.name) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
-        return this.fail(at + ".name", "rule name \"" + r.name + "\" reads as \"" + other + "\" in metric names, where - and . become _");
+        return this.fail(at + ".name", "\"" + r.name + "\" clashes with \"" + other + "\" (metrics read - and . as _)");
       }
-      names.set(key, r.name);
+      names.add(key);
       r.nameBytes = new Bytes(r.name.length);
       r.nameBytes.str(r.name);
       cfg.policy.rules.push(r);
@@ -187,11 +190,6 @@ class Reader {
       return true;
     }
   }
-}
-
-/** A rule name as /stats/prometheus shows it ("-" and "." become "_"). */
-function metricName(v: string): string {
-  return v.replaceAll("-", "_").replaceAll(".", "_");
 }
 
 function validName(v: string): bool {
@@ -248,7 +246,7 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
       if (ok) {
         const h = headerName(v as string);
         if (h === null || (h as string).charCodeAt(0) == 0x3a) ok = rd.fail(key, "not a valid HTTP header name: \"" + (v as string) + "\"");
-        else if (h == "host") ok = rd.fail(key, "Envoy keeps \"host\" as :authority, so a filter never sees a header of that name");
+        else if (h == "host") ok = rd.fail(key, "\"host\" is :authority in Envoy; name another header");
         else cfg.userHeader = h as string;
       }
     } else if (key == "hideDeniedTools") {

@@ -35,9 +35,9 @@ describe("filter: configuration", () => {
     ["a non-string glob", '{"defaultAction":"allow","rules":[{"action":"deny","tools":[1]}]}', /rules\[0\]\.tools\[0\]: expected a string/],
     ["a duplicate field", '{"defaultAction":"allow","defaultAction":"deny"}', /defaultAction: duplicate field/],
     ["a duplicate rule name", '{"defaultAction":"allow","rules":[{"name":"a","action":"deny"},{"name":"a","action":"allow"}]}', /rules\[1\]\.name: duplicate rule name "a"/],
-    ["a rule name that reads as another in metric names", '{"defaultAction":"allow","rules":[{"name":"a_b","action":"deny"},{"name":"a-b","action":"deny"}]}', /rules\[1\]\.name: rule name "a-b" reads as "a_b" in metric names/],
+    ["a rule name that reads as another in metric names", '{"defaultAction":"allow","rules":[{"name":"a_b","action":"deny"},{"name":"a-b","action":"deny"}]}', /rules\[1\]\.name: "a-b" clashes with "a_b" \(metrics read - and \. as _\)/],
     ["a rule named like the default action", '{"defaultAction":"allow","rules":[{"name":"default","action":"deny"}]}', /rules\[0\]\.name: "default" is reserved/],
-    ["userHeader host, which Envoy shows only as :authority", '{"defaultAction":"allow","userHeader":"Host"}', /userHeader: Envoy keeps "host" as :authority/],
+    ["userHeader host, which Envoy shows only as :authority", '{"defaultAction":"allow","userHeader":"Host"}', /userHeader: "host" is :authority in Envoy/],
     ["a bad rule name", '{"defaultAction":"allow","rules":[{"name":"a b","action":"deny"}]}', /rules\[0\]\.name: use 1-64 characters/],
     ["trailing data", '{"defaultAction":"allow"} x', /\(json\): unexpected data after the JSON value/],
   ];
