@@ -29,6 +29,7 @@ const POST = ascii("POST");
 enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, LAST_EVENT_ID, COUNT }
 enum Resp { STATUS, TYPE, ENCODING, COUNT }
 const BATCH = ascii("batch");
+const MAX_ROUTING_VALUE: i32 = 256; // bytes of a method or tool name put in x-mcp-method / x-mcp-tool
 
 const NONE: i32 = 0;
 const REWRITE_JSON: i32 = 1;
@@ -418,10 +419,12 @@ export class McpStream extends Context {
       setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
       if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     } else {
+      // A name too long to be one (MCP names have at most 128 characters) gets no header: it
+      // could push the request over the upstream's header size limit.
       const m = body.at(0);
-      if (m.method !== null) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
+      if (m.method !== null && (m.method as Bytes).len <= MAX_ROUTING_VALUE) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
-      if (m.tool !== null) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
+      if (m.tool !== null && (m.tool as Bytes).len <= MAX_ROUTING_VALUE) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
       else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
     const cfg = this.shared.config;

@@ -154,6 +154,20 @@ describe("filter: requests", () => {
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), undefined);
     });
 
+    it("sets no x-mcp header for a name over 256 bytes (MCP names are at most 128 characters), and drops the client's", () => {
+      const sent: Array<[string, string]> = [["x-mcp-method", "initialize"], ["x-mcp-tool", "echo"]];
+      const longTool = post(startHost(), call("t".repeat(257)), { headers: sent });
+      assert.equal(longTool.forwarded, true);
+      assert.equal(header(longTool.ctx.upstream.headers, "x-mcp-method"), "tools/call");
+      assert.equal(header(longTool.ctx.upstream.headers, "x-mcp-tool"), undefined);
+      const longMethod = post(startHost(), JSON.stringify({ jsonrpc: "2.0", id: 1, method: "m".repeat(20000) }), { headers: sent });
+      assert.equal(longMethod.forwarded, true);
+      assert.equal(header(longMethod.ctx.upstream.headers, "x-mcp-method"), undefined);
+      assert.equal(header(longMethod.ctx.upstream.headers, "x-mcp-tool"), undefined);
+      const at256 = post(startHost(), call("t".repeat(256)));
+      assert.equal(header(at256.ctx.upstream.headers, "x-mcp-tool"), "t".repeat(256));
+    });
+
     for (const method of ["GET", "DELETE", "PUT"]) {
       it(`removes client-supplied x-mcp headers from a ${method} too`, () => {
         const host = startHost();
