@@ -40,6 +40,17 @@ const AUTH_ENV = [
   "ALLOW_PASSWORD_RESET=false",
 ];
 
+/**
+ * LibreChat marks its auth cookies Secure under NODE_ENV=production unless DOMAIN_SERVER's
+ * host is localhost. Browsers drop Secure cookies over plain http, so on http://<LAN IP>
+ * every reload would sign the user out; SESSION_COOKIE_SECURE=false keeps them.
+ */
+export function cookieEnv(url: string): string[] {
+  const { protocol, hostname } = new URL(url);
+  const local = ["localhost", "127.0.0.1", "[::1]"].includes(hostname) || hostname.endsWith(".localhost");
+  return protocol === "http:" && !local ? ["SESSION_COOKIE_SECURE=false"] : [];
+}
+
 function secretEnv(values: pulumi.Output<LibreChatSecrets>): pulumi.Output<string>[] {
   return [
     values.apply((s) => `CREDS_KEY=${s.credsKey}`),
@@ -93,6 +104,7 @@ export class LibreChat extends pulumi.ComponentResource {
           `CONFIG_PATH=${CONTAINER_PATHS.librechatConfig}`,
           `DOMAIN_CLIENT=${args.url}`,
           `DOMAIN_SERVER=${args.url}`,
+          ...cookieEnv(args.url),
           "NO_INDEX=true",
           ...AUTH_ENV,
           ...(args.enableMeilisearch ? [] : ["SEARCH=false"]),

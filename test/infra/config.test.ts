@@ -2,6 +2,7 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { checkPinnedImage, checkPinnedPackage, checkPolicy, checkPort, urlHost } from "../../infra/config";
+import { cookieEnv } from "../../infra/librechat";
 import { ragEmbeddingsEnv } from "../../infra/librechatServices";
 import { GENERATOR_SCRIPT, parseSecrets } from "../../infra/secrets";
 import { pulumiYamlDefaults, runStack } from "./harness";
@@ -47,6 +48,13 @@ describe("config checks", () => {
     assert.strictEqual(urlHost("127.0.0.1"), "localhost");
     assert.strictEqual(urlHost("0.0.0.0"), "localhost");
     assert.strictEqual(urlHost("192.168.1.5"), "192.168.1.5");
+  });
+
+  it("turn LibreChat's Secure cookies off only for plain http away from localhost", () => {
+    assert.deepStrictEqual(cookieEnv("http://192.168.1.5:3080"), ["SESSION_COOKIE_SECURE=false"]);
+    for (const url of ["http://localhost:3080", "http://127.0.0.1:3080", "http://[::1]:3080", "https://chat.example:443"]) {
+      assert.deepStrictEqual(cookieEnv(url), [], url);
+    }
   });
 
   it("refuse RAG without an OpenAI key, saying which key to set", () => {

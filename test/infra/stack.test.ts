@@ -232,6 +232,18 @@ describe("stack under mocks (options)", () => {
     assert.strictEqual(run.stack.outputs.mcpEndpoint, "http://localhost:18000/mcp");
   });
 
+  it("keeps LibreChat's login cookies usable over http on a LAN address", async () => {
+    const run = await runStack({ config: { publishAddress: "192.168.1.5" } });
+    const env: string[] = run.get("librechat-container").inputs.envs;
+    assert.ok(env.includes("DOMAIN_SERVER=http://192.168.1.5:3080"));
+    // Secure cookies, LibreChat's default for a non-localhost DOMAIN_SERVER, are dropped over http.
+    assert.ok(env.includes("SESSION_COOKIE_SECURE=false"));
+    for (const address of ["127.0.0.1", "0.0.0.0"]) {
+      const local = await runStack({ config: { publishAddress: address } });
+      assert.ok(!envNames(local.get("librechat-container")).includes("SESSION_COOKIE_SECURE"), address);
+    }
+  });
+
   it("passes a provider key set with --secret as a secret", async () => {
     const run = await runStack({ config: { openaiApiKey: "sk-test-123" }, secretKeys: ["openaiApiKey"] });
     const env = wireEnv(run.get("librechat-container")).find((e) => e.entry.startsWith("OPENAI_API_KEY="));
@@ -274,7 +286,8 @@ describe("stack under mocks (options)", () => {
       secretKeys: ["openaiApiKey"],
     });
     const minimal = await runStack();
-    const given = new Set([...envNames(full.get("librechat-container")), ...envNames(minimal.get("librechat-container"))]);
+    const lan = await runStack({ config: { publishAddress: "192.168.1.5" } });
+    const given = new Set([full, minimal, lan].flatMap((run) => envNames(run.get("librechat-container"))));
     const template = fs.readFileSync(path.join(ROOT, "librechat", ".env.template"), "utf8")
       .split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.slice(0, l.indexOf("=")));
     assert.deepStrictEqual([...given].sort(), [...new Set(template)].sort());
