@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS, ImageKey, Provider } from "./config";
 import { containerDefaults, healthcheck, nodeHttpCheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 import { meilisearch, mongodb, rag, Service, ServiceScope } from "./librechatServices";
-import { generateSecrets, LibreChatSecrets } from "./secrets";
+import { generateSecrets, LIBRECHAT_SECRET_SIZES, LibreChatSecrets } from "./secrets";
 
 export interface LibreChatArgs {
   network: docker.Network;
@@ -70,7 +70,7 @@ export class LibreChat extends pulumi.ComponentResource {
   constructor(name: string, args: LibreChatArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mcp-envoy-wasm:infra:LibreChat", name, {}, opts);
     const scope: ServiceScope = { name, parent: this, network: args.network, containerPrefix: args.containerPrefix };
-    this.secrets = generateSecrets(`${name}-secrets`, this).values;
+    this.secrets = generateSecrets(`${name}-secrets`, LIBRECHAT_SECRET_SIZES, this).values;
 
     const mongo = mongodb(scope, args.images.mongo, args.after);
     this.mongodb = mongo.container;

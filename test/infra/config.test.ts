@@ -4,7 +4,7 @@ import { execFileSync } from "child_process";
 import { checkPinnedImage, checkPinnedPackage, checkPolicy, checkPort, urlHost } from "../../infra/config";
 import { cookieEnv } from "../../infra/librechat";
 import { ragEmbeddingsEnv } from "../../infra/librechatServices";
-import { GENERATOR_SCRIPT, parseSecrets } from "../../infra/secrets";
+import { generatorScript, LIBRECHAT_SECRET_SIZES, parseGenerated } from "../../infra/secrets";
 import { pulumiYamlDefaults, runStack } from "./harness";
 
 describe("config checks", () => {
@@ -64,7 +64,8 @@ describe("config checks", () => {
 });
 
 describe("LibreChat secrets generator", () => {
-  const generate = () => execFileSync(process.execPath, ["-e", GENERATOR_SCRIPT], { encoding: "utf8" });
+  const generate = () => execFileSync(process.execPath, ["-e", generatorScript(LIBRECHAT_SECRET_SIZES)], { encoding: "utf8" });
+  const parseSecrets = (stdout: string) => parseGenerated("librechat-secrets", LIBRECHAT_SECRET_SIZES, stdout);
 
   it("prints values of the lengths LibreChat requires", () => {
     const s = parseSecrets(generate());

@@ -41,6 +41,7 @@ const OPTIONAL_RESOURCES = [
   ["docker:index/volume:Volume", "librechat-meilisearch-data"],
   ["docker:index/remoteImage:RemoteImage", "librechat-meilisearch-image"],
   [CONTAINER, "librechat-meilisearch"],
+  ["command:local:Command", "librechat-vectordb-password"],
   ["docker:index/volume:Volume", "librechat-vectordb-data"],
   ["docker:index/remoteImage:RemoteImage", "librechat-vectordb-image"],
   [CONTAINER, "librechat-vectordb"],
@@ -171,13 +172,15 @@ describe("stack under mocks (default config)", () => {
     assert.deepStrictEqual(leaked, []);
   });
 
-  it("generates the secrets once, unlogged, with stdout kept secret", () => {
-    const secrets = run.get("librechat-secrets");
-    assert.deepStrictEqual(secrets.inputs.interpreter, ["node", "-e"]);
-    assert.strictEqual(secrets.inputs.logging, "none");
-    assert.deepStrictEqual(secrets.additionalSecretOutputs, ["stdout"]);
-    assert.deepStrictEqual(secrets.ignoreChanges.sort(), ["addPreviousOutputInEnv", "create", "interpreter", "logging"]);
-    assert.strictEqual(secrets.inputs.triggers, undefined);
+  it("generates the secrets once, unlogged, with stdout kept secret", async () => {
+    const rag = await runStack({ config: { enableRag: "true", openaiApiKey: "sk-test-123" }, secretKeys: ["openaiApiKey"] });
+    for (const secrets of [run.get("librechat-secrets"), rag.get("librechat-vectordb-password")]) {
+      assert.deepStrictEqual(secrets.inputs.interpreter, ["node", "-e"], secrets.name);
+      assert.strictEqual(secrets.inputs.logging, "none", secrets.name);
+      assert.deepStrictEqual(secrets.additionalSecretOutputs, ["stdout"], secrets.name);
+      assert.deepStrictEqual(secrets.ignoreChanges.sort(), ["addPreviousOutputInEnv", "create", "interpreter", "logging"]);
+      assert.strictEqual(secrets.inputs.triggers, undefined, secrets.name);
+    }
   });
 
   it("health-checks every container and waits for it, replacing it delete-first", () => {
@@ -269,6 +272,11 @@ describe("stack under mocks (options)", () => {
     assert.ok(!env.includes("SEARCH=false"));
     const rag: string[] = run.get("librechat-rag-api").inputs.envs;
     assert.ok(rag.includes("RAG_OPENAI_API_KEY=sk-test-123") && rag.includes(`JWT_SECRET=${FAKE_SECRETS.jwtSecret}`));
+    for (const name of ["librechat-vectordb", "librechat-rag-api"]) {
+      const env: string[] = run.get(name).inputs.envs;
+      assert.ok(env.includes(`POSTGRES_PASSWORD=${FAKE_SECRETS.postgresPassword}`), name);
+      assert.ok(run.get(name).propertyDependencies.envs.includes(run.get("librechat-vectordb-password").urn), name);
+    }
     const mongo = run.get("librechat-mongodb").urn;
     for (const name of ["librechat-meilisearch", "librechat-vectordb"]) assert.ok(run.get(name).dependencies.includes(mongo));
     assert.ok(run.get("librechat-rag-api").dependencies.includes(run.get("librechat-vectordb").urn));
