@@ -19,6 +19,7 @@ const image = (key: string) => defaults[`mcp-envoy-wasm:${key}`];
 const CONTAINER = "docker:index/container:Container";
 const BASE_RESOURCES = [
   ["docker:index/network:Network", "network"],
+  ["docker:index/network:Network", "mcp-network"],
   ["mcp-envoy-wasm:infra:McpServer", "mcp-server"],
   ["docker:index/remoteImage:RemoteImage", "mcp-server-image"],
   [CONTAINER, "mcp-server-container"],
@@ -91,17 +92,33 @@ describe("stack under mocks (default config)", () => {
     }
   });
 
-  it("puts every container on the stack network under its alias", () => {
+  it("puts every container on the stack network under its alias, and the MCP server apart", () => {
     const aliases: Record<string, string> = {
-      "mcp-server-container": ALIASES.mcpServer,
-      "gateway-container": ALIASES.envoy,
       "librechat-mongodb": ALIASES.mongodb,
       "librechat-container": ALIASES.librechat,
     };
     assert.strictEqual(run.get("network").inputs.name, PREFIX);
+    assert.strictEqual(run.get("mcp-network").inputs.name, `${PREFIX}-mcp`);
     for (const [name, alias] of Object.entries(aliases)) {
       assert.deepStrictEqual(run.get(name).inputs.networksAdvanced, [{ name: PREFIX, aliases: [alias] }]);
     }
+    // The MCP server runs code npx fetches: it shares a network with Envoy only, never with
+    // MongoDB (no auth) or LibreChat. Envoy joins both, to be reached and to reach it.
+    assert.deepStrictEqual(run.get("mcp-server-container").inputs.networksAdvanced,
+      [{ name: `${PREFIX}-mcp`, aliases: [ALIASES.mcpServer] }]);
+    assert.deepStrictEqual(run.get("gateway-container").inputs.networksAdvanced,
+      [{ name: PREFIX, aliases: [ALIASES.envoy] }, { name: `${PREFIX}-mcp` }]);
+  });
+
+  it("keeps every container but Envoy off the MCP server's network, optional services included", async () => {
+    const full = await runStack({
+      config: { enableMeilisearch: "true", enableRag: "true", openaiApiKey: "sk-test-123" },
+      secretKeys: ["openaiApiKey"],
+    });
+    const onMcpNetwork = full.registrations
+      .filter((r) => r.type === CONTAINER && r.inputs.networksAdvanced.some((n: { name: string }) => n.name === `${PREFIX}-mcp`))
+      .map((r) => r.name).sort();
+    assert.deepStrictEqual(onMcpNetwork, ["gateway-container", "mcp-server-container"]);
   });
 
   it("publishes only LibreChat and Envoy, all on 127.0.0.1 by default", () => {
@@ -205,14 +222,18 @@ describe("stack under mocks (default config)", () => {
     });
   });
 
-  it("creates in order: network, MCP server, wasm build, Envoy, MongoDB, LibreChat", () => {
-    const order = ["network", "mcp-server-container", "filter-build", "gateway-container", "librechat-mongodb",
+  it("creates in order: networks, MCP server, wasm build, Envoy, MongoDB, LibreChat", () => {
+    const order = ["mcp-network", "mcp-server-container", "filter-build", "gateway-container", "librechat-mongodb",
       "librechat-container"];
     for (let i = 1; i < order.length; i++) {
       const deps = run.get(order[i]).dependencies;
       assert.ok(deps.includes(urnOf(order[i - 1])), `${order[i]} does not depend on ${order[i - 1]}`);
     }
     assert.ok(run.get("gateway-container").dependencies.includes(urnOf("mcp-server-container")));
+    for (const name of ["gateway-container", "librechat-mongodb", "librechat-container"]) {
+      assert.ok(run.get(name).dependencies.includes(urnOf("network")), `${name} does not depend on network`);
+    }
+    assert.ok(run.get("gateway-container").dependencies.includes(urnOf("mcp-network")));
   });
 
   it("exports the URLs a user needs", async () => {
