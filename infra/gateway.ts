@@ -5,7 +5,10 @@ import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "./config";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 
 export interface GatewayArgs {
+  /** The network LibreChat reaches Envoy on. */
   network: docker.Network;
+  /** The network Envoy reaches the MCP server on, and nothing else joins. */
+  mcpNetwork: docker.Network;
   /** Pinned Envoy image, 1.35 or later (allow_on_headers_stop_iteration). */
   image: string;
   /** The rendered envoy.yaml, with the stack's policy. */
@@ -57,11 +60,12 @@ export class Gateway extends pulumi.ComponentResource {
           // The admin interface can change Envoy's state or stop it: this machine only.
           { internal: CONTAINER_PORTS.envoyAdmin, external: args.adminPort, ip: "127.0.0.1" },
         ],
-        networksAdvanced: [onNetwork(args.network, ALIASES.envoy)],
+        // On the back network Envoy only dials out, to the MCP server, so it needs no alias.
+        networksAdvanced: [onNetwork(args.network, ALIASES.envoy), { name: args.mcpNetwork.name }],
         healthcheck: healthcheck(READY_CHECK, "30s"),
         ...containerDefaults(120),
       },
-      { parent: this, dependsOn: [args.network, ...args.after], ...REPLACE_IN_PLACE },
+      { parent: this, dependsOn: [args.network, args.mcpNetwork, ...args.after], ...REPLACE_IN_PLACE },
     );
     this.registerOutputs({ container: this.container });
   }

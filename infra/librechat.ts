@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS, ImageKey, Provider } from "./config";
 import { containerDefaults, healthcheck, nodeHttpCheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 import { meilisearch, mongodb, rag, Service, ServiceScope } from "./librechatServices";
-import { generateSecrets, LibreChatSecrets } from "./secrets";
+import { generateSecrets, LIBRECHAT_SECRET_SIZES, LibreChatSecrets } from "./secrets";
 
 export interface LibreChatArgs {
   network: docker.Network;
@@ -40,6 +40,17 @@ const AUTH_ENV = [
   "ALLOW_PASSWORD_RESET=false",
 ];
 
+/**
+ * LibreChat marks its auth cookies Secure under NODE_ENV=production unless DOMAIN_SERVER's
+ * host is localhost. Browsers drop Secure cookies over plain http, so on http://<LAN IP>
+ * every reload would sign the user out; SESSION_COOKIE_SECURE=false keeps them.
+ */
+export function cookieEnv(url: string): string[] {
+  const { protocol, hostname } = new URL(url);
+  const local = ["localhost", "127.0.0.1", "[::1]"].includes(hostname) || hostname.endsWith(".localhost");
+  return protocol === "http:" && !local ? ["SESSION_COOKIE_SECURE=false"] : [];
+}
+
 function secretEnv(values: pulumi.Output<LibreChatSecrets>): pulumi.Output<string>[] {
   return [
     values.apply((s) => `CREDS_KEY=${s.credsKey}`),
@@ -59,7 +70,7 @@ export class LibreChat extends pulumi.ComponentResource {
   constructor(name: string, args: LibreChatArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mcp-envoy-wasm:infra:LibreChat", name, {}, opts);
     const scope: ServiceScope = { name, parent: this, network: args.network, containerPrefix: args.containerPrefix };
-    this.secrets = generateSecrets(`${name}-secrets`, this).values;
+    this.secrets = generateSecrets(`${name}-secrets`, LIBRECHAT_SECRET_SIZES, this).values;
 
     const mongo = mongodb(scope, args.images.mongo, args.after);
     this.mongodb = mongo.container;
@@ -93,6 +104,7 @@ export class LibreChat extends pulumi.ComponentResource {
           `CONFIG_PATH=${CONTAINER_PATHS.librechatConfig}`,
           `DOMAIN_CLIENT=${args.url}`,
           `DOMAIN_SERVER=${args.url}`,
+          ...cookieEnv(args.url),
           "NO_INDEX=true",
           ...AUTH_ENV,
           ...(args.enableMeilisearch ? [] : ["SEARCH=false"]),

@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PORTS } from "./config";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
-import { LibreChatSecrets } from "./secrets";
+import { generateSecrets, LibreChatSecrets, POSTGRES_SECRET_SIZES } from "./secrets";
 
 export interface ServiceScope {
   /** Component name, the prefix of every child's name. */
@@ -27,7 +27,7 @@ function volume(scope: ServiceScope, id: string): docker.Volume {
   return new docker.Volume(`${scope.name}-${id}-data`, { name: `${scope.containerPrefix}-${id}` }, { parent: scope.parent });
 }
 
-function secretEnv(values: pulumi.Output<LibreChatSecrets>, key: string, pick: (s: LibreChatSecrets) => string) {
+function secretEnv<T>(values: pulumi.Output<T>, key: string, pick: (s: T) => string) {
   return values.apply((s) => `${key}=${pick(s)}`);
 }
 
@@ -98,8 +98,10 @@ export function rag(
   after: pulumi.Resource[],
 ): Service & { vectordb: docker.Container } {
   const db = { POSTGRES_DB: "librechat_rag", POSTGRES_USER: "librechat" };
+  // Not one of LibreChat's secrets: it must live as long as the volume below (secrets.ts).
+  const password = generateSecrets(`${scope.name}-vectordb-password`, POSTGRES_SECRET_SIZES, scope.parent).values;
   const dbEnv = [`POSTGRES_DB=${db.POSTGRES_DB}`, `POSTGRES_USER=${db.POSTGRES_USER}`,
-    secretEnv(secrets, "POSTGRES_PASSWORD", (s) => s.postgresPassword)];
+    secretEnv(password, "POSTGRES_PASSWORD", (s) => s.postgresPassword)];
   const data = volume(scope, "vectordb");
   const vectordb = new docker.Container(
     `${scope.name}-vectordb`,

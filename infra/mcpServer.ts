@@ -5,6 +5,7 @@ import { ALIASES, CONTAINER_PORTS } from "./config";
 import { containerDefaults, healthcheck, nodeHttpCheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 
 export interface McpServerArgs {
+  /** The back network, shared with Envoy only. */
   network: docker.Network;
   /** Pinned Node image that runs the server. */
   image: string;

@@ -1,4 +1,4 @@
-// Composition: network -> MCP server (healthy) -> wasm build -> Envoy (healthy) ->
+// Composition: networks -> MCP server (healthy) -> wasm build -> Envoy (healthy) ->
 // MongoDB (healthy) [-> Meilisearch, pgvector -> RAG API] -> LibreChat.
 import * as fs from "fs";
 import * as docker from "@pulumi/docker";
@@ -21,11 +21,15 @@ export function createStack(options: StackOptions = {}) {
   const files = projectFiles(root);
   const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
 
-  // One user-defined bridge network: its embedded DNS resolves the containers' aliases.
+  // User-defined bridge networks: their embedded DNS resolves the containers' aliases.
+  // LibreChat, MongoDB (no auth) and the optional services share the front one. The MCP
+  // server runs code npx fetches at start, so it sits alone with Envoy on a back network
+  // and cannot reach the database; Envoy is on both.
   const network = new docker.Network("network", { name: prefix, driver: "bridge" });
+  const mcpNetwork = new docker.Network("mcp-network", { name: `${prefix}-mcp`, driver: "bridge" });
 
   const mcpServer = new McpServer("mcp-server", {
-    network,
+    network: mcpNetwork,
     image: cfg.images.node,
     packageSpec: cfg.mcpServerPackage,
     containerName: `${prefix}-mcp-server`,
@@ -35,6 +39,7 @@ export function createStack(options: StackOptions = {}) {
 
   const gateway = new Gateway("gateway", {
     network,
+    mcpNetwork,
     image: cfg.images.envoy,
     envoyConfig: renderEnvoyConfig(fs.readFileSync(files.envoyConfig, "utf8"), cfg.policy),
     wasmPath: files.wasm,
@@ -65,6 +70,7 @@ export function createStack(options: StackOptions = {}) {
   const envoyAdminUrl = `http://127.0.0.1:${cfg.ports.envoyAdmin}`;
   return {
     network,
+    mcpNetwork,
     mcpServer,
     filter,
     gateway,

@@ -58,10 +58,31 @@ describe("librechat/librechat.yaml", () => {
     assert.deepStrictEqual(sent.map(([, value]) => value), ["{{LIBRECHAT_USER_ID}}"]);
   });
 
-  it("allows the gateway's internal hostname, and only that", () => {
+  it("allows the gateway's MCP listener only: its scheme, host and port", () => {
+    // LibreChat matches an MCP server's origin against each entry; an entry without a port
+    // admits every port of its host, so the port must be in the entry.
     const server = Object.values(raw.mcpServers)[0] as { url: string };
-    assert.deepStrictEqual(raw.mcpSettings.allowedDomains, [new URL(server.url).hostname]);
-    assert.deepStrictEqual(raw.mcpSettings.allowedDomains, [ALIASES.envoy]);
+    const gateway = `http://${ALIASES.envoy}:${CONTAINER_PORTS.gateway}`;
+    assert.deepStrictEqual(raw.mcpSettings.allowedDomains, [gateway]);
+    assert.strictEqual(new URL(server.url).origin, gateway);
+  });
+
+  it("does not allow Envoy's admin port, which can stop Envoy", () => {
+    const admin = `http://${ALIASES.envoy}:${CONTAINER_PORTS.envoyAdmin}`;
+    const allowed = raw.mcpSettings.allowedDomains as string[];
+    assert.ok(allowed.every((entry) => /:\d+$/.test(entry)), `an entry without a port admits ${admin}`);
+    assert.ok(!allowed.includes(admin));
+  });
+
+  it("lets users use the configured MCP server but not add their own", () => {
+    assert.ok(result.success);
+    // The parsed block replaces LibreChat's default ({use: true, create: true}) whole.
+    assert.deepStrictEqual(result.data.interface?.mcpServers, { use: true, create: false });
+    // Without the block, the schema's default lets every user add servers with any headers.
+    const { interface: _dropped, ...without } = raw;
+    const defaults = configSchema.safeParse(without);
+    assert.ok(defaults.success);
+    assert.strictEqual(defaults.data.interface?.mcpServers?.create, true);
   });
 
   it("keeps the SSE stream open as long as Envoy does", () => {

@@ -2,8 +2,9 @@
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { checkPinnedImage, checkPinnedPackage, checkPolicy, checkPort, urlHost } from "../../infra/config";
+import { cookieEnv } from "../../infra/librechat";
 import { ragEmbeddingsEnv } from "../../infra/librechatServices";
-import { GENERATOR_SCRIPT, parseSecrets } from "../../infra/secrets";
+import { generatorScript, LIBRECHAT_SECRET_SIZES, parseGenerated } from "../../infra/secrets";
 import { pulumiYamlDefaults, runStack } from "./harness";
 
 describe("config checks", () => {
@@ -49,6 +50,13 @@ describe("config checks", () => {
     assert.strictEqual(urlHost("192.168.1.5"), "192.168.1.5");
   });
 
+  it("turn LibreChat's Secure cookies off only for plain http away from localhost", () => {
+    assert.deepStrictEqual(cookieEnv("http://192.168.1.5:3080"), ["SESSION_COOKIE_SECURE=false"]);
+    for (const url of ["http://localhost:3080", "http://127.0.0.1:3080", "http://[::1]:3080", "https://chat.example:443"]) {
+      assert.deepStrictEqual(cookieEnv(url), [], url);
+    }
+  });
+
   it("refuse RAG without an OpenAI key, saying which key to set", () => {
     assert.throws(() => ragEmbeddingsEnv("user_provided"), /pulumi config set --secret openaiApiKey/);
     assert.strictEqual(ragEmbeddingsEnv("sk-x"), "RAG_OPENAI_API_KEY=sk-x");
@@ -56,7 +64,8 @@ describe("config checks", () => {
 });
 
 describe("LibreChat secrets generator", () => {
-  const generate = () => execFileSync(process.execPath, ["-e", GENERATOR_SCRIPT], { encoding: "utf8" });
+  const generate = () => execFileSync(process.execPath, ["-e", generatorScript(LIBRECHAT_SECRET_SIZES)], { encoding: "utf8" });
+  const parseSecrets = (stdout: string) => parseGenerated("librechat-secrets", LIBRECHAT_SECRET_SIZES, stdout);
 
   it("prints values of the lengths LibreChat requires", () => {
     const s = parseSecrets(generate());

@@ -65,6 +65,20 @@ describe("replacement scope", () => {
     assert.deepStrictEqual(changedResources(before, after), []);
   });
 
+  it("rotating LibreChat's secrets leaves the RAG database and its password alone", async () => {
+    // `pulumi up --replace <urn of librechat-secrets>`: Postgres keeps the password it was
+    // created with in its volume, so a new POSTGRES_PASSWORD would lock the RAG API out.
+    const rag = await runStack({
+      root,
+      config: { enableRag: "true", openaiApiKey: "sk-test-123" },
+      secretKeys: ["openaiApiKey"],
+    });
+    const rotated = dependentsByProperty(rag, "librechat-secrets");
+    assert.ok(rotated.includes("librechat-container") && rotated.includes("librechat-rag-api"));
+    assert.ok(!rotated.includes("librechat-vectordb"));
+    assert.ok(!rotated.includes("librechat-vectordb-password"));
+  });
+
   it("a LibreChat config change replaces LibreChat alone", async () => {
     fs.appendFileSync(path.join(root, "librechat", "librechat.yaml"), "# edited\n");
     const after = await runStack({ root });

@@ -19,6 +19,7 @@ const image = (key: string) => defaults[`mcp-envoy-wasm:${key}`];
 const CONTAINER = "docker:index/container:Container";
 const BASE_RESOURCES = [
   ["docker:index/network:Network", "network"],
+  ["docker:index/network:Network", "mcp-network"],
   ["mcp-envoy-wasm:infra:McpServer", "mcp-server"],
   ["docker:index/remoteImage:RemoteImage", "mcp-server-image"],
   [CONTAINER, "mcp-server-container"],
@@ -41,6 +42,7 @@ const OPTIONAL_RESOURCES = [
   ["docker:index/volume:Volume", "librechat-meilisearch-data"],
   ["docker:index/remoteImage:RemoteImage", "librechat-meilisearch-image"],
   [CONTAINER, "librechat-meilisearch"],
+  ["command:local:Command", "librechat-vectordb-password"],
   ["docker:index/volume:Volume", "librechat-vectordb-data"],
   ["docker:index/remoteImage:RemoteImage", "librechat-vectordb-image"],
   [CONTAINER, "librechat-vectordb"],
@@ -90,17 +92,33 @@ describe("stack under mocks (default config)", () => {
     }
   });
 
-  it("puts every container on the stack network under its alias", () => {
+  it("puts every container on the stack network under its alias, and the MCP server apart", () => {
     const aliases: Record<string, string> = {
-      "mcp-server-container": ALIASES.mcpServer,
-      "gateway-container": ALIASES.envoy,
       "librechat-mongodb": ALIASES.mongodb,
       "librechat-container": ALIASES.librechat,
     };
     assert.strictEqual(run.get("network").inputs.name, PREFIX);
+    assert.strictEqual(run.get("mcp-network").inputs.name, `${PREFIX}-mcp`);
     for (const [name, alias] of Object.entries(aliases)) {
       assert.deepStrictEqual(run.get(name).inputs.networksAdvanced, [{ name: PREFIX, aliases: [alias] }]);
     }
+    // The MCP server runs code npx fetches: it shares a network with Envoy only, never with
+    // MongoDB (no auth) or LibreChat. Envoy joins both, to be reached and to reach it.
+    assert.deepStrictEqual(run.get("mcp-server-container").inputs.networksAdvanced,
+      [{ name: `${PREFIX}-mcp`, aliases: [ALIASES.mcpServer] }]);
+    assert.deepStrictEqual(run.get("gateway-container").inputs.networksAdvanced,
+      [{ name: PREFIX, aliases: [ALIASES.envoy] }, { name: `${PREFIX}-mcp` }]);
+  });
+
+  it("keeps every container but Envoy off the MCP server's network, optional services included", async () => {
+    const full = await runStack({
+      config: { enableMeilisearch: "true", enableRag: "true", openaiApiKey: "sk-test-123" },
+      secretKeys: ["openaiApiKey"],
+    });
+    const onMcpNetwork = full.registrations
+      .filter((r) => r.type === CONTAINER && r.inputs.networksAdvanced.some((n: { name: string }) => n.name === `${PREFIX}-mcp`))
+      .map((r) => r.name).sort();
+    assert.deepStrictEqual(onMcpNetwork, ["gateway-container", "mcp-server-container"]);
   });
 
   it("publishes only LibreChat and Envoy, all on 127.0.0.1 by default", () => {
@@ -171,13 +189,15 @@ describe("stack under mocks (default config)", () => {
     assert.deepStrictEqual(leaked, []);
   });
 
-  it("generates the secrets once, unlogged, with stdout kept secret", () => {
-    const secrets = run.get("librechat-secrets");
-    assert.deepStrictEqual(secrets.inputs.interpreter, ["node", "-e"]);
-    assert.strictEqual(secrets.inputs.logging, "none");
-    assert.deepStrictEqual(secrets.additionalSecretOutputs, ["stdout"]);
-    assert.deepStrictEqual(secrets.ignoreChanges.sort(), ["addPreviousOutputInEnv", "create", "interpreter", "logging"]);
-    assert.strictEqual(secrets.inputs.triggers, undefined);
+  it("generates the secrets once, unlogged, with stdout kept secret", async () => {
+    const rag = await runStack({ config: { enableRag: "true", openaiApiKey: "sk-test-123" }, secretKeys: ["openaiApiKey"] });
+    for (const secrets of [run.get("librechat-secrets"), rag.get("librechat-vectordb-password")]) {
+      assert.deepStrictEqual(secrets.inputs.interpreter, ["node", "-e"], secrets.name);
+      assert.strictEqual(secrets.inputs.logging, "none", secrets.name);
+      assert.deepStrictEqual(secrets.additionalSecretOutputs, ["stdout"], secrets.name);
+      assert.deepStrictEqual(secrets.ignoreChanges.sort(), ["addPreviousOutputInEnv", "create", "interpreter", "logging"]);
+      assert.strictEqual(secrets.inputs.triggers, undefined, secrets.name);
+    }
   });
 
   it("health-checks every container and waits for it, replacing it delete-first", () => {
@@ -202,14 +222,18 @@ describe("stack under mocks (default config)", () => {
     });
   });
 
-  it("creates in order: network, MCP server, wasm build, Envoy, MongoDB, LibreChat", () => {
-    const order = ["network", "mcp-server-container", "filter-build", "gateway-container", "librechat-mongodb",
+  it("creates in order: networks, MCP server, wasm build, Envoy, MongoDB, LibreChat", () => {
+    const order = ["mcp-network", "mcp-server-container", "filter-build", "gateway-container", "librechat-mongodb",
       "librechat-container"];
     for (let i = 1; i < order.length; i++) {
       const deps = run.get(order[i]).dependencies;
       assert.ok(deps.includes(urnOf(order[i - 1])), `${order[i]} does not depend on ${order[i - 1]}`);
     }
     assert.ok(run.get("gateway-container").dependencies.includes(urnOf("mcp-server-container")));
+    for (const name of ["gateway-container", "librechat-mongodb", "librechat-container"]) {
+      assert.ok(run.get(name).dependencies.includes(urnOf("network")), `${name} does not depend on network`);
+    }
+    assert.ok(run.get("gateway-container").dependencies.includes(urnOf("mcp-network")));
   });
 
   it("exports the URLs a user needs", async () => {
@@ -230,6 +254,18 @@ describe("stack under mocks (options)", () => {
       { internal: CONTAINER_PORTS.envoyAdmin, external: 19901, ip: "127.0.0.1" },
     ]);
     assert.strictEqual(run.stack.outputs.mcpEndpoint, "http://localhost:18000/mcp");
+  });
+
+  it("keeps LibreChat's login cookies usable over http on a LAN address", async () => {
+    const run = await runStack({ config: { publishAddress: "192.168.1.5" } });
+    const env: string[] = run.get("librechat-container").inputs.envs;
+    assert.ok(env.includes("DOMAIN_SERVER=http://192.168.1.5:3080"));
+    // Secure cookies, LibreChat's default for a non-localhost DOMAIN_SERVER, are dropped over http.
+    assert.ok(env.includes("SESSION_COOKIE_SECURE=false"));
+    for (const address of ["127.0.0.1", "0.0.0.0"]) {
+      const local = await runStack({ config: { publishAddress: address } });
+      assert.ok(!envNames(local.get("librechat-container")).includes("SESSION_COOKIE_SECURE"), address);
+    }
   });
 
   it("passes a provider key set with --secret as a secret", async () => {
@@ -257,6 +293,11 @@ describe("stack under mocks (options)", () => {
     assert.ok(!env.includes("SEARCH=false"));
     const rag: string[] = run.get("librechat-rag-api").inputs.envs;
     assert.ok(rag.includes("RAG_OPENAI_API_KEY=sk-test-123") && rag.includes(`JWT_SECRET=${FAKE_SECRETS.jwtSecret}`));
+    for (const name of ["librechat-vectordb", "librechat-rag-api"]) {
+      const env: string[] = run.get(name).inputs.envs;
+      assert.ok(env.includes(`POSTGRES_PASSWORD=${FAKE_SECRETS.postgresPassword}`), name);
+      assert.ok(run.get(name).propertyDependencies.envs.includes(run.get("librechat-vectordb-password").urn), name);
+    }
     const mongo = run.get("librechat-mongodb").urn;
     for (const name of ["librechat-meilisearch", "librechat-vectordb"]) assert.ok(run.get(name).dependencies.includes(mongo));
     assert.ok(run.get("librechat-rag-api").dependencies.includes(run.get("librechat-vectordb").urn));
@@ -274,7 +315,8 @@ describe("stack under mocks (options)", () => {
       secretKeys: ["openaiApiKey"],
     });
     const minimal = await runStack();
-    const given = new Set([...envNames(full.get("librechat-container")), ...envNames(minimal.get("librechat-container"))]);
+    const lan = await runStack({ config: { publishAddress: "192.168.1.5" } });
+    const given = new Set([full, minimal, lan].flatMap((run) => envNames(run.get("librechat-container"))));
     const template = fs.readFileSync(path.join(ROOT, "librechat", ".env.template"), "utf8")
       .split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.slice(0, l.indexOf("=")));
     assert.deepStrictEqual([...given].sort(), [...new Set(template)].sort());
