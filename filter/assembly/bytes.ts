@@ -141,12 +141,71 @@ export function writeJsonField(w: usize, p: usize, n: i32): usize {
  */
 @inline export function jsonRoom(n: i32): i32 { return n * 6 + 18; }
 
-/** Lanes of `v` that a JSON string literal cannot carry as they are: `"`, `\`, controls, DEL, 0xED. */
+/**
+ * Lanes of `v` that a JSON string literal cannot carry as they are: `"`, `\`, controls, DEL,
+ * and bytes from 0x80 up, which must form valid UTF-8 (or a WTF-8 lone surrogate).
+ */
 @inline function jsonSpecial(v: v128): i32 {
   const bad = v128.or(
     v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))), v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f)))),
-    i8x16.eq(v, i8x16.splat(<i8>0xed)));
+    i8x16.lt_s(v, i8x16.splat(0)));
   return i8x16.bitmask(bad);
+}
+
+/** Where the last utf8Step ended. */
+export let utf8Next: usize = 0;
+
+/**
+ * One step of the WHATWG UTF-8 decoder (TextDecoder) at a byte from 0x80 up at `p` (before
+ * `to`): returns the code point, or U+FFFD for an invalid sequence (one per maximal subpart);
+ * the next step starts at utf8Next.
+ */
+export function utf8Step(p: usize, to: usize): i32 {
+  const c = <i32>load<u8>(p);
+  let need = 0;
+  let lower = 0x80;
+  let upper = 0xbf;
+  let cp = 0;
+  utf8Next = p + 1;
+  if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
+  else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; if (c == 0xe0) lower = 0xa0; if (c == 0xed) upper = 0x9f; }
+  else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; if (c == 0xf0) lower = 0x90; if (c == 0xf4) upper = 0x8f; }
+  else return 0xfffd;
+  let q = p + 1;
+  for (let k = 0; k < need; k++) {
+    if (q >= to) { utf8Next = q; return 0xfffd; }
+    const b = <i32>load<u8>(q);
+    if (b < lower || b > upper) { utf8Next = q; return 0xfffd; }
+    lower = 0x80; upper = 0xbf;
+    cp = (cp << 6) | (b & 0x3f);
+    q++;
+  }
+  utf8Next = q;
+  return cp;
+}
+
+/** The UTF-8 sequence at `s` (before `e`, from 0x80 up) to `p`, U+FFFD if invalid; returns the position after it. */
+function putUtf8Step(p: usize, s: usize, e: usize): usize {
+  if (utf8Step(s, e) != 0xfffd) return put(p, s, <i32>(utf8Next - s));
+  store<u16>(p, 0xbfef);
+  store<u8>(p + 2, 0xbd);
+  return p + 3;
+}
+
+/**
+ * Copies `n` bytes of JSON text (a raw id) to `p` as valid UTF-8: invalid sequences become
+ * U+FFFD, as TextDecoder reads them. `p` needs room for 3 bytes per input byte.
+ */
+export function copyUtf8(p: usize, src: usize, n: i32): usize {
+  const e = src + <usize>n;
+  let s = src;
+  while (s < e) {
+    const c = load<u8>(s);
+    if (c < 0x80) { store<u8>(p++, c); s++; continue; }
+    p = putUtf8Step(p, s, e);
+    s = utf8Next;
+  }
+  return p;
 }
 
 /**
@@ -154,7 +213,8 @@ export function writeJsonField(w: usize, p: usize, n: i32): usize {
  * returns the position after it. Input is looked at 16 bytes at a time, a short tail too (its
  * vector may read past the input, never past memory, and the lanes beyond it are ignored);
  * plain bytes are stored a whole vector at once, and only what the input holds counts.
- * 0xED is checked because ED A0..BF is a lone surrogate (WTF-8), written as \uDxxx.
+ * ED A0..BF xx is a lone surrogate (WTF-8, from a decoded \u escape), written as \uDxxx;
+ * other invalid UTF-8 (raw header values) is written as U+FFFD, as TextDecoder reads it.
  */
 export function writeJson(p: usize, src: usize, n: i32): usize {
   store<u8>(p++, 0x22);
@@ -175,20 +235,20 @@ export function writeJson(p: usize, src: usize, n: i32): usize {
       s += k;
     } else {
       const d = <i32>load<u8>(s);
-      if (d >= 0x20 && d != 0x22 && d != 0x5c && d != 0x7f && d != 0xed) { store<u8>(p++, <u8>d); s++; continue; }
+      if (d >= 0x20 && d < 0x7f && d != 0x22 && d != 0x5c) { store<u8>(p++, <u8>d); s++; continue; }
     }
     // s is at a byte that needs care.
     const c = <i32>load<u8>(s);
     if (c == 0x22 || c == 0x5c) { store<u8>(p, 0x5c); store<u8>(p + 1, <u8>c); p += 2; s++; continue; }
     if (c < 0x20 || c == 0x7f) { p = hexEscape(p, c); s++; continue; }
-    if (c == 0xed && s + 2 < e && load<u8>(s + 1) >= 0xa0) {
+    if (c == 0xed && s + 2 < e && load<u8>(s + 1) >= 0xa0 && (load<u8>(s + 2) & 0xc0) == 0x80) {
       const cp = ((c & 0x0f) << 12) | ((<i32>load<u8>(s + 1) & 0x3f) << 6) | (<i32>load<u8>(s + 2) & 0x3f);
       p = hexEscape(p, cp);
       s += 3;
       continue;
     }
-    store<u8>(p++, <u8>c);
-    s++;
+    p = putUtf8Step(p, s, e);
+    s = utf8Next;
   }
   store<u8>(p++, 0x22);
   return p;

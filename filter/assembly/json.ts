@@ -7,7 +7,7 @@
 //   applied, so matching sees the server's string. Decoded text is WTF-8: a lone
 //   surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
 // Nesting depth is bounded only by memory: containers are tracked on a byte stack.
-import { Bytes, sameBytes } from "./bytes";
+import { Bytes, sameBytes, utf8Step, utf8Next } from "./bytes";
 
 export const ERR_NONE: i32 = 0;
 export const ERR_EOF: i32 = 1;
@@ -366,24 +366,6 @@ export function decodeString(from: usize, to: usize, out: Bytes): void {
 
 /** One WHATWG UTF-8 decoder step for a non-ASCII lead byte at p; returns the next position. */
 function decodeUtf8(p: usize, to: usize, out: Bytes): usize {
-  const c = <i32>load<u8>(p);
-  let need = 0;
-  let lower = 0x80;
-  let upper = 0xbf;
-  let cp = 0;
-  if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
-  else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; if (c == 0xe0) lower = 0xa0; if (c == 0xed) upper = 0x9f; }
-  else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; if (c == 0xf0) lower = 0x90; if (c == 0xf4) upper = 0x8f; }
-  else { putCodePoint(out, 0xfffd); return p + 1; }
-  let q = p + 1;
-  for (let k = 0; k < need; k++) {
-    if (q >= to) { putCodePoint(out, 0xfffd); return q; }
-    const b = <i32>load<u8>(q);
-    if (b < lower || b > upper) { putCodePoint(out, 0xfffd); return q; }
-    lower = 0x80; upper = 0xbf;
-    cp = (cp << 6) | (b & 0x3f);
-    q++;
-  }
-  putCodePoint(out, cp);
-  return q;
+  putCodePoint(out, utf8Step(p, to));
+  return utf8Next;
 }

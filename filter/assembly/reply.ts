@@ -1,6 +1,6 @@
 // JSON-RPC error replies and audit lines. Values that came from the client are written
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
-import { Bytes, ascii, jsonRoom, fieldRoom, put, writeJson, writeJsonField } from "./bytes";
+import { Bytes, ascii, copyUtf8, jsonRoom, fieldRoom, put, writeJson, writeJsonField } from "./bytes";
 import { Message } from "./mcp";
 import { logInfo } from "./host";
 
@@ -111,7 +111,7 @@ export class AuditContext {
     }
     const userPtr = this.user.ptr;
     const userLen = this.user.len;
-    let room = AUDIT_FIXED + decision.length + idLen + jsonRoom(userLen);
+    let room = AUDIT_FIXED + decision.length + idLen * 3 + jsonRoom(userLen);
     if (sessionLen >= 0) room += jsonRoom(sessionLen);
     if (protocolLen >= 0) room += jsonRoom(protocolLen);
     if (methodLen >= 0) room += fieldRoom(methodLen);
@@ -129,7 +129,7 @@ export class AuditContext {
     p = put(p, A_K_METHOD.ptr, A_K_METHOD.len);
     p = methodLen < 0 ? put(p, A_NULL.ptr, A_NULL.len) : writeJsonField(p, methodPtr, methodLen);
     p = put(p, A_K_ID.ptr, A_K_ID.len);
-    if (idLen > 0) p = put(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
+    if (idLen > 0) p = copyUtf8(p, idFrom, idLen); else p = put(p, A_NULL.ptr, A_NULL.len);
     if (targetLen >= 0) {
       p = put(p, keyPtr, keyLen);
       p = writeJsonField(p, targetPtr, targetLen);

@@ -1,5 +1,6 @@
 // What the filter does with MCP requests: forward, refuse, reply, route, count, audit.
 import * as assert from "node:assert/strict";
+import { BareVm } from "./bare-vm";
 import { startHost, post, call, header, audits, requestHeaders, POLICY } from "./helpers";
 
 describe("filter: requests", () => {
@@ -348,6 +349,21 @@ describe("filter: requests", () => {
       post(host, call("t".repeat(256)));
       assert.equal(host.metric("mcp_filter.tool_calls._other"), 1);
       assert.equal(host.metric(`mcp_filter.tool_calls.${"t".repeat(64)}`), 1);
+    });
+
+    it("writes audit lines as valid UTF-8 whatever bytes the client sends in headers and ids", () => {
+      // The emulator keeps log lines as text; the bare VM hands over the bytes the filter wrote.
+      const vm = new BareVm([JSON.stringify(POLICY)]);
+      const raw = "\xff\x80\xc3(\xed\xa0A\xf4\x90\x80\x80ok\xe2\x82";
+      const id = Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"'), Buffer.from(raw, "latin1"), Buffer.from('","method":"tools/call","params":{"name":"get-env"}}')]);
+      assert.equal(vm.post(1, [["mcp-session-id", raw], ["x-user-id", raw], ["mcp-protocol-version", raw]], id), false);
+      const line = vm.info.find((b) => b.toString("latin1").startsWith('{"audit"'));
+      assert.ok(line, "an audit line was written");
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(line);
+      const decoded = new TextDecoder().decode(Buffer.from(raw, "latin1")); // how a UTF-8 reader sees the bytes
+      const audit = JSON.parse(text);
+      for (const field of ["session", "user", "protocol", "id"]) assert.equal(audit[field], decoded, field);
+      assert.equal(audit.decision, "deny");
     });
 
     it("cuts a client string over 4096 bytes to a whole character and an ellipsis in audit lines and denials", () => {

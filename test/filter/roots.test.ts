@@ -4,105 +4,18 @@
 // with different user headers, their streams interleaved. Each stream must be judged with its
 // own root's settings, whatever the stream before it used.
 import * as assert from "node:assert/strict";
-import { Wasm } from "../../filter/host/wasm-api";
-import { call, wasm } from "./helpers";
+import { BareVm } from "./bare-vm";
+import { call } from "./helpers";
 
 const RULES = [{ name: "no-echo-for-mallory", action: "deny", tools: ["echo"], users: ["mallory"] }];
-const CONFIGS: Record<number, string> = {
-  1: JSON.stringify({ defaultAction: "allow", userHeader: "x-user-id", rules: RULES }),
-  2: JSON.stringify({ defaultAction: "allow", userHeader: "x-librechat-user", rules: RULES }),
-};
-const REQUEST_HEADERS = 0;
-const REQUEST_BODY = 0;
-const PLUGIN_CONFIGURATION = 7;
-
-function pairs(list: Array<[string, string]>): Buffer {
-  let n = 4;
-  for (const [k, v] of list) n += 8 + k.length + v.length + 2;
-  const b = Buffer.alloc(n);
-  b.writeUInt32LE(list.length, 0);
-  let sizes = 4;
-  let p = 4 + 8 * list.length;
-  for (const [k, v] of list) {
-    b.writeUInt32LE(k.length, sizes);
-    b.writeUInt32LE(v.length, sizes + 4);
-    sizes += 8;
-    p += b.write(k, p, "latin1");
-    b[p++] = 0;
-    p += b.write(v, p, "latin1");
-    b[p++] = 0;
-  }
-  return b;
-}
-
-/** A bare proxy-wasm host for one VM: just what a POST through mcp_filter needs. */
-class TwoRootVm {
-  private readonly ex: any;
-  private context = 0;
-  private headers: Buffer = Buffer.alloc(0);
-  private body: Buffer = Buffer.alloc(0);
-  private root = 0;
-  replied = false;
-  readonly critical: string[] = [];
-
-  constructor() {
-    const view = () => new DataView(this.ex.memory.buffer);
-    const text = (p: number, n: number) => Buffer.from(this.ex.memory.buffer, p, n).toString("utf8");
-    const hand = (data: Buffer, ptrOut: number, sizeOut: number): number => {
-      const p = this.ex.malloc(data.length);
-      new Uint8Array(this.ex.memory.buffer).set(data, p);
-      view().setUint32(ptrOut, p, true);
-      view().setUint32(sizeOut, data.length, true);
-      return 0;
-    };
-    let metric = 0;
-    const env = {
-      proxy_log: (level: number, p: number, n: number) => { if (level >= 5) this.critical.push(text(p, n)); return 0; },
-      proxy_define_metric: (_t: number, _p: number, _n: number, idOut: number) => { view().setUint32(idOut, ++metric, true); return 0; },
-      proxy_increment_metric: () => 0,
-      proxy_get_property: (p: number, n: number, ptrOut: number, sizeOut: number) =>
-        text(p, n).replace(/\0/g, ".") === "plugin_root_id" ? hand(Buffer.from("mcp_filter"), ptrOut, sizeOut) : 1,
-      proxy_send_local_response: () => { this.replied = true; return 0; },
-      proxy_get_header_map_pairs: (type: number, ptrOut: number, sizeOut: number) =>
-        hand(type === REQUEST_HEADERS ? this.headers : pairs([]), ptrOut, sizeOut),
-      proxy_remove_header_map_value: () => 0,
-      proxy_replace_header_map_value: () => 0,
-      proxy_get_buffer_bytes: (type: number, _start: number, _n: number, ptrOut: number, sizeOut: number) =>
-        hand(type === PLUGIN_CONFIGURATION ? Buffer.from(CONFIGS[this.root]) : type === REQUEST_BODY ? this.body : Buffer.alloc(0), ptrOut, sizeOut),
-      proxy_set_buffer_bytes: () => 0,
-    };
-    const instance = new Wasm.Instance(new Wasm.Module(wasm()), {
-      env,
-      wasi_unstable: { proc_exit: (code: number) => { throw new Error(`the VM trapped (proc_exit ${code})`); } },
-    });
-    this.ex = instance.exports;
-    for (const root of [1, 2]) {
-      this.root = root;
-      this.ex.proxy_on_context_create(root, 0);
-      assert.equal(this.ex.proxy_on_vm_start(root, 0), 1);
-      assert.equal(this.ex.proxy_on_configure(root, CONFIGS[root].length), 1, this.critical.join("\n"));
-    }
-    this.context = 2;
-  }
-
-  /** One POST on a stream of `root`; true if the filter forwarded it. */
-  post(root: number, headers: Array<[string, string]>, body: string): boolean {
-    const id = ++this.context;
-    this.replied = false;
-    this.headers = pairs([[":method", "POST"], [":path", "/mcp"], ["content-type", "application/json"], ...headers]);
-    this.body = Buffer.from(body);
-    this.ex.proxy_on_context_create(id, root);
-    const atHeaders = this.ex.proxy_on_request_headers(id, headers.length + 3, 0);
-    const atBody = this.replied ? 1 : this.ex.proxy_on_request_body(id, this.body.length, 1);
-    this.ex.proxy_on_done(id);
-    this.ex.proxy_on_delete(id);
-    return atHeaders === 1 && atBody === 0 && !this.replied;
-  }
-}
+const CONFIGS = [
+  JSON.stringify({ defaultAction: "allow", userHeader: "x-user-id", rules: RULES }),
+  JSON.stringify({ defaultAction: "allow", userHeader: "x-librechat-user", rules: RULES }),
+];
 
 describe("filter: several plugin roots in one VM", () => {
   it("judges each stream with its own root's user header, streams interleaved", () => {
-    const vm = new TwoRootVm();
+    const vm = new BareVm(CONFIGS);
     const echo = call("echo", 1);
     for (let round = 0; round < 3; round++) {
       assert.equal(vm.post(1, [["x-user-id", "mallory"]], echo), false, "root 1 reads x-user-id: mallory is denied");
