@@ -91,11 +91,14 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 };
 
 export class HeaderMap {
-  readonly keys: string[] = [];
-  readonly values: string[] = [];
+  /** Read-only outside this class: snapshots may share the arrays (see snapshot()). */
+  keys: string[] = [];
+  values: string[] = [];
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
+  /** A snapshot holds `keys` and `values`: the next change copies them first. */
+  private shared = false;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -148,7 +151,16 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
+  /** Before any change: a snapshot taken earlier keeps the arrays it was given. */
+  private unshare(): void {
+    if (!this.shared) return;
+    this.keys = this.keys.slice();
+    this.values = this.values.slice();
+    this.shared = false;
+  }
+
   private addInfo(info: KeyInfo, value: string): void {
+    this.unshare();
     const k = info.key;
     if (info.inline) {
       const i = this.indexOf(k);
@@ -170,12 +182,18 @@ export class HeaderMap {
   set(key: string, value: string): void {
     const info = this.table.info(key);
     const i = this.indexOf(info.key);
-    if (i >= 0) this.values[i] = value;
-    else this.addInfo(info, value);
+    if (i < 0) {
+      this.addInfo(info, value);
+      return;
+    }
+    this.unshare();
+    this.values[i] = value;
   }
 
   remove(key: string): void {
     const k = this.canonical(key);
+    if (this.indexOf(k) < 0) return;
+    this.unshare();
     for (let i = this.keys.length - 1; i >= 0; i--) {
       if (this.keys[i] === k) {
         this.keys.splice(i, 1);
@@ -186,8 +204,9 @@ export class HeaderMap {
   }
 
   clear(): void {
-    this.keys.length = 0;
-    this.values.length = 0;
+    this.keys = [];
+    this.values = [];
+    this.shared = false;
     this.pseudo = 0;
   }
 
@@ -195,9 +214,13 @@ export class HeaderMap {
     return this.keys.map((k, i): [string, string] => [k, this.values[i]]);
   }
 
-  /** A copy of the current entries, turned into a HeaderList only if someone asks. */
+  /**
+   * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
+   * snapshot takes the arrays as they are, and the map copies them before its next change.
+   */
   snapshot(): HeaderSnapshot {
-    return new HeaderSnapshot(this.keys.slice(), this.values.slice());
+    this.shared = true;
+    return new HeaderSnapshot(this.keys, this.values);
   }
 }
 

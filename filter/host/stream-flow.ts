@@ -55,7 +55,9 @@ export abstract class StreamFlow implements StreamOwner {
   protected created = false;
   protected reply?: LocalReply;
   protected wasReset = false;
-  protected routeInfo?: { headers: HeaderSnapshot; recomputed: boolean };
+  /** The headers the router matched on, and whether a header change made it match again. */
+  protected routeHeaders?: HeaderSnapshot;
+  protected routeRecomputed = false;
   private streamFailed = false;
   private failureReplySent = false;
   private routeCleared = false;
@@ -147,7 +149,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.headersIn = true;
     side.complete = eos;
     this.lastEndOfStream = eos;
-    if (side.request) this.routeInfo = { headers: side.live.snapshot(), recomputed: false };
+    if (side.request) this.routeHeaders = side.live.snapshot();
     else if (!internal) this.responseDetails ??= "via_upstream";
     if (this.passThrough(side)) {
       this.releaseHeaders(side, eos);
@@ -385,7 +387,10 @@ export abstract class StreamFlow implements StreamOwner {
     side.out.headerSnapshot = snapshot;
     if (end) side.out.ended = true;
     if (side.request) {
-      if (this.routeCleared) this.routeInfo = { headers: snapshot, recomputed: true };
+      if (this.routeCleared) {
+        this.routeHeaders = snapshot;
+        this.routeRecomputed = true;
+      }
       this.listener?.upstreamHeaders?.(snapshot.toList());
     } else {
       this.listener?.downstreamHeaders?.(snapshot.toList(), end);

@@ -87,8 +87,8 @@ export class HttpContext extends StreamFlow {
    * ones when the filter changed request headers (which clears Envoy's route cache).
    */
   get route(): { headers: HeaderList; recomputed: boolean } | undefined {
-    const r = this.routeInfo;
-    return r && { headers: r.headers.toList(), recomputed: r.recomputed };
+    const r = this.routeHeaders;
+    return r && { headers: r.toList(), recomputed: this.routeRecomputed };
   }
   requestHeaderMap(): HeaderList {
     return this.sides[0].live?.toList() ?? [];
