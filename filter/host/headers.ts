@@ -97,8 +97,8 @@ export class HeaderMap {
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** A snapshot holds `keys` and `values`: the next change copies them first. */
-  private shared = false;
+  /** The snapshot that holds `keys` and `values`, if any: the next change copies them first. */
+  private shared?: HeaderSnapshot;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -156,7 +156,7 @@ export class HeaderMap {
     if (!this.shared) return;
     this.keys = this.keys.slice();
     this.values = this.values.slice();
-    this.shared = false;
+    this.shared = undefined;
   }
 
   private addInfo(info: KeyInfo, value: string): void {
@@ -206,7 +206,7 @@ export class HeaderMap {
   clear(): void {
     this.keys = [];
     this.values = [];
-    this.shared = false;
+    this.shared = undefined;
     this.pseudo = 0;
   }
 
@@ -216,11 +216,11 @@ export class HeaderMap {
 
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot takes the arrays as they are, and the map copies them before its next change.
+   * snapshot takes the arrays as they are, and the map copies them before its next change;
+   * until then every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
-    this.shared = true;
-    return new HeaderSnapshot(this.keys, this.values);
+    return (this.shared ??= new HeaderSnapshot(this.keys, this.values));
   }
 }
 
