@@ -6,6 +6,7 @@
 
 import { AbiVersion, ModuleCheck } from "./abi";
 import { BaseContext } from "./context";
+import { ContextTable } from "./context-table";
 import { HostCore } from "./core";
 import { buildImports } from "./imports";
 import { GuestMemory } from "./memory";
@@ -32,6 +33,7 @@ export interface StreamExports {
   readonly done?: Export;
   readonly delete?: Export;
 }
+
 export type FailState = "RuntimeError" | "StartFailed" | "ConfigureFailed" | "UnableToInitializeCode";
 
 /** Thrown by a host function to trap the guest (e.g. a restricted host call). */
@@ -53,7 +55,7 @@ const MALLOC_ALLOWED = new Set([
 export class WasmVm {
   readonly abi: AbiVersion;
   readonly metrics: VmMetrics;
-  readonly contexts = new Map<number, BaseContext>();
+  readonly contexts = new ContextTable();
   /** The context whose callback is running (current_context_). */
   current: BaseContext;
   /** set_effective_context target for the rest of the current VM call, 0 if none. */
