@@ -52,12 +52,44 @@ export function asciiLower(s: string): string {
   return s;
 }
 
+/** Values up to this many chars may have their pairs entry kept on the KeyInfo. */
+const CACHED_VALUE_MAX = 256;
+
 /** What a header map needs to know about a key, worked out once per distinct key string. */
-interface KeyInfo {
-  /** Lowercased, with the request map's "host" alias resolved. */
-  readonly key: string;
-  readonly inline: boolean;
-  readonly pseudo: boolean;
+export class KeyInfo {
+  /** The pairs entry (key NUL value NUL) for `entryValue`, once that value repeated. */
+  private entry: Uint8Array | null = null;
+  private entryValue = "";
+  /** The value of the latest entry written without `entry`. */
+  private lastValue = "";
+
+  constructor(
+    /** Lowercased, with the request map's "host" alias resolved. */
+    readonly key: string,
+    readonly inline: boolean,
+    readonly pseudo: boolean,
+  ) {}
+
+  /**
+   * Writes this key's pairs entry for `value` at `p`; returns where it ends. A header's value
+   * mostly repeats from request to request: once it was written twice in a row, its entry is
+   * kept here and copied in one go, where writing char by char costs over a ns per byte.
+   */
+  putEntry(buf: Uint8Array, p: number, value: string): number {
+    let e = this.entry;
+    if (e === null || value !== this.entryValue) {
+      if (value !== this.lastValue || value.length > CACHED_VALUE_MAX) {
+        this.lastValue = value.length > CACHED_VALUE_MAX ? "" : value;
+        return writeEntry(buf, p, this.key, value);
+      }
+      e = new Uint8Array(this.key.length + value.length + 2);
+      writeEntry(e, 0, this.key, value);
+      this.entry = e;
+      this.entryValue = value;
+    }
+    buf.set(e, p);
+    return p + e.length;
+  }
 }
 
 /**
@@ -76,7 +108,7 @@ class KeyTable {
     if (i !== undefined) return i;
     const lower = asciiLower(raw);
     const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
-    i = { key, inline: this.inline.has(key), pseudo: key.charCodeAt(0) === 58 /* ':' */ };
+    i = new KeyInfo(key, this.inline.has(key), key.charCodeAt(0) === 58 /* ':' */);
     if (this.cache.size >= KeyTable.MAX) this.cache.clear();
     this.cache.set(raw, i);
     return i;
@@ -91,13 +123,16 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 };
 
 export class HeaderMap {
-  /** Read-only outside this class: snapshots may share the arrays (see snapshot()). */
-  keys: string[] = [];
+  /**
+   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots may
+   * share the arrays (see snapshot()).
+   */
+  infos: KeyInfo[] = [];
   values: string[] = [];
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** The snapshot that holds `keys` and `values`, if any: the next change copies them first. */
+  /** The snapshot that holds `infos` and `values`, if any: the next change copies them first. */
   private shared?: HeaderSnapshot;
 
   constructor(readonly kind: HeaderMapKind) {
@@ -118,19 +153,19 @@ export class HeaderMap {
   }
 
   private indexOf(key: string): number {
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+    const infos = this.infos;
+    for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
     return -1;
   }
 
   get size(): number {
-    return this.keys.length;
+    return this.infos.length;
   }
 
   /** HeaderMap::byteSize(): sum of key and value lengths. */
   byteSize(): number {
     let n = 0;
-    for (let i = 0; i < this.keys.length; i++) n += this.keys[i].length + this.values[i].length;
+    for (let i = 0; i < this.infos.length; i++) n += this.infos[i].key.length + this.values[i].length;
     return n;
   }
 
@@ -143,7 +178,7 @@ export class HeaderMap {
   getAll(key: string): string[] {
     const k = this.canonical(key);
     const out: string[] = [];
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] === k) out.push(this.values[i]);
+    for (let i = 0; i < this.infos.length; i++) if (this.infos[i].key === k) out.push(this.values[i]);
     return out;
   }
 
@@ -154,7 +189,7 @@ export class HeaderMap {
   /** Before any change: a snapshot taken earlier keeps the arrays it was given. */
   private unshare(): void {
     if (!this.shared) return;
-    this.keys = this.keys.slice();
+    this.infos = this.infos.slice();
     this.values = this.values.slice();
     this.shared = undefined;
   }
@@ -169,11 +204,11 @@ export class HeaderMap {
         return;
       }
     }
-    if (info.pseudo && this.pseudo < this.keys.length) {
-      this.keys.splice(this.pseudo, 0, k);
+    if (info.pseudo && this.pseudo < this.infos.length) {
+      this.infos.splice(this.pseudo, 0, info);
       this.values.splice(this.pseudo, 0, value);
     } else {
-      this.keys.push(k);
+      this.infos.push(info);
       this.values.push(value);
     }
     if (info.pseudo) this.pseudo++;
@@ -194,9 +229,9 @@ export class HeaderMap {
     const k = this.canonical(key);
     if (this.indexOf(k) < 0) return;
     this.unshare();
-    for (let i = this.keys.length - 1; i >= 0; i--) {
-      if (this.keys[i] === k) {
-        this.keys.splice(i, 1);
+    for (let i = this.infos.length - 1; i >= 0; i--) {
+      if (this.infos[i].key === k) {
+        this.infos.splice(i, 1);
         this.values.splice(i, 1);
         if (i < this.pseudo) this.pseudo--;
       }
@@ -204,14 +239,14 @@ export class HeaderMap {
   }
 
   clear(): void {
-    this.keys = [];
+    this.infos = [];
     this.values = [];
     this.shared = undefined;
     this.pseudo = 0;
   }
 
   toList(): HeaderList {
-    return this.keys.map((k, i): [string, string] => [k, this.values[i]]);
+    return toList(this.infos, this.values);
   }
 
   /**
@@ -220,25 +255,29 @@ export class HeaderMap {
    * until then every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
-    return (this.shared ??= new HeaderSnapshot(this.keys, this.values));
+    return (this.shared ??= new HeaderSnapshot(this.infos, this.values));
   }
 }
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private readonly keys: string[], private readonly values: string[]) {}
+  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
   toList(): HeaderList {
-    return (this.list ??= this.keys.map((k, i): [string, string] => [k, this.values[i]]));
+    return (this.list ??= toList(this.infos, this.values));
   }
+}
+
+function toList(infos: readonly KeyInfo[], values: readonly string[]): HeaderList {
+  return infos.map((k, i): [string, string] => [k.key, values[i]]);
 }
 
 // Pairs wire format (proxy-wasm-cpp-host src/pairs_util.cc): u32 count, then u32 key size and
 // u32 value size per pair, then each key and value followed by a NUL byte; little-endian.
 
 /** PairsUtil::pairsSize */
-export function pairsSize(keys: readonly string[], values: readonly string[]): number {
+export function pairsSize(keys: readonly KeyInfo[], values: readonly string[]): number {
   let n = 4;
-  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].length + 1 + values[i].length + 1;
+  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].key.length + 1 + values[i].length + 1;
   return n;
 }
 
@@ -260,8 +299,17 @@ export function putLatin1(buf: Uint8Array, at: number, s: string): number {
   return at + n;
 }
 
+/** One pair's strings: key NUL value NUL. */
+function writeEntry(buf: Uint8Array, p: number, key: string, value: string): number {
+  p = putLatin1(buf, p, key);
+  buf[p++] = 0;
+  p = putLatin1(buf, p, value);
+  buf[p++] = 0;
+  return p;
+}
+
 /** PairsUtil::marshalPairs into `buf` at `at`; `buf` must have pairsSize bytes there. */
-export function marshalPairs(buf: Uint8Array, at: number, keys: readonly string[], values: readonly string[]): void {
+export function marshalPairs(buf: Uint8Array, at: number, keys: readonly KeyInfo[], values: readonly string[]): void {
   const n = keys.length;
   putU32(buf, at, n);
   let sizes = at + 4;
@@ -269,13 +317,10 @@ export function marshalPairs(buf: Uint8Array, at: number, keys: readonly string[
   for (let i = 0; i < n; i++) {
     const k = keys[i];
     const v = values[i];
-    putU32(buf, sizes, k.length);
+    putU32(buf, sizes, k.key.length);
     putU32(buf, sizes + 4, v.length);
     sizes += 8;
-    p = putLatin1(buf, p, k);
-    buf[p++] = 0;
-    p = putLatin1(buf, p, v);
-    buf[p++] = 0;
+    p = k.putEntry(buf, p, v);
   }
 }
 
