@@ -68,6 +68,8 @@ export class KeyInfo {
     readonly key: string,
     readonly inline: boolean,
     readonly pseudo: boolean,
+    /** For an inline header, its bit in HeaderMap's inlineAdded (shared by a few); else 0. */
+    readonly inlineBit: number,
   ) {}
 
   /**
@@ -101,14 +103,19 @@ class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
 
-  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {}
+  private readonly inlineNames: readonly string[];
+
+  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
+    this.inlineNames = [...inline];
+  }
 
   info(raw: string): KeyInfo {
     let i = this.cache.get(raw);
     if (i !== undefined) return i;
     const lower = asciiLower(raw);
     const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
-    i = new KeyInfo(key, this.inline.has(key), key.charCodeAt(0) === 58 /* ':' */);
+    const inline = this.inline.has(key);
+    i = new KeyInfo(key, inline, key.charCodeAt(0) === 58 /* ':' */, inline ? 1 << (this.inlineNames.indexOf(key) & 31) : 0);
     if (this.cache.size >= KeyTable.MAX) this.cache.clear();
     this.cache.set(raw, i);
     return i;
@@ -134,6 +141,11 @@ export class HeaderMap {
   private pseudo = 0;
   /** The snapshot that holds `infos` and `values`, if any: the next change copies them first. */
   private shared?: HeaderSnapshot;
+  /**
+   * The inlineBit of every inline header added since the last clear(): an inline key whose
+   * bit is not here is not in the map, and adding it needs no search for an entry to join.
+   */
+  private inlineAdded = 0;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -198,11 +210,12 @@ export class HeaderMap {
     this.unshare();
     const k = info.key;
     if (info.inline) {
-      const i = this.indexOf(k);
+      const i = (this.inlineAdded & info.inlineBit) !== 0 ? this.indexOf(k) : -1;
       if (i >= 0) {
         if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
         return;
       }
+      this.inlineAdded |= info.inlineBit;
     }
     if (info.pseudo && this.pseudo < this.infos.length) {
       this.infos.splice(this.pseudo, 0, info);
@@ -243,6 +256,7 @@ export class HeaderMap {
     this.values = [];
     this.shared = undefined;
     this.pseudo = 0;
+    this.inlineAdded = 0;
   }
 
   toList(): HeaderList {
