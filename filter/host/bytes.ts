@@ -38,7 +38,10 @@ export class ByteBuffer {
   /** Bytes [start, start + length) of the content, clamped to its end, as one view. */
   range(start: number, length: number): Buffer {
     const s = Math.min(this.start + start, this.end);
-    return this.data.subarray(s, Math.min(s + length, this.end));
+    const e = Math.min(s + length, this.end);
+    // As in view(): the whole backing Buffer needs no new view (Buffer#subarray is costly).
+    if (s === 0 && e === this.data.length) return this.data;
+    return this.data.subarray(s, e);
   }
 
   append(src: Uint8Array): void {

@@ -52,12 +52,46 @@ export function asciiLower(s: string): string {
   return s;
 }
 
+/** Values up to this many chars may have their pairs entry kept on the KeyInfo. */
+const CACHED_VALUE_MAX = 256;
+
 /** What a header map needs to know about a key, worked out once per distinct key string. */
-interface KeyInfo {
-  /** Lowercased, with the request map's "host" alias resolved. */
-  readonly key: string;
-  readonly inline: boolean;
-  readonly pseudo: boolean;
+export class KeyInfo {
+  /** The pairs entry (key NUL value NUL) for `entryValue`, once that value repeated. */
+  private entry: Uint8Array | null = null;
+  private entryValue = "";
+  /** The value of the latest entry written without `entry`. */
+  private lastValue = "";
+
+  constructor(
+    /** Lowercased, with the request map's "host" alias resolved. */
+    readonly key: string,
+    readonly inline: boolean,
+    readonly pseudo: boolean,
+    /** For an inline header, its bit in HeaderMap's inlineAdded (shared by a few); else 0. */
+    readonly inlineBit: number,
+  ) {}
+
+  /**
+   * Writes this key's pairs entry for `value` at `p`; returns where it ends. A header's value
+   * mostly repeats from request to request: once it was written twice in a row, its entry is
+   * kept here and copied in one go, where writing char by char costs over a ns per byte.
+   */
+  putEntry(buf: Uint8Array, p: number, value: string): number {
+    let e = this.entry;
+    if (e === null || value !== this.entryValue) {
+      if (value !== this.lastValue || value.length > CACHED_VALUE_MAX) {
+        this.lastValue = value.length > CACHED_VALUE_MAX ? "" : value;
+        return writeEntry(buf, p, this.key, value);
+      }
+      e = new Uint8Array(this.key.length + value.length + 2);
+      writeEntry(e, 0, this.key, value);
+      this.entry = e;
+      this.entryValue = value;
+    }
+    buf.set(e, p);
+    return p + e.length;
+  }
 }
 
 /**
@@ -69,14 +103,19 @@ class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
 
-  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {}
+  private readonly inlineNames: readonly string[];
+
+  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
+    this.inlineNames = [...inline];
+  }
 
   info(raw: string): KeyInfo {
     let i = this.cache.get(raw);
     if (i !== undefined) return i;
     const lower = asciiLower(raw);
     const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
-    i = { key, inline: this.inline.has(key), pseudo: key.charCodeAt(0) === 58 /* ':' */ };
+    const inline = this.inline.has(key);
+    i = new KeyInfo(key, inline, key.charCodeAt(0) === 58 /* ':' */, inline ? 1 << (this.inlineNames.indexOf(key) & 31) : 0);
     if (this.cache.size >= KeyTable.MAX) this.cache.clear();
     this.cache.set(raw, i);
     return i;
@@ -91,11 +130,22 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 };
 
 export class HeaderMap {
-  readonly keys: string[] = [];
-  readonly values: string[] = [];
+  /**
+   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots may
+   * share the arrays (see snapshot()).
+   */
+  infos: KeyInfo[] = [];
+  values: string[] = [];
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
+  /** The snapshot that holds `infos` and `values`, if any: the next change copies them first. */
+  private shared?: HeaderSnapshot;
+  /**
+   * The inlineBit of every inline header added since the last clear(): an inline key whose
+   * bit is not here is not in the map, and adding it needs no search for an entry to join.
+   */
+  private inlineAdded = 0;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -115,19 +165,19 @@ export class HeaderMap {
   }
 
   private indexOf(key: string): number {
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+    const infos = this.infos;
+    for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
     return -1;
   }
 
   get size(): number {
-    return this.keys.length;
+    return this.infos.length;
   }
 
   /** HeaderMap::byteSize(): sum of key and value lengths. */
   byteSize(): number {
     let n = 0;
-    for (let i = 0; i < this.keys.length; i++) n += this.keys[i].length + this.values[i].length;
+    for (let i = 0; i < this.infos.length; i++) n += this.infos[i].key.length + this.values[i].length;
     return n;
   }
 
@@ -140,7 +190,7 @@ export class HeaderMap {
   getAll(key: string): string[] {
     const k = this.canonical(key);
     const out: string[] = [];
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] === k) out.push(this.values[i]);
+    for (let i = 0; i < this.infos.length; i++) if (this.infos[i].key === k) out.push(this.values[i]);
     return out;
   }
 
@@ -148,20 +198,30 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
+  /** Before any change: a snapshot taken earlier keeps the arrays it was given. */
+  private unshare(): void {
+    if (!this.shared) return;
+    this.infos = this.infos.slice();
+    this.values = this.values.slice();
+    this.shared = undefined;
+  }
+
   private addInfo(info: KeyInfo, value: string): void {
+    this.unshare();
     const k = info.key;
     if (info.inline) {
-      const i = this.indexOf(k);
+      const i = (this.inlineAdded & info.inlineBit) !== 0 ? this.indexOf(k) : -1;
       if (i >= 0) {
         if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
         return;
       }
+      this.inlineAdded |= info.inlineBit;
     }
-    if (info.pseudo && this.pseudo < this.keys.length) {
-      this.keys.splice(this.pseudo, 0, k);
+    if (info.pseudo && this.pseudo < this.infos.length) {
+      this.infos.splice(this.pseudo, 0, info);
       this.values.splice(this.pseudo, 0, value);
     } else {
-      this.keys.push(k);
+      this.infos.push(info);
       this.values.push(value);
     }
     if (info.pseudo) this.pseudo++;
@@ -170,15 +230,21 @@ export class HeaderMap {
   set(key: string, value: string): void {
     const info = this.table.info(key);
     const i = this.indexOf(info.key);
-    if (i >= 0) this.values[i] = value;
-    else this.addInfo(info, value);
+    if (i < 0) {
+      this.addInfo(info, value);
+      return;
+    }
+    this.unshare();
+    this.values[i] = value;
   }
 
   remove(key: string): void {
     const k = this.canonical(key);
-    for (let i = this.keys.length - 1; i >= 0; i--) {
-      if (this.keys[i] === k) {
-        this.keys.splice(i, 1);
+    if (this.indexOf(k) < 0) return;
+    this.unshare();
+    for (let i = this.infos.length - 1; i >= 0; i--) {
+      if (this.infos[i].key === k) {
+        this.infos.splice(i, 1);
         this.values.splice(i, 1);
         if (i < this.pseudo) this.pseudo--;
       }
@@ -186,36 +252,46 @@ export class HeaderMap {
   }
 
   clear(): void {
-    this.keys.length = 0;
-    this.values.length = 0;
+    this.infos = [];
+    this.values = [];
+    this.shared = undefined;
     this.pseudo = 0;
+    this.inlineAdded = 0;
   }
 
   toList(): HeaderList {
-    return this.keys.map((k, i): [string, string] => [k, this.values[i]]);
+    return toList(this.infos, this.values);
   }
 
-  /** A copy of the current entries, turned into a HeaderList only if someone asks. */
+  /**
+   * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
+   * snapshot takes the arrays as they are, and the map copies them before its next change;
+   * until then every snapshot is the same one.
+   */
   snapshot(): HeaderSnapshot {
-    return new HeaderSnapshot(this.keys.slice(), this.values.slice());
+    return (this.shared ??= new HeaderSnapshot(this.infos, this.values));
   }
 }
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private readonly keys: string[], private readonly values: string[]) {}
+  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
   toList(): HeaderList {
-    return (this.list ??= this.keys.map((k, i): [string, string] => [k, this.values[i]]));
+    return (this.list ??= toList(this.infos, this.values));
   }
+}
+
+function toList(infos: readonly KeyInfo[], values: readonly string[]): HeaderList {
+  return infos.map((k, i): [string, string] => [k.key, values[i]]);
 }
 
 // Pairs wire format (proxy-wasm-cpp-host src/pairs_util.cc): u32 count, then u32 key size and
 // u32 value size per pair, then each key and value followed by a NUL byte; little-endian.
 
 /** PairsUtil::pairsSize */
-export function pairsSize(keys: readonly string[], values: readonly string[]): number {
+export function pairsSize(keys: readonly KeyInfo[], values: readonly string[]): number {
   let n = 4;
-  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].length + 1 + values[i].length + 1;
+  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].key.length + 1 + values[i].length + 1;
   return n;
 }
 
@@ -237,8 +313,17 @@ export function putLatin1(buf: Uint8Array, at: number, s: string): number {
   return at + n;
 }
 
+/** One pair's strings: key NUL value NUL. */
+function writeEntry(buf: Uint8Array, p: number, key: string, value: string): number {
+  p = putLatin1(buf, p, key);
+  buf[p++] = 0;
+  p = putLatin1(buf, p, value);
+  buf[p++] = 0;
+  return p;
+}
+
 /** PairsUtil::marshalPairs into `buf` at `at`; `buf` must have pairsSize bytes there. */
-export function marshalPairs(buf: Uint8Array, at: number, keys: readonly string[], values: readonly string[]): void {
+export function marshalPairs(buf: Uint8Array, at: number, keys: readonly KeyInfo[], values: readonly string[]): void {
   const n = keys.length;
   putU32(buf, at, n);
   let sizes = at + 4;
@@ -246,13 +331,10 @@ export function marshalPairs(buf: Uint8Array, at: number, keys: readonly string[
   for (let i = 0; i < n; i++) {
     const k = keys[i];
     const v = values[i];
-    putU32(buf, sizes, k.length);
+    putU32(buf, sizes, k.key.length);
     putU32(buf, sizes + 4, v.length);
     sizes += 8;
-    p = putLatin1(buf, p, k);
-    buf[p++] = 0;
-    p = putLatin1(buf, p, v);
-    buf[p++] = 0;
+    p = k.putEntry(buf, p, v);
   }
 }
 

@@ -117,10 +117,10 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       const mem = vm.mem;
       mem.sync();
       if (!map || map.size === 0) return mem.copyLatin1Out("", ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
-      const size = pairsSize(map.keys, map.values);
+      const size = pairsSize(map.infos, map.values);
       const p = mem.alloc(size);
       if (p === 0) return R.InvalidMemoryAccess;
-      marshalPairs(mem.u8, p, map.keys, map.values);
+      marshalPairs(mem.u8, p, map.infos, map.values);
       return mem.writeU32(ptrPtr >>> 0, p) && mem.writeU32(sizePtr >>> 0, size) ? R.Ok : R.InvalidMemoryAccess;
     },
 

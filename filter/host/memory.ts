@@ -63,9 +63,13 @@ export class GuestMemory {
     const u8 = this.u8;
     if (ptr + len > u8.length) return undefined;
     if (len > SHORT) return this.buf.toString("latin1", ptr, ptr + len);
-    let h = 0x811c9dc5; // FNV-1a
-    for (let i = ptr; i < ptr + len; i++) h = Math.imul(h ^ u8[i], 0x01000193);
-    const slot = (h >>> 0) % SLOTS;
+    if (len === 0) return "";
+    // Hashed on the length and three of the bytes, not all of them: the compare below checks
+    // every byte anyway, and a collision only costs a decode.
+    let h = Math.imul(len ^ u8[ptr], 0x01000193);
+    h = Math.imul(h ^ u8[ptr + (len >>> 1)], 0x01000193);
+    h = Math.imul(h ^ u8[ptr + len - 1], 0x01000193);
+    const slot = (h ^ (h >>> 16)) & (SLOTS - 1);
     const hit = this.decoded[slot];
     if (hit.length === len && sameLatin1(hit, u8, ptr)) return hit;
     const s = this.buf.toString("latin1", ptr, ptr + len);

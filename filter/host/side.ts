@@ -14,7 +14,8 @@ export class Output {
   headerSnapshot?: HeaderSnapshot;
   ended = false;
   trailers?: HeaderList;
-  private chunks: Uint8Array[] = [];
+  /** Created by the first non-empty chunk (a GET or a header-only response has none). */
+  private chunks?: Uint8Array[];
   private length = 0;
   private joined?: Buffer;
 
@@ -24,12 +25,13 @@ export class Output {
 
   append(data: Uint8Array): void {
     if (data.length === 0) return;
-    this.chunks.push(data);
+    if (this.chunks) this.chunks.push(data);
+    else this.chunks = [data];
     this.length += data.length;
   }
 
   bodyBuffer(): Buffer {
-    if (!this.joined || this.joined.length !== this.length) this.joined = Buffer.concat(this.chunks, this.length);
+    if (!this.joined || this.joined.length !== this.length) this.joined = Buffer.concat(this.chunks ?? [], this.length);
     return this.joined;
   }
 }

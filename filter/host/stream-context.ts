@@ -173,9 +173,9 @@ export class StreamContext extends BaseContext {
 function headersProperty(h: HeaderMap | null, parts: string[]): PropertyValue {
   if (parts.length === 2) {
     if (!h) return { result: WasmResult.Ok, value: EMPTY_PAIRS };
-    const values = h.keys.map((k) => h.getAll(k).join(","));
-    const out = Buffer.alloc(pairsSize(h.keys, values));
-    marshalPairs(out, 0, h.keys, values);
+    const values = h.infos.map((k) => h.getAll(k.key).join(","));
+    const out = Buffer.alloc(pairsSize(h.infos, values));
+    marshalPairs(out, 0, h.infos, values);
     return { result: WasmResult.Ok, value: out };
   }
   if (parts.length > 3 || !h) return { result: WasmResult.NotFound };

@@ -20,7 +20,7 @@ import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
 import { LocalReply, isGrpcRequest, prepareLocalReply } from "./localreply";
 import { Side } from "./side";
 import { StreamContext, StreamOwner } from "./stream-context";
-import type { WasmVm } from "./vm";
+import type { Export, SideExports, WasmVm } from "./vm";
 
 /** invoke(): the VM had failed or failed during the call; the stream got Envoy's 503. */
 const FAILED = -2;
@@ -55,7 +55,9 @@ export abstract class StreamFlow implements StreamOwner {
   protected created = false;
   protected reply?: LocalReply;
   protected wasReset = false;
-  protected routeInfo?: { headers: HeaderSnapshot; recomputed: boolean };
+  /** The headers the router matched on, and whether a header change made it match again. */
+  protected routeHeaders?: HeaderSnapshot;
+  protected routeRecomputed = false;
   private streamFailed = false;
   private failureReplySent = false;
   private routeCleared = false;
@@ -130,7 +132,7 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   protected onCreate(): void {
-    if (!this.isFailed() && this.ctx) this.callVm("proxy_on_context_create", this.id, this.vm?.rootContext?.id ?? 0);
+    if (!this.isFailed() && this.ctx) this.callVm((this.vm as WasmVm).stream.contextCreate, this.id, this.vm?.rootContext?.id ?? 0);
     this.created = true;
   }
 
@@ -147,7 +149,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.headersIn = true;
     side.complete = eos;
     this.lastEndOfStream = eos;
-    if (side.request) this.routeInfo = { headers: side.live.snapshot(), recomputed: false };
+    if (side.request) this.routeHeaders = side.live.snapshot();
     else if (!internal) this.responseDetails ??= "via_upstream";
     if (this.passThrough(side)) {
       this.releaseHeaders(side, eos);
@@ -155,8 +157,7 @@ export abstract class StreamFlow implements StreamOwner {
     }
     side.map = side.live;
     if (side.request) this.onCreate();
-    const name = side.request ? "proxy_on_request_headers" : "proxy_on_response_headers";
-    const raw = this.invoke(name, side.live.size, eos ? 1 : 0);
+    const raw = this.invoke(this.exportsFor(side)?.headers, side.live.size, eos ? 1 : 0);
     if (raw !== FAILED) this.applyHeaders(side, this.headersStatus(raw));
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -212,7 +213,7 @@ export abstract class StreamFlow implements StreamOwner {
     }
     side.chunk = consumed ? new ByteBuffer() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
-    const raw = this.invoke(side.request ? "proxy_on_request_body" : "proxy_on_response_body", length, eos ? 1 : 0);
+    const raw = this.invoke(this.exportsFor(side)?.body, length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -222,7 +223,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.trailersPending = false;
     side.trailers = side.liveTrailers;
     const size = side.liveTrailers?.size ?? 0;
-    const raw = this.invoke(side.request ? "proxy_on_request_trailers" : "proxy_on_response_trailers", size);
+    const raw = this.invoke(this.exportsFor(side)?.trailers, size);
     if (raw !== FAILED) {
       // Trailers status: 0 continues; StopIteration (1) and anything above it stop.
       const stop = this.vm?.stopIteration || raw >= FilterTrailersStatus.StopIteration;
@@ -242,14 +243,14 @@ export abstract class StreamFlow implements StreamOwner {
    * ContextBase::onXxx: CHECK_FAIL before and after the call. Returns the module's status,
    * NO_STATUS when it exports no such callback (Envoy then continues), or FAILED.
    */
-  private invoke(name: string, a: number, b?: number): number {
+  private invoke(ex: Export | undefined, a: number, b?: number): number {
     if (this.isFailed()) {
       this.checkFail();
       return FAILED;
     }
     const vm = this.vm as WasmVm;
-    if (!vm.has(name)) return NO_STATUS;
-    const raw = vm.call(this.ctx as StreamContext, name, this.id, a, b);
+    if (!ex) return NO_STATUS;
+    const raw = vm.callExport(this.ctx as StreamContext, ex, this.id, a, b);
     if (vm.failed || raw === undefined) {
       this.checkFail();
       return FAILED;
@@ -257,10 +258,16 @@ export abstract class StreamFlow implements StreamOwner {
     return raw;
   }
 
-  protected callVm(name: string, a: number, b?: number): void {
+  /** The module's callbacks for this direction; undefined without a VM. */
+  private exportsFor(side: Side): SideExports | undefined {
+    const ex = this.vm?.stream;
+    return side.request ? ex?.request : ex?.response;
+  }
+
+  protected callVm(ex: Export | undefined, a: number, b?: number): void {
     const vm = this.vm as WasmVm;
     if (vm.failed || !this.ctx) return;
-    vm.call(this.ctx, name, a, b);
+    vm.callExport(this.ctx, ex, a, b);
     vm.afterCall();
   }
 
@@ -380,7 +387,10 @@ export abstract class StreamFlow implements StreamOwner {
     side.out.headerSnapshot = snapshot;
     if (end) side.out.ended = true;
     if (side.request) {
-      if (this.routeCleared) this.routeInfo = { headers: snapshot, recomputed: true };
+      if (this.routeCleared) {
+        this.routeHeaders = snapshot;
+        this.routeRecomputed = true;
+      }
       this.listener?.upstreamHeaders?.(snapshot.toList());
     } else {
       this.listener?.downstreamHeaders?.(snapshot.toList(), end);

@@ -48,10 +48,10 @@ export class HttpContext extends StreamFlow {
     if (vm && this.ctx) {
       if (!this.created) this.onCreate();
       this.ctx.accessLogPhase = true;
-      this.callVm("proxy_on_log", this.id);
+      this.callVm(vm.stream.log, this.id);
       this.ctx.accessLogPhase = false;
-      this.callVm("proxy_on_done", this.id);
-      this.callVm("proxy_on_delete", this.id);
+      this.callVm(vm.stream.done, this.id);
+      this.callVm(vm.stream.delete, this.id);
       vm.contexts.delete(this.id);
     }
     this.core.runPosted();
@@ -87,8 +87,8 @@ export class HttpContext extends StreamFlow {
    * ones when the filter changed request headers (which clears Envoy's route cache).
    */
   get route(): { headers: HeaderList; recomputed: boolean } | undefined {
-    const r = this.routeInfo;
-    return r && { headers: r.headers.toList(), recomputed: r.recomputed };
+    const r = this.routeHeaders;
+    return r && { headers: r.toList(), recomputed: this.routeRecomputed };
   }
   requestHeaderMap(): HeaderList {
     return this.sides[0].live?.toList() ?? [];

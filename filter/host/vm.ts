@@ -6,6 +6,7 @@
 
 import { AbiVersion, ModuleCheck } from "./abi";
 import { BaseContext } from "./context";
+import { ContextTable } from "./context-table";
 import { HostCore } from "./core";
 import { buildImports } from "./imports";
 import { GuestMemory } from "./memory";
@@ -13,6 +14,26 @@ import { VmMetrics } from "./metrics";
 import { Wasm, WasmMemory, WasmModule, isMemory } from "./wasm-api";
 
 type Fn = (...args: number[]) => number | undefined;
+
+/**
+ * An export as the host calls it, resolved once per instance: a Map lookup by name and
+ * Function#length (an accessor call) on every VM call showed in profiles.
+ */
+export interface Export { readonly name: string; readonly fn: Fn; readonly arity: number }
+
+/** The callbacks of one direction of an HTTP stream. */
+export interface SideExports { readonly headers?: Export; readonly body?: Export; readonly trailers?: Export }
+
+/** The callbacks an HTTP stream makes, resolved once per instance (undefined: not exported). */
+export interface StreamExports {
+  readonly contextCreate?: Export;
+  readonly request: SideExports;
+  readonly response: SideExports;
+  readonly log?: Export;
+  readonly done?: Export;
+  readonly delete?: Export;
+}
+
 export type FailState = "RuntimeError" | "StartFailed" | "ConfigureFailed" | "UnableToInitializeCode";
 
 /** Thrown by a host function to trap the guest (e.g. a restricted host call). */
@@ -34,7 +55,7 @@ const MALLOC_ALLOWED = new Set([
 export class WasmVm {
   readonly abi: AbiVersion;
   readonly metrics: VmMetrics;
-  readonly contexts = new Map<number, BaseContext>();
+  readonly contexts = new ContextTable();
   /** The context whose callback is running (current_context_). */
   current: BaseContext;
   /** set_effective_context target for the rest of the current VM call, 0 if none. */
@@ -49,7 +70,9 @@ export class WasmVm {
   tickPeriodMs = 0;
   mem!: GuestMemory;
   /** The exported functions only, in a Map: the instance's exports object is slow to index by name. */
-  private exports = new Map<string, Fn>();
+  private exports = new Map<string, Export>();
+  /** Set by instantiate(). */
+  stream!: StreamExports;
   private readonly actions: Array<() => void> = [];
   private nextContextId = 1;
 
@@ -67,7 +90,10 @@ export class WasmVm {
       // The views must exist before the start section runs: it may call host functions.
       if (imports.memory) this.mem = new GuestMemory(imports.memory, (size) => this.malloc(size));
       const instance = new Wasm.Instance(this.module, imports.object);
-      for (const [name, v] of Object.entries(instance.exports)) if (typeof v === "function") this.exports.set(name, v as Fn);
+      for (const [name, v] of Object.entries(instance.exports)) {
+        if (typeof v === "function") this.exports.set(name, { name, fn: v as Fn, arity: v.length });
+      }
+      this.stream = this.streamExports();
       const memory = imports.memory ?? Object.values(instance.exports).find(isMemory);
       if (!this.mem) this.mem = new GuestMemory(memory as WasmMemory, (size) => this.malloc(size));
     } catch (e) {
@@ -79,6 +105,20 @@ export class WasmVm {
 
   has(name: string): boolean {
     return this.exports.has(name);
+  }
+
+  export(name: string): Export | undefined {
+    return this.exports.get(name);
+  }
+
+  private streamExports(): StreamExports {
+    const side = (dir: string): SideExports => ({
+      headers: this.export(`proxy_on_${dir}_headers`), body: this.export(`proxy_on_${dir}_body`), trailers: this.export(`proxy_on_${dir}_trailers`),
+    });
+    return {
+      contextCreate: this.export("proxy_on_context_create"), request: side("request"), response: side("response"),
+      log: this.export("proxy_on_log"), done: this.export("proxy_on_done"), delete: this.export("proxy_on_delete"),
+    };
   }
 
   allocContextId(): number {
@@ -100,8 +140,13 @@ export class WasmVm {
    * void), or undefined when the export is absent, the VM has failed, or the call trapped.
    */
   call(ctx: BaseContext, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
-    const fn = this.exports.get(name);
-    if (!fn || this.failed) return undefined;
+    return this.callExport(ctx, this.exports.get(name), a, b, c, d, e);
+  }
+
+  /** call() for an export resolved beforehand. */
+  callExport(ctx: BaseContext, ex: Export | undefined, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
+    if (!ex || this.failed) return undefined;
+    const fn = ex.fn;
     const prevCurrent = this.current;
     const prevEffective = this.effectiveId;
     this.current = ctx;
@@ -109,7 +154,7 @@ export class WasmVm {
     try {
       // Exact arity: the JS-to-wasm call stays on V8's fast path.
       let r: number | undefined;
-      switch (fn.length) {
+      switch (ex.arity) {
         case 0: r = fn(); break;
         case 1: r = fn(a as number); break;
         case 2: r = fn(a as number, b as number); break;
@@ -118,7 +163,7 @@ export class WasmVm {
       }
       return this.failed ? undefined : typeof r === "number" ? r >>> 0 : 0;
     } catch (err) {
-      this.trap(name, err);
+      this.trap(ex.name, err);
       return undefined;
     } finally {
       this.current = prevCurrent;
@@ -142,7 +187,7 @@ export class WasmVm {
     let fn = this.mallocFn;
     if (!fn || !name) {
       name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
-      fn = this.exports.get(name) as Fn;
+      fn = this.exports.get(name)?.fn as Fn;
       if (fn) { this.mallocName = name; this.mallocFn = fn; }
     }
     const saved = this.restricted;
