@@ -198,11 +198,10 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
-  /** Before any change: a snapshot taken earlier keeps the arrays it was given. */
+  /** Before any change: a snapshot taken earlier keeps the entries it was given. */
   private unshare(): void {
     if (!this.shared) return;
-    this.infos = this.infos.slice();
-    this.values = this.values.slice();
+    this.shared.detach();
     this.shared = undefined;
   }
 
@@ -265,7 +264,7 @@ export class HeaderMap {
 
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot takes the arrays as they are, and the map copies them before its next change;
+   * snapshot takes the arrays as they are, and copies them before the map's next change;
    * until then every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
@@ -275,7 +274,17 @@ export class HeaderMap {
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
+  constructor(private infos: readonly KeyInfo[], private values: readonly string[]) {}
+
+  /**
+   * The map whose arrays these are is about to change them: keep copies. The map goes on
+   * with its own arrays, which have room to grow, where a slice has none.
+   */
+  detach(): void {
+    this.infos = this.infos.slice();
+    this.values = this.values.slice();
+  }
+
   toList(): HeaderList {
     return (this.list ??= toList(this.infos, this.values));
   }
