@@ -153,10 +153,30 @@ export class HeaderMap {
 
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
     const m = new HeaderMap(kind);
-    for (let i = 0; i < list.length; i++) {
+    const n = list.length;
+    // Most lists already have their pseudo-headers in front and no inline header twice, so
+    // adding them one by one would neither reorder nor join anything: their entries go
+    // straight into arrays of the right size. Any other list is added entry by entry.
+    const infos = new Array<KeyInfo>(n);
+    const values = new Array<string>(n);
+    let pseudo = 0;
+    let inlineAdded = 0;
+    for (let i = 0; i < n; i++) {
       const e = list[i];
-      m.addInfo(m.table.info(e[0]), e[1]);
+      const info = m.table.info(e[0]);
+      if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
+        for (const [k, v] of list) m.add(k, v);
+        return m;
+      }
+      if (info.pseudo) pseudo++;
+      inlineAdded |= info.inlineBit;
+      infos[i] = info;
+      values[i] = e[1];
     }
+    m.infos = infos;
+    m.values = values;
+    m.pseudo = pseudo;
+    m.inlineAdded = inlineAdded;
     return m;
   }
 
