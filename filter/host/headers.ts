@@ -139,7 +139,7 @@ export class HeaderMap {
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** The snapshot that holds `infos` and `values`, if any: the next change copies them first. */
+  /** The snapshot that holds `infos` and `values`, if any: it takes copies before the next change. */
   private shared?: HeaderSnapshot;
   /**
    * The inlineBit of every inline header added since the last clear(): an inline key whose
