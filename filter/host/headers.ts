@@ -139,7 +139,7 @@ export class HeaderMap {
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** The snapshot that holds `infos` and `values`, if any: the next change copies them first. */
+  /** The snapshot that holds `infos` and `values`, if any: it takes copies before the next change. */
   private shared?: HeaderSnapshot;
   /**
    * The inlineBit of every inline header added since the last clear(): an inline key whose
@@ -153,10 +153,30 @@ export class HeaderMap {
 
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
     const m = new HeaderMap(kind);
-    for (let i = 0; i < list.length; i++) {
+    const n = list.length;
+    // Most lists already have their pseudo-headers in front and no inline header twice, so
+    // adding them one by one would neither reorder nor join anything: their entries go
+    // straight into arrays of the right size. Any other list is added entry by entry.
+    const infos = new Array<KeyInfo>(n);
+    const values = new Array<string>(n);
+    let pseudo = 0;
+    let inlineAdded = 0;
+    for (let i = 0; i < n; i++) {
       const e = list[i];
-      m.addInfo(m.table.info(e[0]), e[1]);
+      const info = m.table.info(e[0]);
+      if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
+        for (const [k, v] of list) m.add(k, v);
+        return m;
+      }
+      if (info.pseudo) pseudo++;
+      inlineAdded |= info.inlineBit;
+      infos[i] = info;
+      values[i] = e[1];
     }
+    m.infos = infos;
+    m.values = values;
+    m.pseudo = pseudo;
+    m.inlineAdded = inlineAdded;
     return m;
   }
 
@@ -198,11 +218,10 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
-  /** Before any change: a snapshot taken earlier keeps the arrays it was given. */
+  /** Before any change: a snapshot taken earlier keeps the entries it was given. */
   private unshare(): void {
     if (!this.shared) return;
-    this.infos = this.infos.slice();
-    this.values = this.values.slice();
+    this.shared.detach();
     this.shared = undefined;
   }
 
@@ -265,7 +284,7 @@ export class HeaderMap {
 
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot takes the arrays as they are, and the map copies them before its next change;
+   * snapshot takes the arrays as they are, and copies them before the map's next change;
    * until then every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
@@ -275,7 +294,17 @@ export class HeaderMap {
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
+  constructor(private infos: readonly KeyInfo[], private values: readonly string[]) {}
+
+  /**
+   * The map whose arrays these are is about to change them: keep copies. The map goes on
+   * with its own arrays, which have room to grow, where a slice has none.
+   */
+  detach(): void {
+    this.infos = this.infos.slice();
+    this.values = this.values.slice();
+  }
+
   toList(): HeaderList {
     return (this.list ??= toList(this.infos, this.values));
   }

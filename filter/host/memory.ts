@@ -10,9 +10,11 @@ import type { WasmMemory } from "./wasm-api";
 /** Calls the module's malloc/proxy_on_memory_allocate; returns 0 when it fails. */
 export type Allocator = (size: number) => number;
 
-/** Strings up to this many bytes go through the decode cache. */
+/** Strings up to this many bytes (a multiple of 4) go through the decode cache. */
 const SHORT = 48;
 const SLOTS = 256;
+/** Per slot: the last four bytes, then the whole words from the start (see latin1()). */
+const SLOT_WORDS = 1 + SHORT / 4;
 
 export class GuestMemory {
   u8!: Uint8Array;
@@ -25,6 +27,8 @@ export class GuestMemory {
    * has already computed, which makes the header maps' Map lookups cheaper too.
    */
   private readonly decoded: string[] = new Array<string>(SLOTS).fill("");
+  /** The bytes of each slot's string as little-endian i32 words, compared a word at a time. */
+  private readonly words = new Int32Array(SLOTS * SLOT_WORDS);
 
   constructor(private readonly memory: WasmMemory, private readonly allocator: Allocator) {
     this.refresh();
@@ -64,16 +68,30 @@ export class GuestMemory {
     if (ptr + len > u8.length) return undefined;
     if (len > SHORT) return this.buf.toString("latin1", ptr, ptr + len);
     if (len === 0) return "";
-    // Hashed on the length and three of the bytes, not all of them: the compare below checks
-    // every byte anyway, and a collision only costs a decode.
-    let h = Math.imul(len ^ u8[ptr], 0x01000193);
-    h = Math.imul(h ^ u8[ptr + (len >>> 1)], 0x01000193);
-    h = Math.imul(h ^ u8[ptr + len - 1], 0x01000193);
+    // The bytes as i32 words: the last four (overlapping the others; under four bytes, all
+    // of them), then the whole words from the start. Equal length and words: equal bytes.
+    const dv = this.dv;
+    let last = 0;
+    if (len >= 4) last = dv.getInt32(ptr + len - 4, true);
+    else for (let i = 0; i < len; i++) last |= u8[ptr + i] << (8 * i);
+    const whole = len >>> 2;
+    // Hashed on the length, the last word and the first, not on every byte: the compare
+    // checks every word anyway, and a collision only costs a decode.
+    let h = Math.imul(len ^ last, 0x01000193);
+    if (whole > 0) h = Math.imul(h ^ dv.getInt32(ptr, true), 0x01000193);
     const slot = (h ^ (h >>> 16)) & (SLOTS - 1);
+    const words = this.words;
+    const at = slot * SLOT_WORDS;
     const hit = this.decoded[slot];
-    if (hit.length === len && sameLatin1(hit, u8, ptr)) return hit;
+    if (hit.length === len && words[at] === last) {
+      let k = 0;
+      while (k < whole && words[at + 1 + k] === dv.getInt32(ptr + 4 * k, true)) k++;
+      if (k === whole) return hit;
+    }
     const s = this.buf.toString("latin1", ptr, ptr + len);
     this.decoded[slot] = s;
+    words[at] = last;
+    for (let k = 0; k < whole; k++) words[at + 1 + k] = dv.getInt32(ptr + 4 * k, true);
     return s;
   }
 
@@ -128,10 +146,4 @@ export class GuestMemory {
     }
     return this.writeU32(ptrPtr, p) && this.writeU32(sizePtr, src.length);
   }
-}
-
-/** `s` (already known to have the right length) equals the bytes at `ptr`. */
-function sameLatin1(s: string, u8: Uint8Array, ptr: number): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== u8[ptr + i]) return false;
-  return true;
 }
