@@ -3,30 +3,12 @@
 // with its own root context), and the raw bytes of log lines (the emulator keeps them as text).
 import * as assert from "node:assert/strict";
 import { Wasm } from "../../filter/host/wasm-api";
+import { pairsBytes } from "../host/helpers";
 import { wasm } from "./helpers";
 
 const REQUEST_HEADERS = 0;
 const REQUEST_BODY = 0;
 const PLUGIN_CONFIGURATION = 7;
-
-function pairs(list: Array<[string, string]>): Buffer {
-  let n = 4;
-  for (const [k, v] of list) n += 8 + k.length + v.length + 2;
-  const b = Buffer.alloc(n);
-  b.writeUInt32LE(list.length, 0);
-  let sizes = 4;
-  let p = 4 + 8 * list.length;
-  for (const [k, v] of list) {
-    b.writeUInt32LE(k.length, sizes);
-    b.writeUInt32LE(v.length, sizes + 4);
-    sizes += 8;
-    p += b.write(k, p, "latin1");
-    b[p++] = 0;
-    p += b.write(v, p, "latin1");
-    b[p++] = 0;
-  }
-  return b;
-}
 
 /** One VM with a root per configuration (root ids 1, 2, …): just what a POST through mcp_filter needs. */
 export class BareVm {
@@ -63,7 +45,7 @@ export class BareVm {
         text(p, n).replace(/\0/g, ".") === "plugin_root_id" ? hand(Buffer.from("mcp_filter"), ptrOut, sizeOut) : 1,
       proxy_send_local_response: () => { this.replied = true; return 0; },
       proxy_get_header_map_pairs: (type: number, ptrOut: number, sizeOut: number) =>
-        hand(type === REQUEST_HEADERS ? this.headers : pairs([]), ptrOut, sizeOut),
+        hand(type === REQUEST_HEADERS ? this.headers : pairsBytes([]), ptrOut, sizeOut),
       proxy_remove_header_map_value: () => 0,
       proxy_replace_header_map_value: () => 0,
       proxy_get_buffer_bytes: (type: number, _start: number, _n: number, ptrOut: number, sizeOut: number) =>
@@ -88,7 +70,7 @@ export class BareVm {
   post(root: number, headers: Array<[string, string]>, body: string | Buffer): boolean {
     const id = ++this.context;
     this.replied = false;
-    this.headers = pairs([[":method", "POST"], [":path", "/mcp"], ["content-type", "application/json"], ...headers]);
+    this.headers = pairsBytes([[":method", "POST"], [":path", "/mcp"], ["content-type", "application/json"], ...headers]);
     this.body = typeof body === "string" ? Buffer.from(body) : body;
     this.ex.proxy_on_context_create(id, root);
     const atHeaders = this.ex.proxy_on_request_headers(id, headers.length + 3, 0);
