@@ -86,7 +86,7 @@ const CR: u8 = 0x0d;
  */
 export class EventScan {
   /** Offset (from the start of the bytes) scanned so far. */
-  at: i32 = 0;
+  private at: i32 = 0;
   private lineStart: bool = true; // `at` is the start of a line
   private afterCR: bool = false;  // the line before `at` ended in CR (an LF next completes it)
 

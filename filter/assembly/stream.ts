@@ -46,8 +46,10 @@ const KEEP_HELD: i32 = 65536;
 // Shared by every stream of the VM: the VM runs one callback at a time.
 const requestHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES));
 const responseHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES));
-// Each Shared has its own serial: the request names wanted include its user header.
+// Each Shared has its own serial: the request names wanted include its user header. The
+// response names are the same for every configuration.
 let sharedSerial: u32 = 0;
+const RESPONSE_WANTS: u32 = 1;
 
 /** Settings the root context hands each stream. */
 export class Shared {
@@ -209,7 +211,7 @@ export class McpStream extends Context {
     const resumedOnly = this.rewrite == NONE;
     const headers = responseHeaders;
     headers.load(RESPONSE_HEADERS);
-    if (!headers.wantsFor(1)) {
+    if (!headers.wantsFor(RESPONSE_WANTS)) {
       headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
       headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
       headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
