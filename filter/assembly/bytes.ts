@@ -19,6 +19,12 @@ export class Bytes {
 
   reset(): void { this.len = 0; }
 
+  /** Empties the buffer; false if it grew past `keep` bytes, so the owner should drop it. */
+  recycle(keep: i32): bool {
+    this.len = 0;
+    return this.buf.byteLength <= keep;
+  }
+
   ensure(extra: i32): void {
     const need = this.len + extra;
     if (need <= this.buf.byteLength) return;
@@ -312,6 +318,13 @@ export function ascii(s: string): Bytes {
  * (keys, header names, method and tool names) eight bytes at a time; memory.compare would be
  * inlined as a large general memcmp at every call site.
  */
+/** sameBytes for 2 to 8 bytes (keys, short names): two overlapping loads instead of a loop. */
+@inline export function sameShort(a: usize, b: usize, n: i32): bool {
+  const k = <usize>n;
+  if (k >= 4) return load<u32>(a) == load<u32>(b) && load<u32>(a + k - 4) == load<u32>(b + k - 4);
+  return load<u16>(a) == load<u16>(b) && load<u16>(a + k - 2) == load<u16>(b + k - 2);
+}
+
 export function sameBytes(a: usize, b: usize, n: i32): bool {
   const k = <usize>n;
   let i: usize = 0;

@@ -199,8 +199,12 @@ export class Scanner {
 
   /** Skips (and fully validates) any value at the cursor, iteratively. */
   skipValue(): bool {
-    const stack = this.stack;
-    const floor = stack.len;
+    // A scalar needs no stack. `this.stack` is read at each use: a local would cost reference
+    // counting (AssemblyScript 0.17) on every value skipped.
+    this.ws();
+    const first = this.peek();
+    if (first != 0x7b && first != 0x5b) return this.scalar();
+    const floor = this.stack.len;
     while (true) {
       this.ws();
       const c = this.peek();
@@ -209,7 +213,7 @@ export class Scanner {
         if (this.eat(0x7d)) {
           // empty object: fall through to "after a value"
         } else {
-          stack.byte(OBJ);
+          this.stack.byte(OBJ);
           if (!this.key()) return false;
           continue;
         }
@@ -218,7 +222,7 @@ export class Scanner {
         if (this.eat(0x5d)) {
           // empty array
         } else {
-          stack.byte(ARR);
+          this.stack.byte(ARR);
           continue;
         }
       } else if (!this.scalar()) {
@@ -226,9 +230,9 @@ export class Scanner {
       }
       // After a value: close containers until one wants another element.
       while (true) {
-        if (stack.len == floor) return true;
+        if (this.stack.len == floor) return true;
         this.ws();
-        const top = load<u8>(stack.ptr + <usize>stack.len - 1);
+        const top = load<u8>(this.stack.ptr + <usize>this.stack.len - 1);
         const d = this.peek();
         if (d == 0x2c) {
           this.pos++;
@@ -237,7 +241,7 @@ export class Scanner {
         }
         if ((d == 0x7d && top == OBJ) || (d == 0x5d && top == ARR)) {
           this.pos++;
-          stack.len--;
+          this.stack.len--;
           continue;
         }
         return this.fail(d < 0 ? ERR_EOF : ERR_TOKEN);

@@ -2,7 +2,7 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii, same, sameBytes } from "./bytes";
+import { Bytes, ascii, equalsAt, sameShort } from "./bytes";
 import { Scanner } from "./json";
 
 export const KIND_REQUEST: i32 = 1;
@@ -35,11 +35,6 @@ const KEEP_CAPACITY: i32 = 1024;
 // the rest each time), so a big batch pins at most about KEEP_MESSAGES * 3 * KEEP_CAPACITY.
 const KEEP_MESSAGES: i32 = 64;
 
-@inline function owned(b: Bytes): Bytes {
-  if (b.buf.byteLength > KEEP_CAPACITY) return new Bytes(64);
-  b.reset();
-  return b;
-}
 
 /**
  * One JSON-RPC message of a body. Records are pooled (see Body): the decoded strings live in
@@ -66,19 +61,161 @@ export class Message {
   hasId(): bool { return this.idTo > this.idFrom; }
 
   reset(): void {
+    // Reference fields are assigned only when they change: each assignment costs reference
+    // counting (AssemblyScript 0.17), and this runs for every message.
     this.kind = KIND_INVALID;
-    this.reason = "";
-    this.method = null;
+    if (this.reason.length != 0) this.reason = "";
+    if (this.method !== null) this.method = null;
     this.idFrom = 0;
     this.idTo = 0;
-    this.tool = null;
-    this.prompt = null;
-    this.resource = null;
+    if (this.tool !== null) this.tool = null;
+    if (this.prompt !== null) this.prompt = null;
+    if (this.resource !== null) this.resource = null;
     this.rule = -1;
     this.denied = false;
-    this.methodBuf = owned(this.methodBuf);
-    this.nameBuf = owned(this.nameBuf);
-    this.uriBuf = owned(this.uriBuf);
+    if (!this.methodBuf.recycle(KEEP_CAPACITY)) this.methodBuf = new Bytes(64);
+    if (!this.nameBuf.recycle(KEEP_CAPACITY)) this.nameBuf = new Bytes(64);
+    if (!this.uriBuf.recycle(KEEP_CAPACITY)) this.uriBuf = new Bytes(64);
+  }
+
+  // Reading is done by methods: AssemblyScript 0.17 reference-counts every reference argument
+  // and local, but not `this`, and these run for every message of every body.
+
+  /** Reads one element of a batch (or the whole body) at the scanner's cursor. */
+  read(): void {
+    if (scanner.peek() != 0x7b) {
+      scanner.skipValue();
+      this.reason = "a JSON-RPC message must be an object";
+      return;
+    }
+    scanner.pos++;
+    let jsonrpcOk = false;
+    let methodSeen = false;
+    let methodOk = false;
+    let idSeen = false;
+    let idOk = false;
+    let paramsSeen = false;
+    let paramsOk = false;
+    let params = 0; // P_* bits of the last params object
+    let answer = false;
+    if (!scanner.eat(0x7d)) {
+      while (true) {
+        if (!scanner.key()) return;
+        scanner.ws();
+        const v = scanner.peek();
+        const key = keyCode(false);
+        if (key == KEY_JSONRPC) {
+          jsonrpcOk = v == 0x22 && scanner.str() && scanner.strIs(V_20.ptr, V_20.len);
+          if (v != 0x22 && !scanner.skipValue()) return;
+        } else if (key == KEY_METHOD) {
+          methodSeen = true;
+          methodOk = v == 0x22;
+          if (methodOk) { if (!scanner.str()) return; scanner.decodeInto(this.methodBuf); this.method = this.methodBuf; }
+          else { this.method = null; if (!scanner.skipValue()) return; }
+        } else if (key == KEY_ID) {
+          idSeen = true;
+          this.idFrom = scanner.pos;
+          if (!scanner.skipValue()) return;
+          idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
+          // Only a string or number id is echoed back; anything else answers with id null.
+          this.idTo = idOk ? scanner.pos : this.idFrom;
+        } else if (key == KEY_PARAMS) {
+          paramsSeen = true;
+          paramsOk = v == 0x7b;
+          params = 0;
+          if (paramsOk) {
+            params = this.readParams();
+            if (scanner.err != 0) return;
+          } else if (!scanner.skipValue()) return;
+        } else if (key == KEY_ANSWER) {
+          answer = true;
+          if (!scanner.skipValue()) return;
+        } else if (!scanner.skipValue()) {
+          return;
+        }
+        if (scanner.err != 0) return;
+        if (scanner.eat(0x2c)) continue;
+        if (!scanner.expect(0x7d)) return;
+        break;
+      }
+    }
+    this.classify(jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
+    if (this.kind == KIND_REQUEST || this.kind == KIND_NOTIFICATION) this.attachTarget(params);
+  }
+
+  /** Reads a params object; returns P_* bits. */
+  private readParams(): i32 {
+    let bits = 0;
+    scanner.pos++;
+    if (scanner.eat(0x7d)) return bits;
+    while (true) {
+      if (!scanner.key()) return bits;
+      scanner.ws();
+      const v = scanner.peek();
+      const key = keyCode(true);
+      if (key == KEY_NAME || key == KEY_URI) {
+        const isName = key == KEY_NAME;
+        let isString = false;
+        if (v == 0x22) {
+          if (!scanner.str()) return bits;
+          if (isName) scanner.decodeInto(this.nameBuf); else scanner.decodeInto(this.uriBuf);
+          isString = true;
+        } else if (!scanner.skipValue()) return bits;
+        // The last occurrence decides, as in JSON.parse.
+        if (isName) bits = (bits & ~P_NAME) | P_NAME_SEEN | (isString ? P_NAME : 0);
+        else bits = (bits & ~P_URI) | P_URI_SEEN | (isString ? P_URI : 0);
+      } else if (!scanner.skipValue()) {
+        return bits;
+      }
+      if (scanner.eat(0x2c)) continue;
+      scanner.expect(0x7d);
+      return bits;
+    }
+  }
+
+  private classify(jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
+    paramsSeen: bool, paramsOk: bool, answer: bool): void {
+    if (!jsonrpcOk) { this.reason = "jsonrpc must be \"2.0\""; return; }
+    if (!methodSeen) {
+      if (answer && idSeen) { this.kind = KIND_RESPONSE; return; }
+      this.reason = "missing method";
+      return;
+    }
+    if (!methodOk) { this.reason = "method must be a string"; return; }
+    if (idSeen && !idOk) { this.reason = "id must be a string or a number"; return; }
+    if (paramsSeen && !paramsOk) { this.reason = "params must be an object"; return; }
+    this.kind = idSeen ? KIND_REQUEST : KIND_NOTIFICATION;
+  }
+
+  /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
+  private attachTarget(params: i32): void {
+    const p = this.methodBuf.ptr;
+    const n = this.methodBuf.len;
+    if (equalsAt(p, n, M_TOOLS_CALL.ptr, M_TOOLS_CALL.len)) {
+      if ((params & P_NAME) == 0) { this.badName(params, "tools/call needs params.name"); return; }
+      this.tool = this.nameBuf;
+    } else if (equalsAt(p, n, M_PROMPTS_GET.ptr, M_PROMPTS_GET.len)) {
+      if ((params & P_NAME) == 0) { this.badName(params, "prompts/get needs params.name"); return; }
+      this.prompt = this.nameBuf;
+    } else if (equalsAt(p, n, M_RESOURCES_READ.ptr, M_RESOURCES_READ.len) || equalsAt(p, n, M_RESOURCES_SUBSCRIBE.ptr, M_RESOURCES_SUBSCRIBE.len)
+      || equalsAt(p, n, M_RESOURCES_UNSUBSCRIBE.ptr, M_RESOURCES_UNSUBSCRIBE.len)) {
+      if ((params & P_URI) == 0) {
+        if ((params & P_URI_SEEN) != 0) this.bad("params.uri must be a string"); else this.bad("this method needs params.uri");
+        return;
+      }
+      this.resource = this.uriBuf;
+    }
+  }
+
+  // No `a ? "x" : "y"` string arguments here: AssemblyScript 0.17 may release the wrong local
+  // for them once Binaryen has merged locals (it did in attachTarget, a reference-count trap).
+  private badName(params: i32, missing: string): void {
+    if ((params & P_NAME_SEEN) != 0) this.bad("params.name must be a string"); else this.bad(missing);
+  }
+
+  private bad(reason: string): void {
+    this.kind = KIND_BAD_PARAMS;
+    this.reason = reason;
   }
 }
 
@@ -106,24 +243,25 @@ export class Body {
     if (this.pool.length > KEEP_MESSAGES) this.pool.length = KEEP_MESSAGES;
   }
 
-  /** The next message record, reset; past `limit` records, one spare record read and dropped. */
-  next(limit: i32): Message {
+  /** Reads the next message into a pooled record; past `limit` records, into one spare record that is dropped. */
+  readNext(limit: i32): void {
     if (this.count >= limit) {
       this.excess++;
       this.spare.reset();
-      return this.spare;
+      this.spare.read();
+      return;
     }
     if (this.count == this.pool.length) this.pool.push(new Message());
     const m = unchecked(this.pool[this.count]);
     this.count++;
     m.reset();
-    return m;
+    m.read();
   }
 }
 
 const scanner = new Scanner();
 
-// Keys readElement acts on; any other key's value is skipped.
+// Keys Message#read acts on; any other key's value is skipped.
 const KEY_OTHER = 0;
 const KEY_JSONRPC = 1;
 const KEY_METHOD = 2;
@@ -133,29 +271,28 @@ const KEY_ANSWER = 5; // result or error
 const KEY_NAME = 6;
 const KEY_URI = 7;
 
-/** The key span is the `n` bytes at `k` (the caller has checked the length). */
-@inline function keyIs(k: usize, n: i32): bool {
-  return sameBytes(scanner.spanPtr, k, n);
-}
-
-/** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). By length first. */
+/**
+ * Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). By length
+ * first; every key it knows has 2 to 7 bytes, so sameShort compares them.
+ */
 function keyCode(inParams: bool): i32 {
-  scanner.span();
-  const n = scanner.spanLen;
+  let k = scanner.sFrom;
+  let n = <i32>(scanner.sTo - k);
+  if (scanner.sEsc) { scanner.span(); k = scanner.spanPtr; n = scanner.spanLen; }
   if (inParams) {
-    if (n == 4 && keyIs(K_NAME.ptr, n)) return KEY_NAME;
-    if (n == 3 && keyIs(K_URI.ptr, n)) return KEY_URI;
+    if (n == 4 && sameShort(k, K_NAME.ptr, n)) return KEY_NAME;
+    if (n == 3 && sameShort(k, K_URI.ptr, n)) return KEY_URI;
     return KEY_OTHER;
   }
-  if (n == 2) return keyIs(K_ID.ptr, n) ? KEY_ID : KEY_OTHER;
+  if (n == 2) return sameShort(k, K_ID.ptr, n) ? KEY_ID : KEY_OTHER;
   if (n == 6) {
-    if (keyIs(K_METHOD.ptr, n)) return KEY_METHOD;
-    if (keyIs(K_PARAMS.ptr, n)) return KEY_PARAMS;
-    if (keyIs(K_RESULT.ptr, n)) return KEY_ANSWER;
+    if (sameShort(k, K_METHOD.ptr, n)) return KEY_METHOD;
+    if (sameShort(k, K_PARAMS.ptr, n)) return KEY_PARAMS;
+    if (sameShort(k, K_RESULT.ptr, n)) return KEY_ANSWER;
     return KEY_OTHER;
   }
-  if (n == 7) return keyIs(K_JSONRPC.ptr, n) ? KEY_JSONRPC : KEY_OTHER;
-  if (n == 5) return keyIs(K_ERROR.ptr, n) ? KEY_ANSWER : KEY_OTHER;
+  if (n == 7) return sameShort(k, K_JSONRPC.ptr, n) ? KEY_JSONRPC : KEY_OTHER;
+  if (n == 5) return sameShort(k, K_ERROR.ptr, n) ? KEY_ANSWER : KEY_OTHER;
   return KEY_OTHER;
 }
 
@@ -167,173 +304,37 @@ const theBody = new Body();
  * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`.
  */
 export function readBody(ptr: usize, len: i32, maxBatch: i32): Body {
-  const s = scanner;
-  const body = theBody;
-  body.reset();
-  s.reset(ptr, len);
-  s.ws();
-  const c = s.peek();
-  if (c == 0x5b) {
-    body.batch = true;
-    s.pos++;
-    if (!s.eat(0x5d)) {
+  // The shared records are used through their globals: locals would cost reference counting.
+  theBody.reset();
+  scanner.reset(ptr, len);
+  scanner.ws();
+  if (scanner.peek() == 0x5b) {
+    theBody.batch = true;
+    scanner.pos++;
+    if (!scanner.eat(0x5d)) {
       while (true) {
-        s.ws();
-        readElement(body.next(maxBatch));
-        if (s.err != 0) break;
-        if (s.eat(0x2c)) continue;
-        s.expect(0x5d);
+        scanner.ws();
+        theBody.readNext(maxBatch);
+        if (scanner.err != 0) break;
+        if (scanner.eat(0x2c)) continue;
+        scanner.expect(0x5d);
         break;
       }
     }
   } else {
-    readElement(body.next(1));
+    theBody.readNext(1);
   }
-  if (s.err == 0) s.finish();
-  if (s.err != 0) {
-    body.parseError = true;
-    body.errorCode = s.err;
-    body.errorOffset = s.offset();
+  if (scanner.err == 0) scanner.finish();
+  if (scanner.err != 0) {
+    theBody.parseError = true;
+    theBody.errorCode = scanner.err;
+    theBody.errorOffset = scanner.offset();
   }
-  return body;
+  return theBody;
 }
 
-function readElement(m: Message): void {
-  const s = scanner;
-  if (s.peek() != 0x7b) {
-    s.skipValue();
-    m.reason = "a JSON-RPC message must be an object";
-    return;
-  }
-  s.pos++;
-  let jsonrpcOk = false;
-  let methodSeen = false;
-  let methodOk = false;
-  let idSeen = false;
-  let idOk = false;
-  let paramsSeen = false;
-  let paramsOk = false;
-  let hasName = false;
-  let hasUri = false;
-  let nameSeen = false;
-  let uriSeen = false;
-  let answer = false;
-  if (!s.eat(0x7d)) {
-    while (true) {
-      if (!s.key()) return;
-      s.ws();
-      const v = s.peek();
-      const key = keyCode(false);
-      if (key == KEY_JSONRPC) {
-        jsonrpcOk = v == 0x22 && s.str() && s.strIs(V_20.ptr, V_20.len);
-        if (v != 0x22 && !s.skipValue()) return;
-      } else if (key == KEY_METHOD) {
-        methodSeen = true;
-        methodOk = v == 0x22;
-        if (methodOk) { if (!s.str()) return; s.decodeInto(m.methodBuf); m.method = m.methodBuf; }
-        else { m.method = null; if (!s.skipValue()) return; }
-      } else if (key == KEY_ID) {
-        idSeen = true;
-        m.idFrom = s.pos;
-        if (!s.skipValue()) return;
-        idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
-        // Only a string or number id is echoed back; anything else answers with id null.
-        m.idTo = idOk ? s.pos : m.idFrom;
-      } else if (key == KEY_PARAMS) {
-        paramsSeen = true;
-        paramsOk = v == 0x7b;
-        hasName = false; hasUri = false; nameSeen = false; uriSeen = false;
-        if (paramsOk) {
-          const p = readParams(m);
-          if (s.err != 0) return;
-          hasName = p.hasName; hasUri = p.hasUri; nameSeen = p.nameSeen; uriSeen = p.uriSeen;
-        } else if (!s.skipValue()) return;
-      } else if (key == KEY_ANSWER) {
-        answer = true;
-        if (!s.skipValue()) return;
-      } else if (!s.skipValue()) {
-        return;
-      }
-      if (s.err != 0) return;
-      if (s.eat(0x2c)) continue;
-      if (!s.expect(0x7d)) return;
-      break;
-    }
-  }
-  classify(m, jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
-  if (m.kind == KIND_REQUEST || m.kind == KIND_NOTIFICATION) attachTarget(m, hasName, nameSeen, hasUri, uriSeen);
-}
-
-class Params {
-  hasName: bool = false; // params.name is a string, decoded into the message's nameBuf
-  hasUri: bool = false;  // params.uri is a string, decoded into uriBuf
-  nameSeen: bool = false;
-  uriSeen: bool = false;
-}
-
-// One record, reused: the VM runs one callback at a time and readElement copies it out at once.
-const params = new Params();
-
-function readParams(m: Message): Params {
-  const s = scanner;
-  const p = params;
-  p.hasName = false; p.hasUri = false; p.nameSeen = false; p.uriSeen = false;
-  s.pos++;
-  if (s.eat(0x7d)) return p;
-  while (true) {
-    if (!s.key()) return p;
-    s.ws();
-    const v = s.peek();
-    const key = keyCode(true);
-    const isName = key == KEY_NAME;
-    const isUri = key == KEY_URI;
-    if (isName || isUri) {
-      let isString = false;
-      if (v == 0x22) {
-        if (!s.str()) return p;
-        if (isName) s.decodeInto(m.nameBuf); else s.decodeInto(m.uriBuf);
-        isString = true;
-      } else if (!s.skipValue()) return p;
-      if (isName) { p.hasName = isString; p.nameSeen = true; } else { p.hasUri = isString; p.uriSeen = true; }
-    } else if (!s.skipValue()) {
-      return p;
-    }
-    if (s.eat(0x2c)) continue;
-    s.expect(0x7d);
-    return p;
-  }
-}
-
-function classify(m: Message, jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
-  paramsSeen: bool, paramsOk: bool, answer: bool): void {
-  if (!jsonrpcOk) { m.reason = "jsonrpc must be \"2.0\""; return; }
-  if (!methodSeen) {
-    if (answer && idSeen) { m.kind = KIND_RESPONSE; return; }
-    m.reason = "missing method";
-    return;
-  }
-  if (!methodOk) { m.reason = "method must be a string"; return; }
-  if (idSeen && !idOk) { m.reason = "id must be a string or a number"; return; }
-  if (paramsSeen && !paramsOk) { m.reason = "params must be an object"; return; }
-  m.kind = idSeen ? KIND_REQUEST : KIND_NOTIFICATION;
-}
-
-/** The tool, prompt or resource a method acts on; a known method without it is -32602. */
-function attachTarget(m: Message, hasName: bool, nameSeen: bool, hasUri: bool, uriSeen: bool): void {
-  const method = m.method as Bytes;
-  if (same(method, M_TOOLS_CALL)) {
-    if (!hasName) { bad(m, nameSeen ? "params.name must be a string" : "tools/call needs params.name"); return; }
-    m.tool = m.nameBuf;
-  } else if (same(method, M_PROMPTS_GET)) {
-    if (!hasName) { bad(m, nameSeen ? "params.name must be a string" : "prompts/get needs params.name"); return; }
-    m.prompt = m.nameBuf;
-  } else if (same(method, M_RESOURCES_READ) || same(method, M_RESOURCES_SUBSCRIBE) || same(method, M_RESOURCES_UNSUBSCRIBE)) {
-    if (!hasUri) { bad(m, uriSeen ? "params.uri must be a string" : "this method needs params.uri"); return; }
-    m.resource = m.uriBuf;
-  }
-}
-
-function bad(m: Message, reason: string): void {
-  m.kind = KIND_BAD_PARAMS;
-  m.reason = reason;
-}
+// readParams() result bits.
+const P_NAME: i32 = 1;      // params.name is a string, decoded into nameBuf
+const P_URI: i32 = 2;       // params.uri is a string, decoded into uriBuf
+const P_NAME_SEEN: i32 = 4;
+const P_URI_SEEN: i32 = 8;
