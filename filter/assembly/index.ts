@@ -70,39 +70,39 @@ export function proxy_on_context_create(id: u32, rootId: u32): void {
 }
 
 export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return refuseUnconfigured();
-  return (s as McpStream).onRequestHeaders(headers, endOfStream != 0);
+  const s = streams.find(id);
+  if (s == 0) return refuseUnconfigured();
+  return changetype<McpStream>(s).onRequestHeaders(headers, endOfStream != 0);
 }
 
 export function proxy_on_request_body(id: u32, size: u32, endOfStream: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return 0;
-  return (s as McpStream).onRequestBody(size, endOfStream != 0);
+  const s = streams.find(id);
+  if (s == 0) return 0;
+  return changetype<McpStream>(s).onRequestBody(size, endOfStream != 0);
 }
 
 export function proxy_on_request_trailers(id: u32, trailers: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return 0;
-  return (s as McpStream).onRequestTrailers(trailers);
+  const s = streams.find(id);
+  if (s == 0) return 0;
+  return changetype<McpStream>(s).onRequestTrailers(trailers);
 }
 
 export function proxy_on_response_headers(id: u32, headers: u32, endOfStream: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return 0;
-  return (s as McpStream).onResponseHeaders(headers, endOfStream != 0);
+  const s = streams.find(id);
+  if (s == 0) return 0;
+  return changetype<McpStream>(s).onResponseHeaders(headers, endOfStream != 0);
 }
 
 export function proxy_on_response_body(id: u32, size: u32, endOfStream: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return 0;
-  return (s as McpStream).onResponseBody(size, endOfStream != 0);
+  const s = streams.find(id);
+  if (s == 0) return 0;
+  return changetype<McpStream>(s).onResponseBody(size, endOfStream != 0);
 }
 
 export function proxy_on_response_trailers(id: u32, trailers: u32): u32 {
-  const s = streams.get(id);
-  if (s === null) return 0;
-  return (s as McpStream).onResponseTrailers(trailers);
+  const s = streams.find(id);
+  if (s == 0) return 0;
+  return changetype<McpStream>(s).onResponseTrailers(trailers);
 }
 
 /** A stream without a configured root must not pass unjudged. */
@@ -114,7 +114,7 @@ function refuseUnconfigured(): u32 {
 }
 
 export function proxy_on_done(id: u32): u32 {
-  if (streams.get(id) !== null) return 1;
+  if (streams.find(id) != 0) return 1;
   return getBaseContext(id).onDone() ? 1 : 0;
 }
 

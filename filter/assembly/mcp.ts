@@ -4,6 +4,7 @@
 // `params` replaces everything an earlier one said.
 import { Bytes, ascii, equalsAt, sameShort } from "./bytes";
 import { Scanner } from "./json";
+import { Fields, ABSENT } from "./policy";
 
 export const KIND_REQUEST: i32 = 1;
 export const KIND_NOTIFICATION: i32 = 2;
@@ -76,6 +77,17 @@ export class Message {
     if (!this.methodBuf.recycle(KEEP_CAPACITY)) this.methodBuf = new Bytes(64);
     if (!this.nameBuf.recycle(KEEP_CAPACITY)) this.nameBuf = new Bytes(64);
     if (!this.uriBuf.recycle(KEEP_CAPACITY)) this.uriBuf = new Bytes(64);
+  }
+
+  /** Puts this message's method and target, and the user (`n` bytes at `user`), in `f` for Policy#decide. */
+  describe(f: Fields, user: usize, n: i32): void {
+    f.methodLen = ABSENT; f.toolLen = ABSENT; f.resourceLen = ABSENT; f.promptLen = ABSENT;
+    if (this.method !== null) { f.methodPtr = this.methodBuf.ptr; f.methodLen = this.methodBuf.len; }
+    if (this.tool !== null) { f.toolPtr = this.nameBuf.ptr; f.toolLen = this.nameBuf.len; }
+    if (this.prompt !== null) { f.promptPtr = this.nameBuf.ptr; f.promptLen = this.nameBuf.len; }
+    if (this.resource !== null) { f.resourcePtr = this.uriBuf.ptr; f.resourceLen = this.uriBuf.len; }
+    f.userPtr = user;
+    f.userLen = n;
   }
 
   // Reading is done by methods: AssemblyScript 0.17 reference-counts every reference argument

@@ -93,26 +93,28 @@ export class Metrics {
     this.batches = defineCounter(PREFIX + "batches");
   }
 
-  method(m: Bytes | null): void {
-    if (m === null) { incrementCounter(this.responseId); return; }
-    const i = this.methodNames.find((m as Bytes).ptr, (m as Bytes).len);
+  // Names come as spans (`n` bytes at `p`): AssemblyScript 0.17 reference-counts Bytes arguments.
+
+  /** A message's method; n < 0: a client's response, which has none. */
+  method(p: usize, n: i32): void {
+    if (n < 0) { incrementCounter(this.responseId); return; }
+    const i = this.methodNames.find(p, n);
     incrementCounter(i >= 0 ? unchecked(this.methodIds[i]) : this.otherMethod);
   }
 
-  tool(name: Bytes): void {
-    const names = this.toolNames;
-    const i = names.find(name.ptr, name.len);
+  tool(p: usize, n: i32): void {
+    const i = this.toolNames.find(p, n);
     if (i >= 0) { incrementCounter(unchecked(this.toolIdList[i])); return; }
     // Names are kept to be found again; a long one (MCP asks for at most 128 characters) is not.
-    if (names.length >= MAX_TOOL_LABELS || name.len > MAX_TOOL_NAME) {
+    if (this.toolNames.length >= MAX_TOOL_LABELS || n > MAX_TOOL_NAME) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
       incrementCounter(this.otherTool);
       return;
     }
     // Names that sanitize alike share one counter: Envoy keeps one stat per name, and labels
     // hold only what /stats/prometheus keeps, so two stats never show as one series.
-    const id = defineCounter(PREFIX + "tool_calls." + label(name.toString()));
-    names.add(name.ptr, name.len);
+    const id = defineCounter(PREFIX + "tool_calls." + label(String.UTF8.decodeUnsafe(p, <usize>n)));
+    this.toolNames.add(p, n);
     this.toolIdList.push(id);
     incrementCounter(id);
   }

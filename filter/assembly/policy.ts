@@ -110,7 +110,10 @@ export class Rule {
   }
 }
 
-/** What a rule can match on, as spans (ABSENT length: the message has no such field). */
+/**
+ * What a rule can match on, as spans (ABSENT length: the message has no such field).
+ * Unmanaged, so passing it costs no reference counting.
+ */
 @unmanaged
 export class Fields {
   methodPtr: usize = 0; methodLen: i32 = ABSENT;
@@ -121,7 +124,7 @@ export class Fields {
 }
 
 // One record, filled for each decision: the VM runs one callback at a time.
-const fields = new Fields();
+export const fields = new Fields();
 
 const DEFAULT_NAME = ascii("default");
 
@@ -129,18 +132,10 @@ export class Policy {
   rules: Array<Rule> = [];
   defaultAllow: bool = false;
 
-  /** Index of the first matching rule, or -1 when the default action decides. */
-  decide(method: Bytes | null, tool: Bytes | null, resource: Bytes | null, prompt: Bytes | null, user: Bytes): i32 {
-    const f = fields;
-    if (method === null) f.methodLen = ABSENT; else { f.methodPtr = (method as Bytes).ptr; f.methodLen = (method as Bytes).len; }
-    if (tool === null) f.toolLen = ABSENT; else { f.toolPtr = (tool as Bytes).ptr; f.toolLen = (tool as Bytes).len; }
-    if (resource === null) f.resourceLen = ABSENT; else { f.resourcePtr = (resource as Bytes).ptr; f.resourceLen = (resource as Bytes).len; }
-    if (prompt === null) f.promptLen = ABSENT; else { f.promptPtr = (prompt as Bytes).ptr; f.promptLen = (prompt as Bytes).len; }
-    f.userPtr = user.ptr;
-    f.userLen = user.len;
-    const rules = this.rules;
-    for (let i = 0; i < rules.length; i++) {
-      if (unchecked(rules[i]).matches(f)) return i;
+  /** Index of the first rule matching `f`, or -1 when the default action decides. */
+  decide(f: Fields): i32 {
+    for (let i = 0; i < this.rules.length; i++) {
+      if (unchecked(this.rules[i]).matches(f)) return i;
     }
     return -1;
   }

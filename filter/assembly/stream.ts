@@ -6,7 +6,7 @@ import { Config } from "./config";
 import { errorText } from "./json";
 import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
-import { Policy } from "./policy";
+import { Policy, fields, ABSENT } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
@@ -70,7 +70,12 @@ class UserJudge extends ToolJudge {
   user: Bytes;
   constructor(policy: Policy, user: Bytes) { super(); this.policy = policy; this.user = user; }
   visible(name: Bytes): bool {
-    return this.policy.allows(this.policy.decide(M_TOOLS_CALL_REF, name, null, null, this.user));
+    const f = fields;
+    f.methodPtr = M_TOOLS_CALL_REF.ptr; f.methodLen = M_TOOLS_CALL_REF.len;
+    f.toolPtr = name.ptr; f.toolLen = name.len;
+    f.resourceLen = ABSENT; f.promptLen = ABSENT;
+    f.userPtr = this.user.ptr; f.userLen = this.user.len;
+    return this.policy.allows(this.policy.decide(f));
   }
 }
 const M_TOOLS_CALL_REF = ascii("tools/call");
@@ -181,7 +186,7 @@ export class McpStream extends Context {
       return FilterHeadersStatusValues.StopIteration;
     }
     if (endOfStream) {
-      return this.judge(new ArrayBuffer(0)) ? FilterHeadersStatusValues.Continue : FilterHeadersStatusValues.StopIteration;
+      return this.judge(0, 0) ? FilterHeadersStatusValues.Continue : FilterHeadersStatusValues.StopIteration;
     }
     this.judging = true;
     return FilterHeadersStatusValues.StopIteration;
@@ -194,7 +199,8 @@ export class McpStream extends Context {
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
-    return this.judge(readBuffer(REQUEST_BODY, size)) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    const raw = readBuffer(REQUEST_BODY, size);
+    return this.judge(changetype<usize>(raw), raw.byteLength) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
   }
 
   onRequestTrailers(_n: u32): FilterTrailersStatusValues {
@@ -348,14 +354,17 @@ export class McpStream extends Context {
     }
   }
 
-  /** Judges a whole body. Returns true when it is forwarded. */
-  private judge(raw: ArrayBuffer): bool {
+  /**
+   * Judges a whole body, the `len` bytes at `ptr`. Returns true when it is forwarded. The
+   * records it uses are read through `this` rather than held in locals where they are used
+   * once per message: AssemblyScript 0.17 reference-counts every reference local.
+   */
+  private judge(ptr: usize, len: i32): bool {
     this.judging = false;
     const cfg = this.shared.config;
     const metrics = this.shared.metrics;
-    const a = this.audit;
-    a.bytes = raw.byteLength;
-    const body = readBody(changetype<usize>(raw), raw.byteLength, cfg.maxBatchMessages);
+    this.audit.bytes = len;
+    const body = readBody(ptr, len, cfg.maxBatchMessages);
     if (body.parseError) {
       metrics.count(metrics.parseErrors);
       const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
@@ -373,17 +382,19 @@ export class McpStream extends Context {
       return false;
     }
     const n = body.count;
-    if (body.batch) { a.batch = n; metrics.count(metrics.batches); }
+    if (body.batch) { this.audit.batch = n; metrics.count(metrics.batches); }
     let refusedAny = false;
     let invalidAny = body.batch && n == 0;
     const policy = cfg.policy;
+    const user = this.audit.user;
     for (let i = 0; i < n; i++) {
       const m = body.at(i);
       if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { invalidAny = true; metrics.count(metrics.invalid); continue; }
-      metrics.method(m.method);
+      if (m.method !== null) metrics.method(m.methodBuf.ptr, m.methodBuf.len); else metrics.method(0, -1);
       if (m.kind == KIND_RESPONSE) continue;
-      if (m.tool !== null) metrics.tool(m.tool as Bytes);
-      m.rule = policy.decide(m.method, m.tool, m.resource, m.prompt, a.user);
+      if (m.tool !== null) metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
+      m.describe(fields, user.ptr, user.len);
+      m.rule = policy.decide(fields);
       if (!policy.allows(m.rule)) {
         metrics.denied(m.rule, cfg.monitor);
         m.denied = true;
