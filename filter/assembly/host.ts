@@ -196,6 +196,11 @@ export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {
   return proxy_replace_header_map_value(map, name.ptr, <usize>name.len, value.ptr, <usize>value.len);
 }
 
+/** setHeader with name and value as spans, which cost no reference counting. */
+export function setHeaderSpan(map: i32, name: usize, nameLen: i32, value: usize, valueLen: i32): u32 {
+  return proxy_replace_header_map_value(map, name, <usize>nameLen, value, <usize>valueLen);
+}
+
 export function removeHeader(map: i32, name: Bytes): u32 {
   return proxy_remove_header_map_value(map, name.ptr, <usize>name.len);
 }

@@ -1,7 +1,7 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, same, equalsAt } from "./bytes";
+import { Bytes, ascii, equalsAt } from "./bytes";
 import { Config } from "./config";
 import { errorText } from "./json";
 import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
@@ -10,7 +10,7 @@ import { Policy, fields, ABSENT } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { HeaderSnapshot, WANT_TABLE_BYTES, setHeader, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderSnapshot, WANT_TABLE_BYTES, setHeader, setHeaderSpan, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -119,44 +119,44 @@ export class McpStream extends Context {
   }
 
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
-    const headers = requestHeaders;
-    headers.load(REQUEST_HEADERS);
-    if (!headers.wantsFor(this.shared.serial)) {
+    // The snapshot and the audit record are used through requestHeaders and this.audit, not
+    // locals: AssemblyScript 0.17 reference-counts every reference local, on every request.
+    requestHeaders.load(REQUEST_HEADERS);
+    if (!requestHeaders.wantsFor(this.shared.serial)) {
       const user = this.shared.userHeader;
-      headers.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
-      headers.want(Req.USER, user.ptr, user.len);
-      headers.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
-      headers.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
-      headers.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-      headers.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-      headers.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
-      headers.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
-      headers.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
-      headers.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
-      headers.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
+      requestHeaders.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
+      requestHeaders.want(Req.USER, user.ptr, user.len);
+      requestHeaders.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
+      requestHeaders.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
+      requestHeaders.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
+      requestHeaders.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
+      requestHeaders.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
+      requestHeaders.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
+      requestHeaders.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
+      requestHeaders.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
+      requestHeaders.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
     }
-    headers.index(Req.COUNT);
+    requestHeaders.index(Req.COUNT);
     const cfg = this.shared.config;
-    const post = headers.found(Req.METHOD) && equalsAt(headers.slotPtr(Req.METHOD), headers.slotLen(Req.METHOD), POST.ptr, POST.len);
+    const post = requestHeaders.found(Req.METHOD) && equalsAt(requestHeaders.slotPtr(Req.METHOD), requestHeaders.slotLen(Req.METHOD), POST.ptr, POST.len);
     // Resuming a stream (usually a GET): the server replays the events after that id, a
     // tools/list answer among them, so the events are rewritten for this user as they pass.
-    this.resumed = headers.found(Req.LAST_EVENT_ID) && cfg.hideDeniedTools && !cfg.monitor;
+    this.resumed = requestHeaders.found(Req.LAST_EVENT_ID) && cfg.hideDeniedTools && !cfg.monitor;
     // What the client sent that the filter may have to remove (a header that is absent needs no call).
-    this.sentXMethod = headers.found(Req.X_METHOD);
-    this.sentXTool = headers.found(Req.X_TOOL);
-    this.sentAcceptEncoding = headers.found(Req.ACCEPT_ENCODING);
+    this.sentXMethod = requestHeaders.found(Req.X_METHOD);
+    this.sentXTool = requestHeaders.found(Req.X_TOOL);
+    this.sentAcceptEncoding = requestHeaders.found(Req.ACCEPT_ENCODING);
     if (!post) {
       // GET, DELETE, …: no JSON-RPC to judge, and no routing headers but the filter's own.
       if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
       if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
       if (!this.resumed) return FilterHeadersStatusValues.Continue;
     }
-    const a = this.audit;
-    a.monitor = cfg.monitor;
-    if (headers.found(Req.USER)) headers.copySlot(Req.USER, a.user);
-    if (headers.found(Req.SESSION)) a.session = headers.copySlot(Req.SESSION, a.sessionBuf);
-    if (headers.found(Req.PROTOCOL)) a.protocol = headers.copySlot(Req.PROTOCOL, a.protocolBuf);
-    if (headers.hits(Req.USER) > 1) {
+    this.audit.monitor = cfg.monitor;
+    if (requestHeaders.found(Req.USER)) requestHeaders.copySlot(Req.USER, this.audit.user);
+    if (requestHeaders.found(Req.SESSION)) this.audit.session = requestHeaders.copySlot(Req.SESSION, this.audit.sessionBuf);
+    if (requestHeaders.found(Req.PROTOCOL)) this.audit.protocol = requestHeaders.copySlot(Req.PROTOCOL, this.audit.protocolBuf);
+    if (requestHeaders.hits(Req.USER) > 1) {
       // Two user headers name no one user: neither an allow nor a deny rule for a user can be
       // applied safely, so the request is refused.
       this.shared.metrics.count(this.shared.metrics.invalid);
@@ -167,7 +167,7 @@ export class McpStream extends Context {
     if (this.resumed && this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
     if (!post) return FilterHeadersStatusValues.Continue;
 
-    const why = unjudgeable(headers);
+    const why = unjudgeable();
     if (why.length > 0) {
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
       if (cfg.forwardUnjudgeable) {
@@ -180,7 +180,7 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = headers.found(Req.LENGTH) ? parseLength(headers.slotPtr(Req.LENGTH), headers.slotLen(Req.LENGTH)) : -1;
+    const declared = requestHeaders.found(Req.LENGTH) ? parseLength(requestHeaders.slotPtr(Req.LENGTH), requestHeaders.slotLen(Req.LENGTH)) : -1;
     if (declared > <i64>cfg.maxBodyBytes) {
       this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
@@ -426,7 +426,7 @@ export class McpStream extends Context {
     let toolsList = false;
     for (let i = 0; i < body.count; i++) {
       const m = body.at(i);
-      if (m.method !== null && same(m.method as Bytes, M_TOOLS_LIST)) toolsList = true;
+      if (m.method !== null && equalsAt(m.methodBuf.ptr, m.methodBuf.len, M_TOOLS_LIST.ptr, M_TOOLS_LIST.len)) toolsList = true;
     }
     if (body.batch) {
       setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
@@ -435,9 +435,9 @@ export class McpStream extends Context {
       // A name too long to be one (MCP names have at most 128 characters) gets no header: it
       // could push the request over the upstream's header size limit.
       const m = body.at(0);
-      if (m.method !== null && (m.method as Bytes).len <= MAX_ROUTING_VALUE) setHeader(REQUEST_HEADERS, H_X_METHOD, headerSafe(m.method as Bytes));
+      if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_METHOD.ptr, H_X_METHOD.len, m.methodBuf.ptr, m.methodBuf.len);
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
-      if (m.tool !== null && (m.tool as Bytes).len <= MAX_ROUTING_VALUE) setHeader(REQUEST_HEADERS, H_X_TOOL, headerSafe(m.tool as Bytes));
+      if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_TOOL.ptr, H_X_TOOL.len, m.nameBuf.ptr, m.nameBuf.len);
       else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
     const cfg = this.shared.config;
@@ -505,7 +505,8 @@ export class McpStream extends Context {
 }
 
 /** Why this POST's body cannot be judged, or "" when it can (request headers, indexed). */
-function unjudgeable(headers: HeaderSnapshot): string {
+function unjudgeable(): string {
+  const headers = requestHeaders;
   if (headers.found(Req.ENCODING) && encoded(headers.slotPtr(Req.ENCODING), headers.slotLen(Req.ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
   if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
   if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
@@ -531,18 +532,25 @@ function parseLength(p: usize, len: i32): i64 {
   return n;
 }
 
-/** Header values must not carry control characters; those become `?`. */
-function headerSafe(b: Bytes): Bytes {
+// A routing value with control characters in it, which become `?`.
+const routingValue = new Bytes(64);
+
+/**
+ * Sets a routing request header to the `n` bytes at `p`. Header values must not carry control
+ * characters; those become `?`.
+ */
+function setRoutingHeader(name: usize, nameLen: i32, p: usize, n: i32): void {
   let clean = true;
-  for (let i = 0; i < b.len; i++) {
-    const c = <i32>load<u8>(b.ptr + <usize>i);
+  for (let i = 0; i < n; i++) {
+    const c = <i32>load<u8>(p + <usize>i);
     if ((c < 0x20 && c != 0x09) || c == 0x7f) { clean = false; break; }
   }
-  if (clean) return b;
-  const out = new Bytes(b.len);
-  for (let i = 0; i < b.len; i++) {
-    const c = <i32>load<u8>(b.ptr + <usize>i);
+  if (clean) { setHeaderSpan(REQUEST_HEADERS, name, nameLen, p, n); return; }
+  const out = routingValue;
+  out.reset();
+  for (let i = 0; i < n; i++) {
+    const c = <i32>load<u8>(p + <usize>i);
     out.byte((c < 0x20 && c != 0x09) || c == 0x7f ? 0x3f : c);
   }
-  return out;
+  setHeaderSpan(REQUEST_HEADERS, name, nameLen, out.ptr, out.len);
 }
