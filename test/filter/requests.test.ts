@@ -189,6 +189,16 @@ describe("filter: requests", () => {
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-method"), "tools/call");
       assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "echo");
     });
+
+    it("writes control characters of a name as ? (tab stays), since header values must not carry them", () => {
+      const x = post(startHost(), JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "a\u0001b\tc\u007fd\r\ne" } }));
+      assert.equal(x.forwarded, true);
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "a?b\tc?d??e");
+      const note = post(startHost(), JSON.stringify({ jsonrpc: "2.0", method: "notifications/x\u0000y" }));
+      assert.equal(header(note.ctx.upstream.headers, "x-mcp-method"), "notifications/x?y");
+      const plain = post(startHost(), call("echo", 2));
+      assert.equal(header(plain.ctx.upstream.headers, "x-mcp-tool"), "echo", "a clean name is set as it is");
+    });
   });
 
   describe("replies", () => {
