@@ -253,6 +253,8 @@ export class Scanner {
   key(): bool {
     this.ws();
     if (!this.str()) return false;
+    // Most JSON puts the colon right after the key.
+    if (this.pos < this.end && load<u8>(this.pos) == 0x3a) { this.pos++; return true; }
     return this.expect(0x3a);
   }
 
