@@ -99,7 +99,9 @@ class Reader {
       if (v < 1 << 40) v = v * 10 + (d - 0x30);
     }
     if (v < <i64>min || v > <i64>max) {
-      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + v.toString());
+      // The number as written (at most 32 characters): v stops growing past 2^40.
+      const shown = String.UTF8.decodeUnsafe(from, s.pos - from > 32 ? 32 : s.pos - from);
+      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + shown);
       return -1;
     }
     return <i32>v;
@@ -270,7 +272,19 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
   }
   if (rd.error.length == 0 && !rd.s.finish()) rd.syntax();
   if (rd.error.length == 0 && !hasDefault) rd.fail("defaultAction", "required: \"allow\" or \"deny\"");
-  if (rd.error.length > 0) { configError = rd.error; return null; }
+  if (rd.error.length > 0) { configError = oneLine(rd.error); return null; }
   return cfg;
 }
 
+/**
+ * The error as one log line: a key or value may hold control characters (`"a\nb"` decodes
+ * to a newline), which are written as `?` instead.
+ */
+function oneLine(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x7f) out += "?"; else out += String.fromCharCode(c);
+  }
+  return out;
+}

@@ -40,6 +40,10 @@ describe("filter: configuration", () => {
     ["userHeader host, which Envoy shows only as :authority", '{"defaultAction":"allow","userHeader":"Host"}', /userHeader: "host" is :authority in Envoy/],
     ["a bad rule name", '{"defaultAction":"allow","rules":[{"name":"a b","action":"deny"}]}', /rules\[0\]\.name: use 1-64 characters/],
     ["trailing data", '{"defaultAction":"allow"} x', /\(json\): unexpected data after the JSON value/],
+    // One log line: a decoded key's control characters show as ?.
+    ["a key holding a newline", '{"defaultAction":"allow","x\\n[critical] y":1}', /x\?\[critical\] y: unknown field/],
+    // A number too large to hold is shown as written.
+    ["a huge maxBodyBytes", '{"defaultAction":"allow","maxBodyBytes":123456789012345678901234567890}', /got 123456789012345678901234567890;/],
   ];
   for (const [what, config, field] of bad) {
     it(`refuses to start on ${what}, naming the field`, () => {
@@ -48,6 +52,7 @@ describe("filter: configuration", () => {
       assert.equal(r.critical.length, 1, r.critical.join("\n"));
       assert.match(r.critical[0], /^mcp_filter: invalid configuration: /);
       assert.match(r.critical[0], field);
+      assert.doesNotMatch(r.critical[0], /[\u0000-\u001f]/, "one line, no control characters");
       assert.equal(r.errors, 1);
     });
   }
