@@ -102,6 +102,11 @@ export class KeyInfo {
 class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
+  /**
+   * The pairs bytes last built for a map of this kind, with the entries they encode. Streams
+   * mostly send the same headers: comparing the entries is cheaper than encoding them again.
+   */
+  lastPairs?: { entries: HeaderSnapshot; bytes: Uint8Array };
 
   private readonly inlineNames: readonly string[];
 
@@ -282,6 +287,18 @@ export class HeaderMap {
     return toList(this.infos, this.values);
   }
 
+  /** The entries in the pairs wire format; read-only, as the same bytes may be handed out again. */
+  pairs(): Uint8Array {
+    const last = this.table.lastPairs;
+    if (last !== undefined && last.entries.holds(this.infos, this.values)) return last.bytes;
+    const bytes = new Uint8Array(pairsSize(this.infos, this.values));
+    marshalPairs(bytes, 0, this.infos, this.values);
+    // A snapshot never changes (the map copies its arrays before changing them), so the
+    // bytes stay right for the entries it holds.
+    this.table.lastPairs = { entries: this.snapshot(), bytes };
+    return bytes;
+  }
+
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
    * snapshot takes the arrays as they are, and copies them before the map's next change;
@@ -307,6 +324,17 @@ export class HeaderSnapshot {
 
   toList(): HeaderList {
     return (this.list ??= toList(this.infos, this.values));
+  }
+
+  /** Whether these are the same entries: the same keys (KeyInfo of one table) and values. */
+  holds(infos: readonly KeyInfo[], values: readonly string[]): boolean {
+    const mine = this.infos;
+    const myValues = this.values;
+    if (mine === infos && myValues === values) return true;
+    const n = mine.length;
+    if (infos.length !== n) return false;
+    for (let i = 0; i < n; i++) if (mine[i] !== infos[i] || myValues[i] !== values[i]) return false;
+    return true;
   }
 }
 
