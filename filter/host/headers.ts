@@ -102,16 +102,37 @@ export class KeyInfo {
 class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
+  private static readonly POSITIONS = 64;
   /**
    * The pairs bytes last built for a map of this kind, with the entries they encode. Streams
    * mostly send the same headers: comparing the entries is cheaper than encoding them again.
    */
   lastPairs?: { entries: HeaderSnapshot; bytes: Uint8Array };
+  /**
+   * By position in the list, the raw key last looked up there and its KeyInfo: a stream's
+   * header list mostly has the keys of the previous one in the same order, and comparing a
+   * string is cheaper than a Map lookup. A KeyInfo depends on nothing but the raw key.
+   */
+  private readonly lastRaw: string[] = [];
+  private readonly lastInfo: KeyInfo[] = [];
 
   private readonly inlineNames: readonly string[];
 
   constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
     this.inlineNames = [...inline];
+  }
+
+  /** info(raw) for the key at position `at` of a header list. */
+  infoAt(at: number, raw: string): KeyInfo {
+    if (this.lastRaw[at] === raw) return this.lastInfo[at];
+    const i = this.info(raw);
+    // Written in order from 0, so the arrays never have holes; only the first positions,
+    // so that one long list does not stay in memory.
+    if (at <= this.lastRaw.length && at < KeyTable.POSITIONS) {
+      this.lastRaw[at] = raw;
+      this.lastInfo[at] = i;
+    }
+    return i;
   }
 
   info(raw: string): KeyInfo {
@@ -160,26 +181,25 @@ export class HeaderMap {
     const m = new HeaderMap(kind);
     const n = list.length;
     // Most lists already have their pseudo-headers in front and no inline header twice, so
-    // adding them one by one would neither reorder nor join anything: their entries go
-    // straight into arrays of the right size. Any other list is added entry by entry.
-    const infos = new Array<KeyInfo>(n);
-    const values = new Array<string>(n);
+    // adding them one by one would neither reorder nor join anything: their entries are
+    // pushed without those checks. Any other list is added entry by entry.
+    const infos = m.infos;
+    const values = m.values;
     let pseudo = 0;
     let inlineAdded = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i];
-      const info = m.table.info(e[0]);
+      const info = m.table.infoAt(i, e[0]);
       if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
+        m.clear();
         for (const [k, v] of list) m.add(k, v);
         return m;
       }
       if (info.pseudo) pseudo++;
       inlineAdded |= info.inlineBit;
-      infos[i] = info;
-      values[i] = e[1];
+      infos.push(info);
+      values.push(e[1]);
     }
-    m.infos = infos;
-    m.values = values;
     m.pseudo = pseudo;
     m.inlineAdded = inlineAdded;
     return m;

@@ -11,6 +11,13 @@ const LIST: HeaderList = [[":method", "POST"], [":path", "/mcp"], ["content-type
 const pairsOf = (m: HeaderMap): HeaderList => parsePairsBytes(Buffer.from(m.pairs()));
 
 describe("host: caches", () => {
+  it("the keys looked up by position in the previous header list do not carry over to a list with other keys", () => {
+    assert.deepEqual(HeaderMap.from([["X-A", "1"], ["content-type", "a"]], "request").toList(), [["x-a", "1"], ["content-type", "a"]]);
+    assert.deepEqual(HeaderMap.from([["content-type", "b"], ["X-A", "2"]], "request").toList(), [["content-type", "b"], ["x-a", "2"]]);
+    assert.deepEqual(HeaderMap.from([["Content-Type", "c"], ["content-type", "d"]], "request").toList(), [["content-type", "c,d"]]);
+    assert.deepEqual(HeaderMap.from([["host", "h"], [":path", "/"]], "request").toList(), [[":authority", "h"], [":path", "/"]]);
+  });
+
   describe("pairs bytes of a header map", () => {
     it("follow every change of the map they were built from", () => {
       const m = HeaderMap.from(LIST, "request");
