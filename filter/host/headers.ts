@@ -99,40 +99,35 @@ export class KeyInfo {
  * is much cheaper than lowercasing and a Set lookup per header. Bounded so that a stream of
  * ever-new names cannot grow it without limit (it starts over when full).
  */
+/** A header list's keys in order, with nothing to join or move in front (see HeaderMap.from). */
+interface KeyList {
+  readonly raw: readonly string[];
+  readonly infos: readonly KeyInfo[];
+  readonly pseudo: number;
+  readonly inlineAdded: number;
+}
+
 class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
-  private static readonly POSITIONS = 64;
+  /** Longer lists are not kept in lastList, so that one long list does not stay in memory. */
+  static readonly LIST_MAX = 64;
   /**
    * The pairs bytes last built for a map of this kind, with the entries they encode. Streams
    * mostly send the same headers: comparing the entries is cheaper than encoding them again.
    */
   lastPairs?: { entries: HeaderSnapshot; bytes: Uint8Array };
   /**
-   * By position in the list, the raw key last looked up there and its KeyInfo: a stream's
-   * header list mostly has the keys of the previous one in the same order, and comparing a
-   * string is cheaper than a Map lookup. A KeyInfo depends on nothing but the raw key.
+   * The keys of the last header list HeaderMap.from took as it came: a stream's list mostly
+   * has the keys of the previous one in the same order, and comparing the raw keys is much
+   * cheaper than looking each one up. A KeyInfo depends on nothing but its raw key.
    */
-  private readonly lastRaw: string[] = [];
-  private readonly lastInfo: KeyInfo[] = [];
+  lastList?: KeyList;
 
   private readonly inlineNames: readonly string[];
 
   constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
     this.inlineNames = [...inline];
-  }
-
-  /** info(raw) for the key at position `at` of a header list. */
-  infoAt(at: number, raw: string): KeyInfo {
-    if (this.lastRaw[at] === raw) return this.lastInfo[at];
-    const i = this.info(raw);
-    // Written in order from 0, so the arrays never have holes; only the first positions,
-    // so that one long list does not stay in memory.
-    if (at <= this.lastRaw.length && at < KeyTable.POSITIONS) {
-      this.lastRaw[at] = raw;
-      this.lastInfo[at] = i;
-    }
-    return i;
   }
 
   info(raw: string): KeyInfo {
@@ -180,6 +175,14 @@ export class HeaderMap {
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
     const m = new HeaderMap(kind);
     const n = list.length;
+    const known = m.table.lastList;
+    if (known !== undefined && sameKeys(list, known.raw)) {
+      m.infos = known.infos.slice();
+      m.values = list.map((e) => e[1]);
+      m.pseudo = known.pseudo;
+      m.inlineAdded = known.inlineAdded;
+      return m;
+    }
     // Most lists already have their pseudo-headers in front and no inline header twice, so
     // adding them one by one would neither reorder nor join anything: their entries are
     // pushed without those checks. Any other list is added entry by entry.
@@ -189,7 +192,7 @@ export class HeaderMap {
     let inlineAdded = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i];
-      const info = m.table.infoAt(i, e[0]);
+      const info = m.table.info(e[0]);
       if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
         m.clear();
         for (const [k, v] of list) m.add(k, v);
@@ -202,6 +205,7 @@ export class HeaderMap {
     }
     m.pseudo = pseudo;
     m.inlineAdded = inlineAdded;
+    if (n <= KeyTable.LIST_MAX) m.table.lastList = { raw: list.map((e) => e[0]), infos: infos.slice(), pseudo, inlineAdded };
     return m;
   }
 
@@ -356,6 +360,13 @@ export class HeaderSnapshot {
     for (let i = 0; i < n; i++) if (mine[i] !== infos[i] || myValues[i] !== values[i]) return false;
     return true;
   }
+}
+
+function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
+  const n = raw.length;
+  if (list.length !== n) return false;
+  for (let i = 0; i < n; i++) if (list[i][0] !== raw[i]) return false;
+  return true;
 }
 
 function toList(infos: readonly KeyInfo[], values: readonly string[]): HeaderList {

@@ -11,11 +11,34 @@ const LIST: HeaderList = [[":method", "POST"], [":path", "/mcp"], ["content-type
 const pairsOf = (m: HeaderMap): HeaderList => parsePairsBytes(Buffer.from(m.pairs()));
 
 describe("host: caches", () => {
-  it("the keys looked up by position in the previous header list do not carry over to a list with other keys", () => {
-    assert.deepEqual(HeaderMap.from([["X-A", "1"], ["content-type", "a"]], "request").toList(), [["x-a", "1"], ["content-type", "a"]]);
-    assert.deepEqual(HeaderMap.from([["content-type", "b"], ["X-A", "2"]], "request").toList(), [["content-type", "b"], ["x-a", "2"]]);
-    assert.deepEqual(HeaderMap.from([["Content-Type", "c"], ["content-type", "d"]], "request").toList(), [["content-type", "c,d"]]);
-    assert.deepEqual(HeaderMap.from([["host", "h"], [":path", "/"]], "request").toList(), [[":authority", "h"], [":path", "/"]]);
+  describe("keys of the previous header list", () => {
+    it("do not carry over to a list with other keys", () => {
+      assert.deepEqual(HeaderMap.from([["X-A", "1"], ["content-type", "a"]], "request").toList(), [["x-a", "1"], ["content-type", "a"]]);
+      assert.deepEqual(HeaderMap.from([["content-type", "b"], ["X-A", "2"]], "request").toList(), [["content-type", "b"], ["x-a", "2"]]);
+      assert.deepEqual(HeaderMap.from([["Content-Type", "c"], ["content-type", "d"]], "request").toList(), [["content-type", "c,d"]]);
+      assert.deepEqual(HeaderMap.from([["host", "h"], [":path", "/"]], "request").toList(), [[":authority", "h"], [":path", "/"]]);
+      assert.deepEqual(HeaderMap.from([["host", "h"]], "response").toList(), [["host", "h"]]);
+      assert.deepEqual(HeaderMap.from([["x-bb", "1"]], "response").toList(), [["x-bb", "1"]]);
+    });
+
+    it("still place an added pseudo-header after the others and join a repeated inline header", () => {
+      for (let i = 0; i < 2; i++) {
+        const m = HeaderMap.from(LIST, "request");
+        m.add(":protocol", "ws");
+        m.add("content-type", "more");
+        assert.deepEqual(m.toList(), [LIST[0], LIST[1], [":protocol", "ws"], ["content-type", "application/json,more"], LIST[3]]);
+      }
+    });
+
+    it("come with the new list's values, and a change to one map does not reach the next", () => {
+      const first = HeaderMap.from(LIST, "request");
+      first.add(":authority", "x");
+      first.add("x-more", "m");
+      first.set("content-type", "text/plain");
+      const other: HeaderList = LIST.map(([k, v]) => [k, `${v}2`]);
+      assert.deepEqual(HeaderMap.from(other, "request").toList(), other);
+      assert.deepEqual(HeaderMap.from(LIST, "request").toList(), LIST);
+    });
   });
 
   describe("pairs bytes of a header map", () => {
