@@ -52,6 +52,13 @@ export function asciiLower(s: string): string {
   return s;
 }
 
+/** A key's bit in HeaderMap's keyBits: from the lowercased key, as keys differing in case share entries. */
+function keyBit(key: string): number {
+  let h = key.length;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return 1 << ((h ^ (h >>> 15)) & 31);
+}
+
 /** Values up to this many chars may have their pairs entry kept on the KeyInfo. */
 const CACHED_VALUE_MAX = 256;
 
@@ -68,8 +75,8 @@ export class KeyInfo {
     readonly key: string,
     readonly inline: boolean,
     readonly pseudo: boolean,
-    /** For an inline header, its bit in HeaderMap's inlineAdded (shared by a few); else 0. */
-    readonly inlineBit: number,
+    /** Its bit in HeaderMap's keyBits (each bit is shared by many keys). */
+    readonly bit: number,
   ) {}
 
   /**
@@ -104,7 +111,7 @@ interface KeyList {
   readonly raw: readonly string[];
   readonly infos: readonly KeyInfo[];
   readonly pseudo: number;
-  readonly inlineAdded: number;
+  readonly keyBits: number;
 }
 
 class KeyTable {
@@ -124,19 +131,14 @@ class KeyTable {
    */
   lastList?: KeyList;
 
-  private readonly inlineNames: readonly string[];
-
-  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
-    this.inlineNames = [...inline];
-  }
+  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {}
 
   info(raw: string): KeyInfo {
     let i = this.cache.get(raw);
     if (i !== undefined) return i;
     const lower = asciiLower(raw);
     const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
-    const inline = this.inline.has(key);
-    i = new KeyInfo(key, inline, key.charCodeAt(0) === 58 /* ':' */, inline ? 1 << (this.inlineNames.indexOf(key) & 31) : 0);
+    i = new KeyInfo(key, this.inline.has(key), key.charCodeAt(0) === 58 /* ':' */, keyBit(key));
     if (this.cache.size >= KeyTable.MAX) this.cache.clear();
     this.cache.set(raw, i);
     return i;
@@ -163,10 +165,10 @@ export class HeaderMap {
   /** The snapshot that holds `infos` and `values`, if any: it takes copies before the next change. */
   private shared?: HeaderSnapshot;
   /**
-   * The inlineBit of every inline header added since the last clear(): an inline key whose
-   * bit is not here is not in the map, and adding it needs no search for an entry to join.
+   * The bit of every key added since the last clear(): a key whose bit is not here is not in
+   * the map, and neither adding nor replacing it needs a search for its entry.
    */
-  private inlineAdded = 0;
+  private keyBits = 0;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -180,7 +182,7 @@ export class HeaderMap {
       m.infos = known.infos.slice();
       m.values = list.map((e) => e[1]);
       m.pseudo = known.pseudo;
-      m.inlineAdded = known.inlineAdded;
+      m.keyBits = known.keyBits;
       return m;
     }
     // Most lists already have their pseudo-headers in front and no inline header twice, so
@@ -189,34 +191,29 @@ export class HeaderMap {
     const infos = m.infos;
     const values = m.values;
     let pseudo = 0;
-    let inlineAdded = 0;
+    let keyBits = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i];
       const info = m.table.info(e[0]);
-      if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
+      if ((info.pseudo && pseudo < i) || (info.inline && (keyBits & info.bit) !== 0 && indexOfKey(infos, info.key) >= 0)) {
         m.clear();
         for (const [k, v] of list) m.add(k, v);
         return m;
       }
       if (info.pseudo) pseudo++;
-      inlineAdded |= info.inlineBit;
+      keyBits |= info.bit;
       infos.push(info);
       values.push(e[1]);
     }
     m.pseudo = pseudo;
-    m.inlineAdded = inlineAdded;
-    if (n <= KeyTable.LIST_MAX) m.table.lastList = { raw: list.map((e) => e[0]), infos: infos.slice(), pseudo, inlineAdded };
+    m.keyBits = keyBits;
+    if (n <= KeyTable.LIST_MAX) m.table.lastList = { raw: list.map((e) => e[0]), infos: infos.slice(), pseudo, keyBits };
     return m;
   }
 
-  private canonical(key: string): string {
-    return this.table.info(key).key;
-  }
-
-  private indexOf(key: string): number {
-    const infos = this.infos;
-    for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
-    return -1;
+  /** The first entry of a key, or -1. */
+  private find(info: KeyInfo): number {
+    return (this.keyBits & info.bit) !== 0 ? indexOfKey(this.infos, info.key) : -1;
   }
 
   get size(): number {
@@ -231,13 +228,13 @@ export class HeaderMap {
   }
 
   get(key: string): string | undefined {
-    const i = this.indexOf(this.canonical(key));
+    const i = this.find(this.table.info(key));
     return i < 0 ? undefined : this.values[i];
   }
 
   /** All values of a key, in order. */
   getAll(key: string): string[] {
-    const k = this.canonical(key);
+    const k = this.table.info(key).key;
     const out: string[] = [];
     for (let i = 0; i < this.infos.length; i++) if (this.infos[i].key === k) out.push(this.values[i]);
     return out;
@@ -256,15 +253,14 @@ export class HeaderMap {
 
   private addInfo(info: KeyInfo, value: string): void {
     this.unshare();
-    const k = info.key;
     if (info.inline) {
-      const i = (this.inlineAdded & info.inlineBit) !== 0 ? this.indexOf(k) : -1;
+      const i = this.find(info);
       if (i >= 0) {
         if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
         return;
       }
-      this.inlineAdded |= info.inlineBit;
     }
+    this.keyBits |= info.bit;
     if (info.pseudo && this.pseudo < this.infos.length) {
       this.infos.splice(this.pseudo, 0, info);
       this.values.splice(this.pseudo, 0, value);
@@ -277,7 +273,7 @@ export class HeaderMap {
 
   set(key: string, value: string): void {
     const info = this.table.info(key);
-    const i = this.indexOf(info.key);
+    const i = this.find(info);
     if (i < 0) {
       this.addInfo(info, value);
       return;
@@ -287,8 +283,9 @@ export class HeaderMap {
   }
 
   remove(key: string): void {
-    const k = this.canonical(key);
-    if (this.indexOf(k) < 0) return;
+    const info = this.table.info(key);
+    if (this.find(info) < 0) return;
+    const k = info.key;
     this.unshare();
     for (let i = this.infos.length - 1; i >= 0; i--) {
       if (this.infos[i].key === k) {
@@ -304,7 +301,7 @@ export class HeaderMap {
     this.values = [];
     this.shared = undefined;
     this.pseudo = 0;
-    this.inlineAdded = 0;
+    this.keyBits = 0;
   }
 
   toList(): HeaderList {
@@ -360,6 +357,11 @@ export class HeaderSnapshot {
     for (let i = 0; i < n; i++) if (mine[i] !== infos[i] || myValues[i] !== values[i]) return false;
     return true;
   }
+}
+
+function indexOfKey(infos: readonly KeyInfo[], key: string): number {
+  for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
+  return -1;
 }
 
 function sameKeys(list: HeaderList, raw: readonly string[]): boolean {

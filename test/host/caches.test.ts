@@ -41,6 +41,18 @@ describe("host: caches", () => {
     });
   });
 
+  it("a header map finds a key it holds whatever case the key was added or asked in", () => {
+    const m = HeaderMap.from([["X-Tag", "a"], ["Content-Type", "t"], ["X-Other", "o"]], "request");
+    m.set("x-tag", "b");
+    m.set("X-TAG", "c");
+    m.add("content-type", "u");
+    assert.equal(m.get("x-OTHER"), "o");
+    m.remove("x-other");
+    m.add("X-other", "p");
+    m.remove("X-OTHER");
+    assert.deepEqual(m.toList(), [["x-tag", "c"], ["content-type", "t,u"]]);
+  });
+
   describe("pairs bytes of a header map", () => {
     it("follow every change of the map they were built from", () => {
       const m = HeaderMap.from(LIST, "request");
