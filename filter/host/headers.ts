@@ -154,16 +154,21 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 
 export class HeaderMap {
   /**
-   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots may
-   * share the arrays (see snapshot()).
+   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots and
+   * the key table's lastList may hold the same arrays (see `shared`).
    */
   infos: KeyInfo[] = [];
   values: string[] = [];
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** The snapshot that holds `infos` and `values`, if any: it takes copies before the next change. */
-  private shared?: HeaderSnapshot;
+  /** The snapshot of the current entries, once one was asked for. */
+  private snap?: HeaderSnapshot;
+  /**
+   * Copy on write: `infos` and `values` are held elsewhere too (by a snapshot, or `infos` by
+   * the key table), so the next change copies them first, and what holds them never changes.
+   */
+  private shared = false;
   /**
    * The bit of every key added since the last clear(): a key whose bit is not here is not in
    * the map, and neither adding nor replacing it needs a search for its entry.
@@ -179,7 +184,8 @@ export class HeaderMap {
     const n = list.length;
     const known = m.table.lastList;
     if (known !== undefined && sameKeys(list, known.raw)) {
-      m.infos = known.infos.slice();
+      m.infos = known.infos as KeyInfo[];
+      m.shared = true;
       m.values = list.map((e) => e[1]);
       m.pseudo = known.pseudo;
       m.keyBits = known.keyBits;
@@ -207,7 +213,10 @@ export class HeaderMap {
     }
     m.pseudo = pseudo;
     m.keyBits = keyBits;
-    if (n <= KeyTable.LIST_MAX) m.table.lastList = { raw: list.map((e) => e[0]), infos: infos.slice(), pseudo, keyBits };
+    if (n <= KeyTable.LIST_MAX) {
+      m.table.lastList = { raw: list.map((e) => e[0]), infos, pseudo, keyBits };
+      m.shared = true;
+    }
     return m;
   }
 
@@ -244,11 +253,13 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
-  /** Before any change: a snapshot taken earlier keeps the entries it was given. */
+  /** Before any change: whoever holds the arrays keeps them as they are. */
   private unshare(): void {
     if (!this.shared) return;
-    this.shared.detach();
-    this.shared = undefined;
+    this.infos = withRoom(this.infos);
+    this.values = withRoom(this.values);
+    this.shared = false;
+    this.snap = undefined;
   }
 
   private addInfo(info: KeyInfo, value: string): void {
@@ -299,7 +310,8 @@ export class HeaderMap {
   clear(): void {
     this.infos = [];
     this.values = [];
-    this.shared = undefined;
+    this.shared = false;
+    this.snap = undefined;
     this.pseudo = 0;
     this.keyBits = 0;
   }
@@ -322,26 +334,18 @@ export class HeaderMap {
 
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot takes the arrays as they are, and copies them before the map's next change;
-   * until then every snapshot is the same one.
+   * snapshot holds the map's arrays, which the map copies before its next change; until then
+   * every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
-    return (this.shared ??= new HeaderSnapshot(this.infos, this.values));
+    this.shared = true;
+    return (this.snap ??= new HeaderSnapshot(this.infos, this.values));
   }
 }
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private infos: readonly KeyInfo[], private values: readonly string[]) {}
-
-  /**
-   * The map whose arrays these are is about to change them: keep copies. The map goes on
-   * with its own arrays, which have room to grow, where a slice has none.
-   */
-  detach(): void {
-    this.infos = this.infos.slice();
-    this.values = this.values.slice();
-  }
+  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
 
   toList(): HeaderList {
     return (this.list ??= toList(this.infos, this.values));
@@ -362,6 +366,13 @@ export class HeaderSnapshot {
 function indexOfKey(infos: readonly KeyInfo[], key: string): number {
   for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
   return -1;
+}
+
+/** A copy built by pushing: it has room for a few more entries, where a slice has none. */
+function withRoom<T>(a: readonly T[]): T[] {
+  const copy: T[] = [];
+  for (let i = 0; i < a.length; i++) copy.push(a[i]);
+  return copy;
 }
 
 function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
