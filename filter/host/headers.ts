@@ -353,13 +353,7 @@ export class HeaderSnapshot {
 
   /** Whether these are the same entries: the same keys (KeyInfo of one table) and values. */
   holds(infos: readonly KeyInfo[], values: readonly string[]): boolean {
-    const mine = this.infos;
-    const myValues = this.values;
-    if (mine === infos && myValues === values) return true;
-    const n = mine.length;
-    if (infos.length !== n) return false;
-    for (let i = 0; i < n; i++) if (mine[i] !== infos[i] || myValues[i] !== values[i]) return false;
-    return true;
+    return sameItems(this.infos, infos) && sameItems(this.values, values);
   }
 }
 
@@ -373,6 +367,14 @@ function withRoom<T>(a: readonly T[]): T[] {
   const copy: T[] = [];
   for (let i = 0; i < a.length; i++) copy.push(a[i]);
   return copy;
+}
+
+/** Same length and the same items (maps of lists with the same keys share their infos array). */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
