@@ -211,7 +211,7 @@ export abstract class StreamFlow implements StreamOwner {
       consumed = true;
       if (this.checkLimit(side)) return NO_STATUS;
     }
-    side.chunk = consumed ? new ByteBuffer() : provided;
+    side.chunk = consumed ? ByteBuffer.empty() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
     const raw = this.invoke(this.exportsFor(side)?.body, length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
@@ -338,7 +338,7 @@ export abstract class StreamFlow implements StreamOwner {
       default:
         side.stopped = true;
         // An empty buffer lets a later continue still deliver end_stream.
-        if (side.dataEnds() && !side.buffered) side.buffered = new ByteBuffer();
+        if (side.dataEnds() && !side.buffered) side.buffered = ByteBuffer.empty();
     }
   }
 
