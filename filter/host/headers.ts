@@ -256,8 +256,8 @@ export class HeaderMap {
   /** Before any change: whoever holds the arrays keeps them as they are. */
   private unshare(): void {
     if (!this.shared) return;
-    this.infos = withRoom(this.infos);
-    this.values = withRoom(this.values);
+    this.infos = this.infos.slice();
+    this.values = this.values.slice();
     this.shared = false;
     this.snap = undefined;
   }
@@ -360,13 +360,6 @@ export class HeaderSnapshot {
 function indexOfKey(infos: readonly KeyInfo[], key: string): number {
   for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
   return -1;
-}
-
-/** A copy built by pushing: it has room for a few more entries, where a slice has none. */
-function withRoom<T>(a: readonly T[]): T[] {
-  const copy: T[] = [];
-  for (let i = 0; i < a.length; i++) copy.push(a[i]);
-  return copy;
 }
 
 /** Same length and the same items (maps of lists with the same keys share their infos array). */
