@@ -101,11 +101,6 @@ export class KeyInfo {
   }
 }
 
-/**
- * Per kind: key string -> KeyInfo. Streams repeat the same few header names, and a Map hit
- * is much cheaper than lowercasing and a Set lookup per header. Bounded so that a stream of
- * ever-new names cannot grow it without limit (it starts over when full).
- */
 /** A header list's keys in order, with nothing to join or move in front (see HeaderMap.from). */
 interface KeyList {
   readonly raw: readonly string[];
@@ -114,6 +109,11 @@ interface KeyList {
   readonly keyBits: number;
 }
 
+/**
+ * Per kind: key string -> KeyInfo. Streams repeat the same few header names, and a Map hit
+ * is much cheaper than lowercasing and a Set lookup per header. Bounded so that a stream of
+ * ever-new names cannot grow it without limit (it starts over when full).
+ */
 class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
