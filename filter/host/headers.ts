@@ -52,6 +52,13 @@ export function asciiLower(s: string): string {
   return s;
 }
 
+/** A key's bit in HeaderMap's keyBits: from the lowercased key, as keys differing in case share entries. */
+function keyBit(key: string): number {
+  let h = key.length;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return 1 << ((h ^ (h >>> 15)) & 31);
+}
+
 /** Values up to this many chars may have their pairs entry kept on the KeyInfo. */
 const CACHED_VALUE_MAX = 256;
 
@@ -68,8 +75,8 @@ export class KeyInfo {
     readonly key: string,
     readonly inline: boolean,
     readonly pseudo: boolean,
-    /** For an inline header, its bit in HeaderMap's inlineAdded (shared by a few); else 0. */
-    readonly inlineBit: number,
+    /** Its bit in HeaderMap's keyBits (each bit is shared by many keys). */
+    readonly bit: number,
   ) {}
 
   /**
@@ -94,6 +101,14 @@ export class KeyInfo {
   }
 }
 
+/** A header list's keys in order, with nothing to join or move in front (see HeaderMap.from). */
+interface KeyList {
+  readonly raw: readonly string[];
+  readonly infos: readonly KeyInfo[];
+  readonly pseudo: number;
+  readonly keyBits: number;
+}
+
 /**
  * Per kind: key string -> KeyInfo. Streams repeat the same few header names, and a Map hit
  * is much cheaper than lowercasing and a Set lookup per header. Bounded so that a stream of
@@ -102,20 +117,28 @@ export class KeyInfo {
 class KeyTable {
   private readonly cache = new Map<string, KeyInfo>();
   private static readonly MAX = 4096;
+  /** Longer lists are not kept in lastList, so that one long list does not stay in memory. */
+  static readonly LIST_MAX = 64;
+  /**
+   * The pairs bytes last built for a map of this kind, with the entries they encode. Streams
+   * mostly send the same headers: comparing the entries is cheaper than encoding them again.
+   */
+  lastPairs?: { entries: HeaderSnapshot; bytes: Uint8Array };
+  /**
+   * The keys of the last header list HeaderMap.from took as it came: a stream's list mostly
+   * has the keys of the previous one in the same order, and comparing the raw keys is much
+   * cheaper than looking each one up. A KeyInfo depends on nothing but its raw key.
+   */
+  lastList?: KeyList;
 
-  private readonly inlineNames: readonly string[];
-
-  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {
-    this.inlineNames = [...inline];
-  }
+  constructor(private readonly kind: HeaderMapKind, private readonly inline: ReadonlySet<string>) {}
 
   info(raw: string): KeyInfo {
     let i = this.cache.get(raw);
     if (i !== undefined) return i;
     const lower = asciiLower(raw);
     const key = lower === "host" && this.kind === "request" ? ":authority" : lower;
-    const inline = this.inline.has(key);
-    i = new KeyInfo(key, inline, key.charCodeAt(0) === 58 /* ':' */, inline ? 1 << (this.inlineNames.indexOf(key) & 31) : 0);
+    i = new KeyInfo(key, this.inline.has(key), key.charCodeAt(0) === 58 /* ':' */, keyBit(key));
     if (this.cache.size >= KeyTable.MAX) this.cache.clear();
     this.cache.set(raw, i);
     return i;
@@ -131,21 +154,26 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 
 export class HeaderMap {
   /**
-   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots may
-   * share the arrays (see snapshot()).
+   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots and
+   * the key table's lastList may hold the same arrays (see `shared`).
    */
   infos: KeyInfo[] = [];
   values: string[] = [];
   private readonly table: KeyTable;
   /** Number of pseudo-headers, which occupy the front of the list. */
   private pseudo = 0;
-  /** The snapshot that holds `infos` and `values`, if any: it takes copies before the next change. */
-  private shared?: HeaderSnapshot;
+  /** The snapshot of the current entries, once one was asked for. */
+  private snap?: HeaderSnapshot;
   /**
-   * The inlineBit of every inline header added since the last clear(): an inline key whose
-   * bit is not here is not in the map, and adding it needs no search for an entry to join.
+   * Copy on write: `infos` and `values` are held elsewhere too (by a snapshot, or `infos` by
+   * the key table), so the next change copies them first, and what holds them never changes.
    */
-  private inlineAdded = 0;
+  private shared = false;
+  /**
+   * The bit of every key added since the last clear(): a key whose bit is not here is not in
+   * the map, and neither adding nor replacing it needs a search for its entry.
+   */
+  private keyBits = 0;
 
   constructor(readonly kind: HeaderMapKind) {
     this.table = KEY_TABLES[kind];
@@ -154,40 +182,47 @@ export class HeaderMap {
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
     const m = new HeaderMap(kind);
     const n = list.length;
+    const known = m.table.lastList;
+    if (known !== undefined && sameKeys(list, known.raw)) {
+      m.infos = known.infos as KeyInfo[];
+      m.shared = true;
+      m.values = list.map((e) => e[1]);
+      m.pseudo = known.pseudo;
+      m.keyBits = known.keyBits;
+      return m;
+    }
     // Most lists already have their pseudo-headers in front and no inline header twice, so
-    // adding them one by one would neither reorder nor join anything: their entries go
-    // straight into arrays of the right size. Any other list is added entry by entry.
-    const infos = new Array<KeyInfo>(n);
-    const values = new Array<string>(n);
+    // adding them one by one would neither reorder nor join anything: their entries are
+    // pushed without those checks. Any other list is added entry by entry.
+    const infos = m.infos;
+    const values = m.values;
     let pseudo = 0;
-    let inlineAdded = 0;
+    let keyBits = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i];
       const info = m.table.info(e[0]);
-      if ((info.pseudo && pseudo < i) || (inlineAdded & info.inlineBit) !== 0) {
+      if ((info.pseudo && pseudo < i) || (info.inline && (keyBits & info.bit) !== 0 && indexOfKey(infos, info.key) >= 0)) {
+        m.clear();
         for (const [k, v] of list) m.add(k, v);
         return m;
       }
       if (info.pseudo) pseudo++;
-      inlineAdded |= info.inlineBit;
-      infos[i] = info;
-      values[i] = e[1];
+      keyBits |= info.bit;
+      infos.push(info);
+      values.push(e[1]);
     }
-    m.infos = infos;
-    m.values = values;
     m.pseudo = pseudo;
-    m.inlineAdded = inlineAdded;
+    m.keyBits = keyBits;
+    if (n <= KeyTable.LIST_MAX) {
+      m.table.lastList = { raw: list.map((e) => e[0]), infos, pseudo, keyBits };
+      m.shared = true;
+    }
     return m;
   }
 
-  private canonical(key: string): string {
-    return this.table.info(key).key;
-  }
-
-  private indexOf(key: string): number {
-    const infos = this.infos;
-    for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
-    return -1;
+  /** The first entry of a key, or -1. */
+  private find(info: KeyInfo): number {
+    return (this.keyBits & info.bit) !== 0 ? indexOfKey(this.infos, info.key) : -1;
   }
 
   get size(): number {
@@ -202,13 +237,13 @@ export class HeaderMap {
   }
 
   get(key: string): string | undefined {
-    const i = this.indexOf(this.canonical(key));
+    const i = this.find(this.table.info(key));
     return i < 0 ? undefined : this.values[i];
   }
 
   /** All values of a key, in order. */
   getAll(key: string): string[] {
-    const k = this.canonical(key);
+    const k = this.table.info(key).key;
     const out: string[] = [];
     for (let i = 0; i < this.infos.length; i++) if (this.infos[i].key === k) out.push(this.values[i]);
     return out;
@@ -218,24 +253,25 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
-  /** Before any change: a snapshot taken earlier keeps the entries it was given. */
+  /** Before any change: whoever holds the arrays keeps them as they are. */
   private unshare(): void {
     if (!this.shared) return;
-    this.shared.detach();
-    this.shared = undefined;
+    this.infos = this.infos.slice();
+    this.values = this.values.slice();
+    this.shared = false;
+    this.snap = undefined;
   }
 
   private addInfo(info: KeyInfo, value: string): void {
     this.unshare();
-    const k = info.key;
     if (info.inline) {
-      const i = (this.inlineAdded & info.inlineBit) !== 0 ? this.indexOf(k) : -1;
+      const i = this.find(info);
       if (i >= 0) {
         if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
         return;
       }
-      this.inlineAdded |= info.inlineBit;
     }
+    this.keyBits |= info.bit;
     if (info.pseudo && this.pseudo < this.infos.length) {
       this.infos.splice(this.pseudo, 0, info);
       this.values.splice(this.pseudo, 0, value);
@@ -248,7 +284,7 @@ export class HeaderMap {
 
   set(key: string, value: string): void {
     const info = this.table.info(key);
-    const i = this.indexOf(info.key);
+    const i = this.find(info);
     if (i < 0) {
       this.addInfo(info, value);
       return;
@@ -258,8 +294,9 @@ export class HeaderMap {
   }
 
   remove(key: string): void {
-    const k = this.canonical(key);
-    if (this.indexOf(k) < 0) return;
+    const info = this.table.info(key);
+    if (this.find(info) < 0) return;
+    const k = info.key;
     this.unshare();
     for (let i = this.infos.length - 1; i >= 0; i--) {
       if (this.infos[i].key === k) {
@@ -273,41 +310,71 @@ export class HeaderMap {
   clear(): void {
     this.infos = [];
     this.values = [];
-    this.shared = undefined;
+    this.shared = false;
+    this.snap = undefined;
     this.pseudo = 0;
-    this.inlineAdded = 0;
+    this.keyBits = 0;
   }
 
   toList(): HeaderList {
     return toList(this.infos, this.values);
   }
 
+  /** The entries in the pairs wire format; read-only, as the same bytes may be handed out again. */
+  pairs(): Uint8Array {
+    const last = this.table.lastPairs;
+    if (last !== undefined && last.entries.holds(this.infos, this.values)) return last.bytes;
+    const bytes = new Uint8Array(pairsSize(this.infos, this.values));
+    marshalPairs(bytes, 0, this.infos, this.values);
+    // A snapshot never changes (the map copies its arrays before changing them), so the
+    // bytes stay right for the entries it holds.
+    this.table.lastPairs = { entries: this.snapshot(), bytes };
+    return bytes;
+  }
+
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot takes the arrays as they are, and copies them before the map's next change;
-   * until then every snapshot is the same one.
+   * snapshot holds the map's arrays, which the map copies before its next change; until then
+   * every snapshot is the same one.
    */
   snapshot(): HeaderSnapshot {
-    return (this.shared ??= new HeaderSnapshot(this.infos, this.values));
+    this.shared = true;
+    return (this.snap ??= new HeaderSnapshot(this.infos, this.values));
   }
 }
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private infos: readonly KeyInfo[], private values: readonly string[]) {}
-
-  /**
-   * The map whose arrays these are is about to change them: keep copies. The map goes on
-   * with its own arrays, which have room to grow, where a slice has none.
-   */
-  detach(): void {
-    this.infos = this.infos.slice();
-    this.values = this.values.slice();
-  }
+  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
 
   toList(): HeaderList {
     return (this.list ??= toList(this.infos, this.values));
   }
+
+  /** Whether these are the same entries: the same keys (KeyInfo of one table) and values. */
+  holds(infos: readonly KeyInfo[], values: readonly string[]): boolean {
+    return sameItems(this.infos, infos) && sameItems(this.values, values);
+  }
+}
+
+function indexOfKey(infos: readonly KeyInfo[], key: string): number {
+  for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
+  return -1;
+}
+
+/** Same length and the same items (maps of lists with the same keys share their infos array). */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
+  const n = raw.length;
+  if (list.length !== n) return false;
+  for (let i = 0; i < n; i++) if (list[i][0] !== raw[i]) return false;
+  return true;
 }
 
 function toList(infos: readonly KeyInfo[], values: readonly string[]): HeaderList {

@@ -5,7 +5,7 @@
 
 import { BufferType, HeaderMapType, StreamType, WasmResult } from "./constants";
 import type { BufferRef } from "./context";
-import { marshalPairs, pairsSize, parsePairs } from "./headers";
+import { parsePairs } from "./headers";
 import type { HostFunctions } from "./imports";
 import type { WasmVm } from "./vm";
 
@@ -117,11 +117,7 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       const mem = vm.mem;
       mem.sync();
       if (!map || map.size === 0) return mem.copyLatin1Out("", ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
-      const size = pairsSize(map.infos, map.values);
-      const p = mem.alloc(size);
-      if (p === 0) return R.InvalidMemoryAccess;
-      marshalPairs(mem.u8, p, map.infos, map.values);
-      return mem.writeU32(ptrPtr >>> 0, p) && mem.writeU32(sizePtr >>> 0, size) ? R.Ok : R.InvalidMemoryAccess;
+      return mem.copyBytesOut(map.pairs(), ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_set_header_map_pairs(type: number, ptr: number, size: number): number {

@@ -16,13 +16,26 @@ export type MetricKind = "counter" | "gauge" | "histogram";
 const KINDS: readonly MetricKind[] = ["counter", "gauge", "histogram"];
 /** Envoy's default histogram buckets (source/common/stats/histogram_impl.h). */
 const BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
-const U64 = (1n << 64n) - 1n;
 export const CUSTOM_STAT_NAMESPACE = "wasmcustom";
 
 export class Metric {
-  value = 0n;
+  /** A uint64_t: storing into it wraps modulo 2^64, cheaper than masking a BigInt sum. */
+  private readonly cell = new BigUint64Array(1);
   readonly samples: number[] = [];
   constructor(readonly kind: MetricKind, readonly name: string) {}
+
+  get value(): bigint {
+    return this.cell[0];
+  }
+
+  /** Adds `delta` (negative for a gauge going down), wrapping as uint64_t. */
+  add(delta: bigint): void {
+    this.cell[0] += delta;
+  }
+
+  set(value: bigint): void {
+    this.cell[0] = value;
+  }
 }
 
 /** Stats store: one per host, shared by every VM instance. */
@@ -118,12 +131,12 @@ export class VmMetrics {
     if (type === MetricType.Counter) {
       if (!m) return WasmResult.NotFound;
       if (offset <= 0n) return WasmResult.BadArgument;
-      m.value = (m.value + offset) & U64;
+      m.add(offset);
       return WasmResult.Ok;
     }
     if (type === MetricType.Gauge) {
       if (!m) return WasmResult.NotFound;
-      m.value = (m.value + offset) & U64;
+      m.add(offset);
       return WasmResult.Ok;
     }
     return WasmResult.BadArgument;
@@ -133,8 +146,8 @@ export class VmMetrics {
     const m = this.ids.get(id);
     if (!m) return WasmResult.NotFound;
     const v = BigInt.asUintN(64, value);
-    if (m.kind === "counter") m.value = (m.value + v) & U64;
-    else if (m.kind === "gauge") m.value = v;
+    if (m.kind === "counter") m.add(v);
+    else if (m.kind === "gauge") m.set(v);
     else m.samples.push(Number(v));
     return WasmResult.Ok;
   }

@@ -12,7 +12,8 @@ import type { WasmVm } from "./vm";
 
 /** What the stream context needs from the stream that owns it (stream.ts). */
 export interface StreamOwner {
-  readonly sides: readonly [Side, Side];
+  readonly req: Side;
+  readonly resp: Side;
   readonly props: Map<string, Buffer>;
   readonly connectionId: number;
   /** end_of_stream_ of the latest callback (one field for both directions in Envoy). */
@@ -32,21 +33,19 @@ export class StreamContext extends BaseContext {
   }
 
   headerMap(type: number, mutable: boolean): HeaderMap | null {
-    const sides = this.owner.sides;
-    const req = sides[0];
-    const resp = sides[1];
+    const owner = this.owner;
     const logging = this.accessLogPhase && !mutable;
     switch (type) {
       case HeaderMapType.RequestHeaders:
-        return logging ? req.live : req.map;
+        return logging ? owner.req.live : owner.req.map;
       case HeaderMapType.ResponseHeaders:
-        return logging ? resp.live : resp.map;
+        return logging ? owner.resp.live : owner.resp.map;
       case HeaderMapType.RequestTrailers:
         if (logging) return null;
-        return mutable ? this.trailersFor(req) : req.trailers;
+        return mutable ? this.trailersFor(owner.req) : owner.req.trailers;
       case HeaderMapType.ResponseTrailers:
-        if (logging) return resp.liveTrailers;
-        return mutable ? this.trailersFor(resp) : resp.trailers;
+        if (logging) return owner.resp.liveTrailers;
+        return mutable ? this.trailersFor(owner.resp) : owner.resp.trailers;
       default:
         return null;
     }
@@ -72,7 +71,7 @@ export class StreamContext extends BaseContext {
 
   buffer(type: number): BufferRef | null {
     if (type !== BufferType.HttpRequestBody && type !== BufferType.HttpResponseBody) return super.buffer(type);
-    const side = this.owner.sides[type === BufferType.HttpRequestBody ? 0 : 1];
+    const side = type === BufferType.HttpRequestBody ? this.owner.req : this.owner.resp;
     const b: ByteBuffer | null = side.buffering ? side.buffered : side.chunk;
     return b ? new BodyBuffer(b) : ConstBuffer.EMPTY;
   }
@@ -101,7 +100,7 @@ export class StreamContext extends BaseContext {
   }
 
   private requestProperty(parts: string[]): PropertyValue {
-    const side = this.owner.sides[0];
+    const side = this.owner.req;
     // StreamActivation reads request_headers_, or the access-log copy while logging.
     const h = side.map ?? (this.accessLogPhase ? side.live : null);
     if (parts.length === 1) return { result: WasmResult.SerializationFailure };
@@ -125,7 +124,7 @@ export class StreamContext extends BaseContext {
   }
 
   private responseProperty(parts: string[]): PropertyValue {
-    const side = this.owner.sides[1];
+    const side = this.owner.resp;
     if (parts.length === 1) return { result: WasmResult.SerializationFailure };
     const field = parts[1];
     if (field === "headers") return headersProperty(side.map ?? (this.accessLogPhase ? side.live : null), parts);
@@ -154,7 +153,7 @@ export class StreamContext extends BaseContext {
   continueStream(type: number): void {
     // Envoy context.cc continueStream: both directions forget the request maps right away,
     // and continueDecoding/continueEncoding runs after the VM call returns.
-    const req = this.owner.sides[0];
+    const req = this.owner.req;
     req.map = null;
     req.chunk = null;
     req.trailers = null;

@@ -47,7 +47,9 @@ export type StreamMode = "vm" | "failed" | "bypass";
 
 export abstract class StreamFlow implements StreamOwner {
   readonly id: number;
-  readonly sides: readonly [Side, Side] = [new Side(true), new Side(false)];
+  readonly req = new Side(true);
+  /** Created on first use (resp): until a response arrives, a stream needs no second Side. */
+  private respSide?: Side;
   private propsMap?: Map<string, Buffer>;
   lastEndOfStream = false;
   responseDetails?: string;
@@ -75,6 +77,10 @@ export abstract class StreamFlow implements StreamOwner {
 
   // ---- StreamOwner (called from host functions via StreamContext) ----------------------------
 
+  get resp(): Side {
+    return (this.respSide ??= new Side(false));
+  }
+
   /** Filter state set by proxy_set_property; few streams have any, so the Map comes on first use. */
   get props(): Map<string, Buffer> {
     return (this.propsMap ??= new Map<string, Buffer>());
@@ -85,19 +91,20 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   resume(request: boolean): void {
-    this.continueIteration(this.sides[request ? 0 : 1]);
+    this.continueIteration(request ? this.req : this.resp);
   }
 
   resetStream(details: string): void {
     if (this.wasReset) return;
     this.wasReset = true;
     this.responseDetails ??= details;
-    this.sides[0].aborted = this.sides[1].aborted = true;
+    this.req.aborted = this.resp.aborted = true;
     this.listener?.streamReset?.(details);
   }
 
   sendLocalReply(reply: LocalReply): void {
-    const [req, resp] = this.sides;
+    const req = this.req;
+    const resp = this.resp;
     if (this.wasReset || resp.out.ended) return;
     this.reply ??= reply;
     this.responseDetails = reply.details;
@@ -211,7 +218,7 @@ export abstract class StreamFlow implements StreamOwner {
       consumed = true;
       if (this.checkLimit(side)) return NO_STATUS;
     }
-    side.chunk = consumed ? new ByteBuffer() : provided;
+    side.chunk = consumed ? ByteBuffer.empty() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
     const raw = this.invoke(this.exportsFor(side)?.body, length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
@@ -338,7 +345,7 @@ export abstract class StreamFlow implements StreamOwner {
       default:
         side.stopped = true;
         // An empty buffer lets a later continue still deliver end_stream.
-        if (side.dataEnds() && !side.buffered) side.buffered = new ByteBuffer();
+        if (side.dataEnds() && !side.buffered) side.buffered = ByteBuffer.empty();
     }
   }
 

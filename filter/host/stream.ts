@@ -17,22 +17,22 @@ export class HttpContext extends StreamFlow {
 
   // Each driver is one dispatcher event: tasks the module posted run when it is done.
   requestHeaders(headers: HeaderList, endOfStream: boolean): number {
-    return this.posted(this.onHeaders(this.sides[0], headers, endOfStream, false));
+    return this.posted(this.onHeaders(this.req, headers, endOfStream, false));
   }
   requestBody(chunk: Uint8Array, endOfStream: boolean): number {
-    return this.posted(this.onBody(this.sides[0], chunk, endOfStream));
+    return this.posted(this.onBody(this.req, chunk, endOfStream));
   }
   requestTrailers(trailers: HeaderList): number {
-    return this.posted(this.onTrailers(this.sides[0], trailers));
+    return this.posted(this.onTrailers(this.req, trailers));
   }
   responseHeaders(headers: HeaderList, endOfStream: boolean): number {
-    return this.posted(this.onHeaders(this.sides[1], headers, endOfStream, false));
+    return this.posted(this.onHeaders(this.resp, headers, endOfStream, false));
   }
   responseBody(chunk: Uint8Array, endOfStream: boolean): number {
-    return this.posted(this.onBody(this.sides[1], chunk, endOfStream));
+    return this.posted(this.onBody(this.resp, chunk, endOfStream));
   }
   responseTrailers(trailers: HeaderList): number {
-    return this.posted(this.onTrailers(this.sides[1], trailers));
+    return this.posted(this.onTrailers(this.resp, trailers));
   }
 
   private posted(status: number): number {
@@ -63,16 +63,16 @@ export class HttpContext extends StreamFlow {
     return this.reply;
   }
   get upstream(): Received {
-    return received(this.sides[0].out);
+    return received(this.req.out);
   }
   get downstream(): Received {
-    return received(this.sides[1].out);
+    return received(this.resp.out);
   }
   get requestStalled(): boolean {
-    return this.stalled(this.sides[0]);
+    return this.stalled(this.req);
   }
   get responseStalled(): boolean {
-    return this.stalled(this.sides[1]);
+    return this.stalled(this.resp);
   }
   /** The stream was reset; the client got no complete response. */
   get reset(): boolean {
@@ -91,10 +91,10 @@ export class HttpContext extends StreamFlow {
     return r && { headers: r.toList(), recomputed: this.routeRecomputed };
   }
   requestHeaderMap(): HeaderList {
-    return this.sides[0].live?.toList() ?? [];
+    return this.req.live?.toList() ?? [];
   }
   responseHeaderMap(): HeaderList {
-    return this.sides[1].live?.toList() ?? [];
+    return this.resp.live?.toList() ?? [];
   }
 }
 

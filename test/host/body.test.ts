@@ -106,6 +106,26 @@ describe("host: bodies", () => {
     assert.equal(send(wasm, ["ab", "cd"]).ctx.upstream.body.toString(), "Z");
   });
 
+  for (const kind of ["Buffer", "Uint8Array view"]) {
+    it(`a chunk given as a ${kind} reaches the filter, and the caller's bytes stay as they were when the filter rewrites them`, () => {
+      const m = new ProxyModule(["proxy_get_buffer_bytes", "proxy_set_buffer_bytes"]);
+      const z = m.str("Z");
+      m.on("proxy_on_request_body", 3, [
+        ...m.call("proxy_get_buffer_bytes", BODY, 0, local(1), OUT_PTR, OUT_SIZE), ...drop, ...m.logOut(),
+        ...m.call("proxy_set_buffer_bytes", BODY, 0, 1, z.ptr, z.len), ...drop, ...i32(0),
+      ]);
+      const host = startHost(m.build());
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(REQUEST, false);
+      const whole = Buffer.from("<abc>");
+      const chunk = kind === "Buffer" ? whole.subarray(1, 4) : new Uint8Array(whole.buffer, whole.byteOffset + 1, 3);
+      ctx.requestBody(chunk, true);
+      assert.deepEqual(lines(host), ["abc"]);
+      assert.equal(ctx.upstream.body.toString(), "Zbc");
+      assert.equal(whole.toString(), "<abc>");
+    });
+  }
+
   it("get_buffer_status answers the body length", () => {
     const m = new ProxyModule(["proxy_get_buffer_status"]);
     m.on("proxy_on_request_body", 3, [...m.call("proxy_get_buffer_status", BODY, OUT_SIZE, OUT_PTR), ...drop,

@@ -59,6 +59,12 @@ describe("host: metrics", () => {
     assert.equal(host.metric("g"), 3);
   });
 
+  it("counters and gauges wrap around as Envoy's uint64_t does", () => {
+    const { host } = run(metricsModule([[T.Counter, "c"], [T.Gauge, "g"]], (m) => [rec(m, 0, -1n), inc(m, 0, 2n), inc(m, 1, -1n)]));
+    assert.match(host.prometheus(), /^c\{\} 1$/m);
+    assert.match(host.prometheus(), /^g\{\} 18446744073709551615$/m);
+  });
+
   it("record_metric adds to a counter, sets a gauge and samples a histogram", () => {
     const { host } = run(metricsModule([[T.Counter, "c"], [T.Gauge, "g"], [T.Histogram, "h"]],
       (m) => [rec(m, 0, 2n), rec(m, 0, 2n), rec(m, 1, 7n), rec(m, 1, 3n), rec(m, 2, 12n)]));
