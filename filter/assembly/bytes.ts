@@ -318,13 +318,6 @@ export function ascii(s: string): Bytes {
  * (keys, header names, method and tool names) eight bytes at a time; memory.compare would be
  * inlined as a large general memcmp at every call site.
  */
-/** sameBytes for 2 to 8 bytes (keys, short names): two overlapping loads instead of a loop. */
-@inline export function sameShort(a: usize, b: usize, n: i32): bool {
-  const k = <usize>n;
-  if (k >= 4) return load<u32>(a) == load<u32>(b) && load<u32>(a + k - 4) == load<u32>(b + k - 4);
-  return load<u16>(a) == load<u16>(b) && load<u16>(a + k - 2) == load<u16>(b + k - 2);
-}
-
 export function sameBytes(a: usize, b: usize, n: i32): bool {
   const k = <usize>n;
   let i: usize = 0;

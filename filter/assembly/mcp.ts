@@ -2,7 +2,7 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii, equalsAt, sameShort } from "./bytes";
+import { Bytes, ascii, equalsAt } from "./bytes";
 import { Scanner } from "./json";
 import { Fields, ABSENT } from "./policy";
 
@@ -283,28 +283,48 @@ const KEY_ANSWER = 5; // result or error
 const KEY_NAME = 6;
 const KEY_URI = 7;
 
+/** The `n` bytes at `p` (2 to 8 of them) as one little-endian number: a key compares in one go. */
+function pack(p: usize, n: i32): u64 {
+  if (n >= 4) return <u64>load<u32>(p) | (<u64>(load<u32>(p + <usize>n - 4) >>> (<u32>(8 - n) << 3)) << 32);
+  let v = <u64>load<u16>(p);
+  if (n == 3) v |= <u64>load<u8>(p + 2) << 16;
+  return v;
+}
+
+// The keys readers act on, packed; a key of another length is none of them.
+const P_ID = pack(K_ID.ptr, K_ID.len);
+const P_URI_KEY = pack(K_URI.ptr, K_URI.len);
+const P_NAME_KEY = pack(K_NAME.ptr, K_NAME.len);
+const P_ERROR = pack(K_ERROR.ptr, K_ERROR.len);
+const P_METHOD = pack(K_METHOD.ptr, K_METHOD.len);
+const P_PARAMS = pack(K_PARAMS.ptr, K_PARAMS.len);
+const P_RESULT = pack(K_RESULT.ptr, K_RESULT.len);
+const P_JSONRPC = pack(K_JSONRPC.ptr, K_JSONRPC.len);
+
 /**
- * Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). By length
- * first; every key it knows has 2 to 7 bytes, so sameShort compares them.
+ * Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). Every key it
+ * knows has 2 to 7 bytes; the length picks the candidates, and one packed compare decides.
  */
 function keyCode(inParams: bool): i32 {
   let k = scanner.sFrom;
   let n = <i32>(scanner.sTo - k);
   if (scanner.sEsc) { scanner.span(); k = scanner.spanPtr; n = scanner.spanLen; }
+  if (n < 2 || n > 7) return KEY_OTHER;
+  const v = pack(k, n);
   if (inParams) {
-    if (n == 4 && sameShort(k, K_NAME.ptr, n)) return KEY_NAME;
-    if (n == 3 && sameShort(k, K_URI.ptr, n)) return KEY_URI;
+    if (n == 4 && v == P_NAME_KEY) return KEY_NAME;
+    if (n == 3 && v == P_URI_KEY) return KEY_URI;
     return KEY_OTHER;
   }
-  if (n == 2) return sameShort(k, K_ID.ptr, n) ? KEY_ID : KEY_OTHER;
+  if (n == 2) return v == P_ID ? KEY_ID : KEY_OTHER;
   if (n == 6) {
-    if (sameShort(k, K_METHOD.ptr, n)) return KEY_METHOD;
-    if (sameShort(k, K_PARAMS.ptr, n)) return KEY_PARAMS;
-    if (sameShort(k, K_RESULT.ptr, n)) return KEY_ANSWER;
+    if (v == P_METHOD) return KEY_METHOD;
+    if (v == P_PARAMS) return KEY_PARAMS;
+    if (v == P_RESULT) return KEY_ANSWER;
     return KEY_OTHER;
   }
-  if (n == 7) return sameShort(k, K_JSONRPC.ptr, n) ? KEY_JSONRPC : KEY_OTHER;
-  if (n == 5) return sameShort(k, K_ERROR.ptr, n) ? KEY_ANSWER : KEY_OTHER;
+  if (n == 7) return v == P_JSONRPC ? KEY_JSONRPC : KEY_OTHER;
+  if (n == 5) return v == P_ERROR ? KEY_ANSWER : KEY_OTHER;
   return KEY_OTHER;
 }
 
