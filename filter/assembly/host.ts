@@ -10,6 +10,7 @@ import { get_buffer_bytes, send_local_response, GrpcStatusValues } from "@solo-i
 import { HeaderPair } from "@solo-io/proxy-runtime";
 import { free } from "@solo-io/proxy-runtime/malloc";
 import { Bytes, sameBytes } from "./bytes";
+import { OBJECT, TOTAL_OVERHEAD } from "~lib/rt/common";
 
 // @ts-ignore: decorator
 @external("env", "proxy_set_buffer_bytes")
@@ -37,12 +38,43 @@ export const REQUEST_BODY: i32 = 0;
 export const RESPONSE_BODY: i32 = 1;
 export const PLUGIN_CONFIGURATION: i32 = 7;
 
+// A host buffer in static memory, for a buffer read on every request (a header map, the
+// request body). The host fills it through malloc like any other buffer, and the module uses it
+// as an ArrayBuffer, but reference counting ignores pointers below the heap, so adopting and
+// dropping it costs no allocator work. Its data is valid until its owner's next host call.
+export class StaticBuffer {
+  /** `at`: STATIC_OVERHEAD + capacity bytes of static memory (memory.data), 16-byte aligned. */
+  constructor(private at: usize, private capacity: i32) {}
+
+  /** Lets malloc hand out this buffer for the next host call, if the data fits. */
+  @inline arm(): void { armed = this.at + STATIC_OVERHEAD; armedCapacity = this.capacity; }
+}
+/** Room in front of a StaticBuffer's data for AssemblyScript's object header (16-byte aligned). */
+export const STATIC_OVERHEAD: i32 = 32;
+
+let armed: usize = 0;
+let armedCapacity: i32 = 0;
+
+/** Any later host buffer comes from the heap again. */
+@inline export function disarm(): void { armed = 0; }
+
 /**
  * The allocator the host calls to hand the module a buffer (header maps, bodies). Like
  * proxy-runtime's malloc it returns a retained ArrayBuffer payload, which free() releases, but
- * without zeroing it first: the host writes every byte before the module reads any.
+ * without zeroing it first: the host writes every byte before the module reads any. An armed
+ * StaticBuffer is used instead when the data fits; it gets the header of an ArrayBuffer.
  */
 export function malloc(size: i32): usize {
+  const p = armed;
+  if (p != 0) {
+    armed = 0;
+    if (size <= armedCapacity) {
+      const header = changetype<OBJECT>(p - TOTAL_OVERHEAD);
+      header.rtId = idof<ArrayBuffer>();
+      header.rtSize = <u32>size;
+      return p;
+    }
+  }
   return __retain(__new(<usize>size, idof<ArrayBuffer>()));
 }
 
@@ -91,8 +123,11 @@ export class HeaderSnapshot {
   /** Who set the names wanted (see wantsFor()). */
   private wantsSerial: u32 = 0;
 
-  /** `wants`: WANT_TABLE_BYTES of static memory (memory.data) for this snapshot alone. */
-  constructor(private wants: usize) {
+  /**
+   * `wants`: WANT_TABLE_BYTES of static memory (memory.data) for this snapshot alone;
+   * `pairs`: where the header map is read to when it fits (valid until the next load()).
+   */
+  constructor(private wants: usize, private pairs: StaticBuffer) {
     for (let i = 0; i < MAX_SLOTS; i++) this.slotJoined.push(new Bytes(16));
   }
 
@@ -105,7 +140,10 @@ export class HeaderSnapshot {
     store<u32>(outPtr, 0);
     store<u32>(outSize, 0);
     this.count = 0;
-    if (proxy_get_header_map_pairs(map, outPtr, outSize) != OK) return;
+    this.pairs.arm();
+    const status = proxy_get_header_map_pairs(map, outPtr, outSize);
+    disarm();
+    if (status != OK) return;
     this.data = takeHostBuffer();
     if (this.data.byteLength >= 4) this.count = <i32>load<u32>(changetype<usize>(this.data));
     if (<usize>4 + <usize>this.count * 8 > <usize>this.data.byteLength) this.count = 0;
@@ -207,6 +245,14 @@ export function removeHeader(map: i32, name: Bytes): u32 {
 
 export function readBuffer(type: i32, size: usize): ArrayBuffer {
   return get_buffer_bytes(type, 0, <u32>size);
+}
+
+/** readBuffer into `into` when the data fits (valid until the next read into it). */
+export function readBufferInto(type: i32, size: usize, into: StaticBuffer): ArrayBuffer {
+  into.arm();
+  const data = get_buffer_bytes(type, 0, <u32>size);
+  disarm();
+  return data;
 }
 
 /** Replaces the whole buffered body. */

@@ -94,4 +94,27 @@ describe("filter: per-request state is reused, never carried over", () => {
     assert.equal(finished(host, call("get-sum", 3), [["x-user-id", "alice"]]).forwarded, true);
     assert.equal(host.traps, 0);
   });
+  it("reads small and large header maps and bodies in turn, each judged on its own bytes", () => {
+    // Small ones are read into static buffers that the next request overwrites; large ones
+    // (header maps over 4 KB, bodies over 16 KB) into the heap.
+    const host = startHost();
+    const cookie: Array<[string, string]> = [["cookie", "c=" + "z".repeat(8000)]];
+    const cases = [
+      { user: "alice", id: 1, headers: [], size: 0 },
+      { user: "bob", id: "big-2", headers: cookie, size: 40_000 },
+      { user: "alice", id: 3, headers: cookie, size: 0 },
+      { user: "bob", id: "small-4", headers: [], size: 40_000 },
+      { user: "alice", id: 5, headers: [], size: 0 },
+      { user: "bob", id: 6, headers: [], size: 100 },
+    ];
+    for (const c of cases) {
+      const x = finished(host, call("get-sum", c.id, { pad: "p".repeat(c.size) }), [["x-user-id", c.user], ...c.headers]);
+      const line = audits(host).at(-1);
+      assert.equal(line.user, c.user, `request ${c.id}`);
+      assert.equal(line.id, c.id, `request ${c.id}`);
+      assert.equal(x.forwarded, c.user === "alice", `request ${c.id}`);
+      if (c.user !== "alice") assert.equal(x.json.id, c.id, `request ${c.id} is answered with its own id`);
+    }
+    assert.equal(host.traps, 0);
+  });
 });
