@@ -5,13 +5,19 @@
 // - Its RootContext.onConfigure passes the config size where a pointer belongs; the
 //   filter reads the configuration itself (readBuffer(PLUGIN_CONFIGURATION, size)).
 // - Its get_metric calls proxy_record_metric; the filter only defines and increments.
+// - Its send_local_response copies the body and serializes headers on every call; local
+//   replies here all add the same one header, serialized once (localReply).
 // Every import used here is registered by Envoy for ABI 0.2.0 (see wasm-abi-check).
-import { get_buffer_bytes, send_local_response, GrpcStatusValues } from "@solo-io/proxy-runtime/runtime";
-import { HeaderPair } from "@solo-io/proxy-runtime";
+import { get_buffer_bytes } from "@solo-io/proxy-runtime/runtime";
 import { free } from "@solo-io/proxy-runtime/malloc";
 import { Bytes, sameBytes } from "./bytes";
 import { OBJECT, TOTAL_OVERHEAD } from "~lib/rt/common";
 
+// @ts-ignore: decorator
+@external("env", "proxy_send_local_response")
+declare function proxy_send_local_response(status: u32, details: usize, detailsSize: usize, body: usize, bodySize: usize,
+  headers: usize, headersSize: usize, grpcStatus: i32): u32;
+const NO_GRPC_STATUS: i32 = -1; // an HTTP reply, not a gRPC one
 // @ts-ignore: decorator
 @external("env", "proxy_set_buffer_bytes")
 declare function proxy_set_buffer_bytes(type: i32, start: u32, length: u32, data: usize, size: usize): u32;
@@ -260,10 +266,28 @@ export function replaceBuffer(type: i32, currentSize: usize, data: Bytes): u32 {
   return proxy_set_buffer_bytes(type, 0, <u32>currentSize, data.ptr, <usize>data.len);
 }
 
-export function localReply(status: u32, details: string, body: Bytes, contentType: string): u32 {
-  const headers = new Array<HeaderPair>();
-  headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode(contentType)));
-  return send_local_response(status, details, body.toArrayBuffer(), headers, GrpcStatusValues.InvalidCode);
+/** The header every local reply adds, in the pairs format: content-type: application/json. */
+const JSON_REPLY_HEADERS = jsonReplyHeaders();
+
+function jsonReplyHeaders(): Bytes {
+  const key = "content-type";
+  const value = "application/json";
+  const out = new Bytes(12 + key.length + value.length + 2);
+  const p = out.reserve(12);
+  store<u32>(p, 1);
+  store<u32>(p + 4, key.length);
+  store<u32>(p + 8, value.length);
+  out.len = 12;
+  out.str(key); out.byte(0);
+  out.str(value); out.byte(0);
+  return out;
+}
+
+/** Answers the request with `body` as JSON (Envoy sends it once the callback returns). */
+export function localReply(status: u32, details: string, body: Bytes): u32 {
+  const d = String.UTF8.encode(details);
+  return proxy_send_local_response(status, changetype<usize>(d), d.byteLength, body.ptr, body.len,
+    JSON_REPLY_HEADERS.ptr, JSON_REPLY_HEADERS.len, NO_GRPC_STATUS);
 }
 
 const METRIC_COUNTER: i32 = 0;

@@ -109,7 +109,7 @@ export function proxy_on_response_trailers(id: u32, trailers: u32): u32 {
 function refuseUnconfigured(): u32 {
   const body = new Bytes(128);
   errorObject(body, null, -32603, text("The MCP policy filter is not configured"));
-  localReply(503, "mcp_filter_not_configured", body, "application/json");
+  localReply(503, "mcp_filter_not_configured", body);
   return 1;
 }
 

@@ -481,8 +481,8 @@ export class McpStream extends Context {
     let details = "mcp_filter_denied";
     if (invalid) details = "mcp_filter_invalid_request";
     this.replied = true;
-    if (entries == 0) { localReply(202, details, new Bytes(0), "application/json"); return; }
-    localReply(invalid ? 400 : 200, details, out, "application/json");
+    if (entries == 0) { localReply(202, details, new Bytes(0)); return; }
+    localReply(invalid ? 400 : 200, details, out);
   }
 
   private oversize(size: i64): void {
@@ -499,7 +499,7 @@ export class McpStream extends Context {
     this.replied = true;
     const out = new Bytes(128);
     reply.errorObject(out, m, code, message);
-    localReply(status, details, out, "application/json");
+    localReply(status, details, out);
   }
 
   private log(m: Message | null, decision: string, forwarded: bool, reason: string): void {
