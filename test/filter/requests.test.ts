@@ -212,6 +212,16 @@ describe("filter: requests", () => {
       assert.equal(host.metric("mcp_filter.parse_errors"), 1);
     });
 
+    it("answers as JSON over HTTP, with the reason in the response details and no gRPC status", () => {
+      const x = post(startHost(), call("get-env", 7));
+      assert.equal(x.reply?.status, 200);
+      assert.deepEqual(x.reply?.headers, [["content-type", "application/json"]]);
+      assert.equal(x.reply?.details, "mcp_filter_denied");
+      assert.equal(x.reply?.grpcStatus, -1);
+      assert.equal(header(x.ctx.downstream.headers, "content-type"), "application/json");
+      assert.equal(x.json.id, 7);
+    });
+
     it("an empty POST body gets -32700", () => {
       const x = post(startHost(), "");
       assert.equal(x.json.error.code, -32700);
