@@ -2,6 +2,7 @@
 // proxy-runtime's exports for the root context; the stream callbacks are defined below. The
 // callbacks for what the filter never starts (timers, queues, HTTP and gRPC calls, foreign
 // functions, metadata) are not exported: Envoy calls only the callbacks a module exports.
+// Nor is proxy_on_log: the filter writes its audit lines as it judges, not at access-log time.
 export { free } from "@solo-io/proxy-runtime/malloc";
 export { malloc } from "./host";
 export {
@@ -117,8 +118,6 @@ export function proxy_on_done(id: u32): u32 {
   if (streams.find(id) != 0) return 1;
   return getBaseContext(id).onDone() ? 1 : 0;
 }
-
-export function proxy_on_log(id: u32): void {}
 
 export function proxy_on_delete(id: u32): void {
   if (streams.remove(id)) return;

@@ -9,6 +9,7 @@
 // can cost here; what mcp_filter takes beyond it is its own work.
 import * as fs from "node:fs";
 import { ProxyWasmHost, HttpContext } from "../host";
+import { parseModule } from "../host/wasm-binary";
 import { WASM_PATH, EMPTY_WASM_PATH, FLOOR_WASM_PATH, benchBodies, BenchBody } from "./bodies";
 
 const POLICY = JSON.stringify({
@@ -92,6 +93,11 @@ function hostCalls(wasm: Buffer, config: string, body: Buffer): string {
   return calls.sort().join(" ");
 }
 
+/** The callbacks a module exports: the host calls only those, so the references must match mcp_filter. */
+function callbacks(wasm: Buffer): string {
+  return parseModule(wasm).exports.map((e) => e.name).filter((n) => n.startsWith("proxy_on_")).sort().join(" ");
+}
+
 function main(): void {
   const json = process.argv.includes("--json");
   const wasm = fs.readFileSync(WASM_PATH);
@@ -100,8 +106,12 @@ function main(): void {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing; run npm run build:bench-filters (npm run bench:filter does)`);
     return fs.readFileSync(file);
   };
-  const empty = startModule(reference(EMPTY_WASM_PATH), "", EMPTY_WASM_PATH);
+  const emptyWasm = reference(EMPTY_WASM_PATH);
+  const empty = startModule(emptyWasm, "", EMPTY_WASM_PATH);
   const floorWasm = reference(FLOOR_WASM_PATH);
+  for (const [file, ref] of [[EMPTY_WASM_PATH, emptyWasm], [FLOOR_WASM_PATH, floorWasm]] as const) {
+    if (callbacks(ref) !== callbacks(wasm)) throw new Error(`${file} exports ${callbacks(ref)}; mcp_filter exports ${callbacks(wasm)}`);
+  }
   const floor = startModule(floorWasm, "", FLOOR_WASM_PATH);
   const cases = benchBodies().map((c: BenchBody) => {
     // Sanity: the filter must really judge (and forward) this body, or the timing means nothing.

@@ -15,7 +15,6 @@ export function proxy_on_response_headers(_id: u32, _n: u32, _end: u32): u32 { r
 export function proxy_on_response_body(_id: u32, _size: u32, _end: u32): u32 { return CONTINUE; }
 export function proxy_on_response_trailers(_id: u32, _n: u32): u32 { return CONTINUE; }
 export function proxy_on_done(_id: u32): u32 { return 1; }
-export function proxy_on_log(_id: u32): void {}
 export function proxy_on_delete(_id: u32): void {}
 
 registerRootContext((id: u32): RootContext => new RootContext(id), "mcp_filter");
