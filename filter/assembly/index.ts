@@ -61,13 +61,7 @@ export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId != lastRootId) { lastRoot = getRootContext(rootId) as McpRoot; lastRootId = rootId; }
   const root = lastRoot as McpRoot;
   if (root.shared === null) return; // a root that refused its configuration serves no streams
-  const reused = streams.takeSpare();
-  if (reused !== null) {
-    (reused as McpStream).reuse(id, root, root.shared as Shared);
-    streams.add(id, reused as McpStream);
-  } else {
-    streams.add(id, new McpStream(id, root, root.shared as Shared));
-  }
+  streams.open(id, root, root.shared as Shared);
 }
 
 export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {

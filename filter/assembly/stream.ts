@@ -103,11 +103,11 @@ export class McpStream extends Context {
     this.shared = shared;
   }
 
-  /** Readies a pooled stream (see index.ts) for a new context id. */
+  /** Readies a pooled stream (see streams.ts) for a new context id. */
   reuse(id: u32, root: RootContext, shared: Shared): void {
     this.context_id = id;
-    this.root_context = root;
-    this.shared = shared;
+    if (this.root_context !== root) this.root_context = root;
+    if (this.shared !== shared) this.shared = shared;
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;

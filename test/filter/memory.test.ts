@@ -42,4 +42,24 @@ describe("filter: memory over many requests", function () {
     assert.equal(host.memoryBytes, warmed, `grew from ${warmed} to ${host.memoryBytes} bytes`);
     assert.ok(warmed < 16 * big.length, `${warmed} bytes for ${big.length}-byte bodies`);
   });
+
+  it("gives back the streams it cannot keep when many finish at once", () => {
+    // At most 64 finished streams are kept for reuse; the rest must be freed.
+    const host = startHost(POLICY);
+    const body = Buffer.from(call("echo", 1, { message: "x".repeat(200) }));
+    const wave = () => {
+      const live = Array.from({ length: 300 }, () => {
+        const ctx = host.newHttpContext();
+        ctx.requestHeaders(requestHeaders([["x-user-id", "u-1"]]), false);
+        return ctx;
+      });
+      for (const ctx of live) { ctx.requestBody(body, true); assert.equal(ctx.localReply, undefined); }
+      for (const ctx of live) ctx.done();
+    };
+    for (let i = 0; i < 3; i++) wave();
+    const warmed = host.memoryBytes;
+    for (let i = 0; i < 30; i++) wave();
+    assert.equal(host.memoryBytes, warmed, `grew from ${warmed} to ${host.memoryBytes} bytes`);
+    assert.equal(host.traps, 0);
+  });
 });
