@@ -19,6 +19,80 @@ export class Bytes {
 
   reset(): void { this.len = 0; }
 
+  /** Replaces the content with the `n` bytes at `p`. */
+  copyFrom(p: usize, n: i32): void {
+    this.len = 0;
+    this.raw(p, n);
+  }
+
+  /** Replaces the content with the `n` bytes at `p`, ASCII-lowercased (for case-insensitive compares). */
+  lowerFrom(p: usize, n: i32): void {
+    this.len = 0;
+    if (n <= 0) return;
+    const q = this.reserve(n);
+    for (let i: usize = 0; i < <usize>n; i++) {
+      const c = <u32>load<u8>(p + i);
+      store<u8>(q + i, <u8>(c - 0x41 < 26 ? c + 0x20 : c));
+    }
+    this.len = n;
+  }
+
+  /**
+   * Appends a JSON string's text (the bytes between its quotes, already validated) decoded:
+   * escapes applied, raw bytes run through the WHATWG UTF-8 decoder (maximal-subpart U+FFFD
+   * replacement), surrogate escape pairs joined. The result is WTF-8: a lone surrogate from a
+   * \u escape stays distinct from U+FFFD, as in a JS string.
+   */
+  jsonDecoded(from: usize, to: usize): void {
+    let p = from;
+    this.ensure(<i32>(to - from)); // most text decodes to at most its own length
+    while (p < to) {
+      // Copy the run of plain ASCII in one go.
+      let q = p;
+      while (q < to) {
+        const d = load<u8>(q);
+        if (d >= 0x80 || d == 0x5c) break;
+        q++;
+      }
+      if (q > p) { this.raw(p, <i32>(q - p)); p = q; if (p >= to) break; }
+      const c = <i32>load<u8>(p);
+      if (c == 0x5c) {
+        const x = <i32>load<u8>(p + 1);
+        if (x != 0x75) {
+          this.byte(x == 0x62 ? 0x08 : x == 0x66 ? 0x0c : x == 0x6e ? 0x0a : x == 0x72 ? 0x0d : x == 0x74 ? 0x09 : x);
+          p += 2;
+          continue;
+        }
+        let cp = hex4(p + 2);
+        p += 6;
+        if (cp >= 0xd800 && cp <= 0xdbff && p + 6 <= to && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75) {
+          const lo = hex4(p + 2);
+          if (lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+          }
+        }
+        this.codePoint(cp);
+        continue;
+      }
+      if (c < 0x80) { this.byte(c); p++; continue; }
+      this.codePoint(utf8Step(p, to));
+      p = utf8Next;
+    }
+  }
+
+  /** Appends one code point (a lone surrogate too) as UTF-8. */
+  private codePoint(cp: i32): void {
+    if (cp < 0x80) { this.byte(cp); return; }
+    if (cp < 0x800) { this.byte(0xc0 | (cp >> 6)); this.byte(0x80 | (cp & 0x3f)); return; }
+    if (cp < 0x10000) {
+      this.byte(0xe0 | (cp >> 12)); this.byte(0x80 | ((cp >> 6) & 0x3f)); this.byte(0x80 | (cp & 0x3f));
+      return;
+    }
+    this.byte(0xf0 | (cp >> 18)); this.byte(0x80 | ((cp >> 12) & 0x3f));
+    this.byte(0x80 | ((cp >> 6) & 0x3f)); this.byte(0x80 | (cp & 0x3f));
+  }
+
   /** Empties the buffer; false if it grew past `keep` bytes, so the owner should drop it. */
   recycle(keep: i32): bool {
     this.len = 0;
@@ -114,6 +188,19 @@ export class Bytes {
   }
 
   toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
+}
+
+/** The value of a hex digit, or -1. */
+export function hexVal(c: u8): i32 {
+  if (c >= 0x30 && c <= 0x39) return <i32>c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return <i32>l - 0x61 + 10;
+  return -1;
+}
+
+/** Four hex digits at `p` (already validated). */
+function hex4(p: usize): i32 {
+  return (hexVal(load<u8>(p)) << 12) | (hexVal(load<u8>(p + 1)) << 8) | (hexVal(load<u8>(p + 2)) << 4) | hexVal(load<u8>(p + 3));
 }
 
 /**
@@ -341,15 +428,4 @@ export function equalsAt(p: usize, n: i32, q: usize, m: i32): bool {
 // (the fuzz test then finds a parse verdict that differs from JSON.parse).
 export function same(a: Bytes, b: Bytes): bool { return equalsAt(a.ptr, a.len, b.ptr, b.len); }
 
-/** ASCII-lowercase copy into `out`, for header values compared case-insensitively. */
-export function lowerAscii(p: usize, n: i32, out: Bytes): Bytes {
-  out.reset();
-  if (n <= 0) return out;
-  const q = out.reserve(n);
-  for (let i: usize = 0; i < <usize>n; i++) {
-    const c = <u32>load<u8>(p + i);
-    store<u8>(q + i, <u8>(c - 0x41 < 26 ? c + 0x20 : c));
-  }
-  out.setEnd(q + <usize>n);
-  return out;
-}
+

@@ -227,13 +227,6 @@ export class HeaderSnapshot {
   @inline found(s: i32): bool { return this.hits(s) > 0; }
   @inline slotPtr(s: i32): usize { return <usize>load<u32>(slotPtr + (<usize>s << 2)); }
   @inline slotLen(s: i32): i32 { return load<i32>(slotLen + (<usize>s << 2)); }
-
-  /** Copies slot `s`'s value into `out` (replacing its content), to keep beyond this snapshot. */
-  copySlot(s: i32, out: Bytes): Bytes {
-    out.reset();
-    out.raw(this.slotPtr(s), this.slotLen(s));
-    return out;
-  }
 }
 
 export function setHeader(map: i32, name: Bytes, value: Bytes): u32 {

@@ -7,7 +7,7 @@
 //   applied, so matching sees the server's string. Decoded text is WTF-8: a lone
 //   surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
 // Nesting depth is bounded only by memory: containers are tracked on a byte stack.
-import { Bytes, sameBytes, utf8Step, utf8Next } from "./bytes";
+import { Bytes, sameBytes, hexVal } from "./bytes";
 
 export const ERR_NONE: i32 = 0;
 export const ERR_EOF: i32 = 1;
@@ -275,25 +275,19 @@ export class Scanner {
    */
   span(): void {
     if (!this.sEsc) { this.spanPtr = this.sFrom; this.spanLen = <i32>(this.sTo - this.sFrom); return; }
-    const out = keyScratch;
-    out.reset();
-    decodeString(this.sFrom, this.sTo, out);
-    this.spanPtr = out.ptr;
-    this.spanLen = out.len;
+    keyScratch.reset();
+    keyScratch.jsonDecoded(this.sFrom, this.sTo);
+    this.spanPtr = keyScratch.ptr;
+    this.spanLen = keyScratch.len;
   }
 
   /** Decodes the last scanned string into a new Bytes. */
   decoded(): Bytes {
     const out = new Bytes(<i32>(this.sTo - this.sFrom));
-    this.decodeInto(out);
+    out.jsonDecoded(this.sFrom, this.sTo);
     return out;
   }
 
-  /** Decodes the last scanned string into `out`, replacing what it held. */
-  decodeInto(out: Bytes): void {
-    out.reset();
-    decodeString(this.sFrom, this.sTo, out);
-  }
 }
 
 export function errorText(code: i32): string {
@@ -306,72 +300,3 @@ export function errorText(code: i32): string {
 }
 
 @inline function isDigit(c: u8): bool { return c >= 0x30 && c <= 0x39; }
-
-function hexVal(c: u8): i32 {
-  if (c >= 0x30 && c <= 0x39) return <i32>c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return <i32>l - 0x61 + 10;
-  return -1;
-}
-
-function hex4(p: usize): i32 {
-  return (hexVal(load<u8>(p)) << 12) | (hexVal(load<u8>(p + 1)) << 8) | (hexVal(load<u8>(p + 2)) << 4) | hexVal(load<u8>(p + 3));
-}
-
-function putCodePoint(out: Bytes, cp: i32): void {
-  if (cp < 0x80) { out.byte(cp); return; }
-  if (cp < 0x800) { out.byte(0xc0 | (cp >> 6)); out.byte(0x80 | (cp & 0x3f)); return; }
-  if (cp < 0x10000) {
-    out.byte(0xe0 | (cp >> 12)); out.byte(0x80 | ((cp >> 6) & 0x3f)); out.byte(0x80 | (cp & 0x3f));
-    return;
-  }
-  out.byte(0xf0 | (cp >> 18)); out.byte(0x80 | ((cp >> 12) & 0x3f));
-  out.byte(0x80 | ((cp >> 6) & 0x3f)); out.byte(0x80 | (cp & 0x3f));
-}
-
-/**
- * Decodes an already validated string span: escapes applied, raw bytes run through the
- * WHATWG UTF-8 decoder (maximal-subpart U+FFFD replacement), surrogate escape pairs joined.
- */
-export function decodeString(from: usize, to: usize, out: Bytes): void {
-  let p = from;
-  out.ensure(<i32>(to - from)); // most text decodes to at most its own length
-  while (p < to) {
-    // Copy the run of plain ASCII in one go.
-    let q = p;
-    while (q < to) {
-      const d = load<u8>(q);
-      if (d >= 0x80 || d == 0x5c) break;
-      q++;
-    }
-    if (q > p) { out.raw(p, <i32>(q - p)); p = q; if (p >= to) break; }
-    const c = <i32>load<u8>(p);
-    if (c == 0x5c) {
-      const x = <i32>load<u8>(p + 1);
-      if (x != 0x75) {
-        out.byte(x == 0x62 ? 0x08 : x == 0x66 ? 0x0c : x == 0x6e ? 0x0a : x == 0x72 ? 0x0d : x == 0x74 ? 0x09 : x);
-        p += 2;
-        continue;
-      }
-      let cp = hex4(p + 2);
-      p += 6;
-      if (cp >= 0xd800 && cp <= 0xdbff && p + 6 <= to && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75) {
-        const lo = hex4(p + 2);
-        if (lo >= 0xdc00 && lo <= 0xdfff) {
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          p += 6;
-        }
-      }
-      putCodePoint(out, cp);
-      continue;
-    }
-    if (c < 0x80) { out.byte(c); p++; continue; }
-    p = decodeUtf8(p, to, out);
-  }
-}
-
-/** One WHATWG UTF-8 decoder step for a non-ASCII lead byte at p; returns the next position. */
-function decodeUtf8(p: usize, to: usize, out: Bytes): usize {
-  putCodePoint(out, utf8Step(p, to));
-  return utf8Next;
-}

@@ -1,6 +1,6 @@
 // Content-Type and Content-Encoding checks, on lowercased header values.
 // A value with a comma is two joined headers: ambiguous, so it matches nothing.
-import { Bytes, ascii, lowerAscii, equalsAt } from "./bytes";
+import { Bytes, ascii, equalsAt } from "./bytes";
 
 const lowered = new Bytes(64);
 
@@ -25,17 +25,20 @@ function trim(p: usize, from: i32, to: i32): void {
   trimTo = to;
 }
 
-/** The last trimmed span of p equals b. */
-function trimmedIs(p: usize, b: Bytes): bool {
-  return equalsAt(p + <usize>trimFrom, trimTo - trimFrom, b.ptr, b.len);
+/** The last trimmed span of p equals the `n` bytes at `q`. */
+function trimmedIs(p: usize, q: usize, n: i32): bool {
+  return equalsAt(p + <usize>trimFrom, trimTo - trimFrom, q, n);
 }
 
 /**
- * True when the media type is `type`. Parameters are allowed; with `utf8Only`, a charset
- * other than UTF-8 is not (a server honouring it would not read the bytes the filter judged).
+ * True when the media type is `type` (JSON_TYPE or SSE_TYPE). Parameters are allowed; with
+ * `utf8Only`, a charset other than UTF-8 is not (a server honouring it would not read the
+ * bytes the filter judged). Types go as spans: AssemblyScript 0.17 reference-counts Bytes
+ * arguments.
  */
-export function contentTypeIs(ptr: usize, len: i32, type: Bytes, utf8Only: bool = true): bool {
-  const p = lowerAscii(ptr, len, lowered).ptr;
+export function contentTypeIs(ptr: usize, len: i32, typePtr: usize, typeLen: i32, utf8Only: bool = true): bool {
+  lowered.lowerFrom(ptr, len);
+  const p = lowered.ptr;
   let start = 0;
   let first = true;
   for (let i = 0; i <= len; i++) {
@@ -45,7 +48,7 @@ export function contentTypeIs(ptr: usize, len: i32, type: Bytes, utf8Only: bool 
     trim(p, start, i);
     start = i + 1;
     if (first) {
-      if (!trimmedIs(p, type)) return false;
+      if (!trimmedIs(p, typePtr, typeLen)) return false;
       first = false;
       continue;
     }
@@ -54,7 +57,7 @@ export function contentTypeIs(ptr: usize, len: i32, type: Bytes, utf8Only: bool 
     const eqAt = indexOf(p, trimFrom, to, 0x3d);
     if (eqAt < 0) continue;
     trim(p, trimFrom, eqAt);
-    if (!trimmedIs(p, CHARSET)) continue;
+    if (!trimmedIs(p, CHARSET.ptr, CHARSET.len)) continue;
     trim(p, eqAt + 1, to);
     let vp = p + <usize>trimFrom;
     let vn = trimTo - trimFrom;
@@ -72,7 +75,8 @@ function indexOf(p: usize, from: i32, to: i32, c: i32): i32 {
 
 /** True when a Content-Encoding value is not empty and not just `identity`. */
 export function encoded(ptr: usize, len: i32): bool {
-  const p = lowerAscii(ptr, len, lowered).ptr;
+  lowered.lowerFrom(ptr, len);
+  const p = lowered.ptr;
   trim(p, 0, len);
-  return trimTo > trimFrom && !trimmedIs(p, IDENTITY);
+  return trimTo > trimFrom && !trimmedIs(p, IDENTITY.ptr, IDENTITY.len);
 }

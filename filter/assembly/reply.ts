@@ -59,25 +59,25 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
 
 /** Facts every audit line of one HTTP request shares. Reused with its stream (reset()). */
 export class AuditContext {
-  session: Bytes | null = null;   // sessionBuf when the request had the header
+  hasSession: bool = false;       // the request had the session header (then in `session`)
   user: Bytes = new Bytes(16);    // empty when the request had no user header
-  protocol: Bytes | null = null;  // protocolBuf when the request had the header
+  hasProtocol: bool = false;      // the request had the protocol header (then in `protocol`)
   bytes: i32 = 0;
   batch: i32 = 0; // batch size; 0 for a single message
   monitor: bool = false;
-  sessionBuf: Bytes = new Bytes(48);
-  protocolBuf: Bytes = new Bytes(16);
+  session: Bytes = new Bytes(48);
+  protocol: Bytes = new Bytes(16);
 
   reset(): void {
-    this.session = null;
-    this.protocol = null;
+    this.hasSession = false;
+    this.hasProtocol = false;
     this.bytes = 0;
     this.batch = 0;
     this.monitor = false;
     // Header values are small; one that was not does not stay pinned to a pooled stream.
     if (this.user.buf.byteLength > 1024) this.user = new Bytes(16); else this.user.reset();
-    if (this.sessionBuf.buf.byteLength > 1024) this.sessionBuf = new Bytes(48);
-    if (this.protocolBuf.buf.byteLength > 1024) this.protocolBuf = new Bytes(16);
+    if (this.session.buf.byteLength > 1024) this.session = new Bytes(48);
+    if (this.protocol.buf.byteLength > 1024) this.protocol = new Bytes(16);
   }
 
   /**
@@ -88,9 +88,9 @@ export class AuditContext {
    */
   log(m: Message | null, decision: string, rulePtr: usize, ruleLen: i32, forwarded: bool, reason: string): void {
     let sessionPtr: usize = 0, sessionLen = -1;
-    if (this.session !== null) { sessionPtr = (this.session as Bytes).ptr; sessionLen = (this.session as Bytes).len; }
+    if (this.hasSession) { sessionPtr = this.session.ptr; sessionLen = this.session.len; }
     let protocolPtr: usize = 0, protocolLen = -1;
-    if (this.protocol !== null) { protocolPtr = (this.protocol as Bytes).ptr; protocolLen = (this.protocol as Bytes).len; }
+    if (this.hasProtocol) { protocolPtr = this.protocol.ptr; protocolLen = this.protocol.len; }
     let methodPtr: usize = 0, methodLen = -1;
     let keyPtr: usize = 0, keyLen = 0;
     let targetPtr: usize = 0, targetLen = -1;

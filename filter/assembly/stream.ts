@@ -156,9 +156,15 @@ export class McpStream extends Context {
       if (!this.resumed) return FilterHeadersStatusValues.Continue;
     }
     this.audit.monitor = cfg.monitor;
-    if (requestHeaders.found(Req.USER)) requestHeaders.copySlot(Req.USER, this.audit.user);
-    if (requestHeaders.found(Req.SESSION)) this.audit.session = requestHeaders.copySlot(Req.SESSION, this.audit.sessionBuf);
-    if (requestHeaders.found(Req.PROTOCOL)) this.audit.protocol = requestHeaders.copySlot(Req.PROTOCOL, this.audit.protocolBuf);
+    if (requestHeaders.found(Req.USER)) this.audit.user.copyFrom(requestHeaders.slotPtr(Req.USER), requestHeaders.slotLen(Req.USER));
+    if (requestHeaders.found(Req.SESSION)) {
+      this.audit.hasSession = true;
+      this.audit.session.copyFrom(requestHeaders.slotPtr(Req.SESSION), requestHeaders.slotLen(Req.SESSION));
+    }
+    if (requestHeaders.found(Req.PROTOCOL)) {
+      this.audit.hasProtocol = true;
+      this.audit.protocol.copyFrom(requestHeaders.slotPtr(Req.PROTOCOL), requestHeaders.slotLen(Req.PROTOCOL));
+    }
     if (requestHeaders.hits(Req.USER) > 1) {
       // Two user headers name no one user: neither an allow nor a deny rule for a user can be
       // applied safely, so the request is refused.
@@ -237,9 +243,9 @@ export class McpStream extends Context {
     // Clients read the body whatever charset is declared, so only the media type counts here.
     if (headers.found(Resp.ENCODING) && encoded(headers.slotPtr(Resp.ENCODING), headers.slotLen(Resp.ENCODING))) {
       this.rewrite = REWRITE_REFUSE;
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE, false)) {
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE.ptr, JSON_TYPE.len, false)) {
       this.rewrite = REWRITE_JSON;
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE, false)) {
+    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE.ptr, SSE_TYPE.len, false)) {
       this.rewrite = REWRITE_SSE;
     } else {
       this.rewrite = REWRITE_REFUSE;
@@ -512,7 +518,7 @@ function unjudgeable(): string {
   const headers = requestHeaders;
   if (headers.found(Req.ENCODING) && encoded(headers.slotPtr(Req.ENCODING), headers.slotLen(Req.ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
   if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
-  if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE)) return "Content-Type must be application/json (with charset utf-8, if any)";
+  if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE.ptr, JSON_TYPE.len)) return "Content-Type must be application/json (with charset utf-8, if any)";
   return "";
 }
 
