@@ -54,6 +54,11 @@ const requestBody = new StaticBuffer(memory.data(STATIC_OVERHEAD + REQUEST_BODY_
 let sharedSerial: u32 = 0;
 const RESPONSE_WANTS: u32 = 1;
 
+// Shared#decide verdicts.
+const FORWARDED: i32 = 0; // allowed, or only a would-be denial in monitor mode
+const REFUSED: i32 = 1;
+const INVALID: i32 = 2;
+
 /** Settings the root context hands each stream. */
 export class Shared {
   config: Config;
@@ -65,6 +70,24 @@ export class Shared {
     this.config = config;
     this.metrics = metrics;
     this.userHeader = ascii(config.userHeader);
+  }
+
+  /**
+   * Counts one message in the metrics and decides it for the user (`n` bytes at `user`),
+   * setting its rule and denied flag. A method here, not in the stream: AssemblyScript 0.17
+   * does not reference-count `this`, and the config and metrics are read through it.
+   */
+  decide(m: Message, user: usize, n: i32): i32 {
+    if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.metrics.count(this.metrics.invalid); return INVALID; }
+    if (m.method !== null) this.metrics.method(m.methodBuf.ptr, m.methodBuf.len); else this.metrics.method(0, -1);
+    if (m.kind == KIND_RESPONSE) return FORWARDED;
+    if (m.tool !== null) this.metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
+    m.describe(fields, user, n);
+    m.rule = this.config.policy.decide(fields);
+    if (this.config.policy.allows(m.rule)) return FORWARDED;
+    this.metrics.denied(m.rule, this.config.monitor);
+    m.denied = true;
+    return this.config.monitor ? FORWARDED : REFUSED;
   }
 }
 
@@ -394,21 +417,10 @@ export class McpStream extends Context {
     if (body.batch) { this.audit.batch = n; metrics.count(metrics.batches); }
     let refusedAny = false;
     let invalidAny = body.batch && n == 0;
-    const policy = cfg.policy;
-    const user = this.audit.user;
     for (let i = 0; i < n; i++) {
-      const m = body.at(i);
-      if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { invalidAny = true; metrics.count(metrics.invalid); continue; }
-      if (m.method !== null) metrics.method(m.methodBuf.ptr, m.methodBuf.len); else metrics.method(0, -1);
-      if (m.kind == KIND_RESPONSE) continue;
-      if (m.tool !== null) metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
-      m.describe(fields, user.ptr, user.len);
-      m.rule = policy.decide(fields);
-      if (!policy.allows(m.rule)) {
-        metrics.denied(m.rule, cfg.monitor);
-        m.denied = true;
-        if (!cfg.monitor) refusedAny = true;
-      }
+      const verdict = this.shared.decide(body.at(i), this.audit.user.ptr, this.audit.user.len);
+      if (verdict == INVALID) invalidAny = true;
+      else if (verdict == REFUSED) refusedAny = true;
     }
     const forward = !refusedAny && !invalidAny;
     for (let i = 0; i < n; i++) this.logMessage(body.at(i), forward);
