@@ -59,9 +59,9 @@ export function proxy_on_context_create(id: u32, rootId: u32): void {
   if (rootId == 0) { ensureRootContext(id); return; }
   // One root serves every stream; skip proxy-runtime's map lookup when it is the same one.
   if (rootId != lastRootId) { lastRoot = getRootContext(rootId) as McpRoot; lastRootId = rootId; }
-  const root = lastRoot as McpRoot;
-  if (root.shared === null) return; // a root that refused its configuration serves no streams
-  streams.open(id, root, root.shared as Shared);
+  // Read through the global, not a local: AssemblyScript 0.17 reference-counts every local.
+  if ((lastRoot as McpRoot).shared === null) return; // a root that refused its configuration serves no streams
+  streams.open(id, changetype<usize>(lastRoot), changetype<usize>((lastRoot as McpRoot).shared));
 }
 
 export function proxy_on_request_headers(id: u32, headers: u32, endOfStream: u32): u32 {

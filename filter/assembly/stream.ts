@@ -126,11 +126,11 @@ export class McpStream extends Context {
     this.shared = shared;
   }
 
-  /** Readies a pooled stream (see streams.ts) for a new context id. */
-  reuse(id: u32, root: RootContext, shared: Shared): void {
+  /** Readies a pooled stream (see streams.ts) for a new context id; root and shared as in StreamTable#open. */
+  reuse(id: u32, root: usize, shared: usize): void {
     this.context_id = id;
-    if (this.root_context !== root) this.root_context = root;
-    if (this.shared !== shared) this.shared = shared;
+    if (changetype<usize>(this.root_context) != root) this.root_context = changetype<RootContext>(root);
+    if (changetype<usize>(this.shared) != shared) this.shared = changetype<Shared>(shared);
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;

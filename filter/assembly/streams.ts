@@ -27,15 +27,19 @@ export class StreamTable {
     return 0;
   }
 
-  /** Opens the stream of a new context: a finished one made ready again, or a new one. */
-  open(id: u32, root: RootContext, shared: Shared): void {
+  /**
+   * Opens the stream of a new context: a finished one made ready again, or a new one. The
+   * root (a RootContext) and its Shared come as pointers, which are not reference-counted;
+   * the root context keeps both alive.
+   */
+  open(id: u32, root: usize, shared: usize): void {
     let p: usize;
     if (this.spares > 0) {
       this.spares--;
       p = load<usize>(spare + (<usize>this.spares << 2)); // its reference moves to the table
       changetype<McpStream>(p).reuse(id, root, shared);
     } else {
-      const s = new McpStream(id, root, shared);
+      const s = new McpStream(id, changetype<RootContext>(root), changetype<Shared>(shared));
       p = __retain(changetype<usize>(s)); // the table's reference
     }
     const at = slotOf(id);
