@@ -330,14 +330,15 @@ function keyCode(inParams: bool): i32 {
   return KEY_OTHER;
 }
 
-const theBody = new Body();
+/** The body readBody() read last (valid until the next call). */
+export const theBody = new Body();
 
 /**
  * Reads a whole request body into the shared Body record (valid until the next call). On a
  * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
  * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`.
  */
-export function readBody(ptr: usize, len: i32, maxBatch: i32): Body {
+export function readBody(ptr: usize, len: i32, maxBatch: i32): void {
   // The shared records are used through their globals: locals would cost reference counting.
   theBody.reset();
   scanner.reset(ptr, len);
@@ -364,7 +365,6 @@ export function readBody(ptr: usize, len: i32, maxBatch: i32): Body {
     theBody.errorCode = scanner.err;
     theBody.errorOffset = scanner.offset();
   }
-  return theBody;
 }
 
 // readParams() result bits.

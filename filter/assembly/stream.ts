@@ -4,7 +4,7 @@ import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues
 import { Bytes, ascii, equalsAt } from "./bytes";
 import { Config } from "./config";
 import { errorText } from "./json";
-import { Body, Message, readBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
+import { Message, readBody, theBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
 import { Policy, fields, ABSENT } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
@@ -396,39 +396,39 @@ export class McpStream extends Context {
     const cfg = this.shared.config;
     const metrics = this.shared.metrics;
     this.audit.bytes = len;
-    const body = readBody(ptr, len, cfg.maxBatchMessages);
-    if (body.parseError) {
+    readBody(ptr, len, cfg.maxBatchMessages);
+    if (theBody.parseError) {
       metrics.count(metrics.parseErrors);
-      const why = "Parse error: " + errorText(body.errorCode) + " at byte " + body.errorOffset.toString();
+      const why = "Parse error: " + errorText(theBody.errorCode) + " at byte " + theBody.errorOffset.toString();
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
       return false;
     }
-    if (body.excess > 0) {
+    if (theBody.excess > 0) {
       // One error for the whole batch: answering each message could make a reply (and audit
-      // lines) many times the size of the body.
+      // lines) many times the size of the theBody.
       metrics.count(metrics.invalid);
-      const why = "Invalid Request: a batch of " + (body.count + body.excess).toString() + " messages exceeds maxBatchMessages (" + cfg.maxBatchMessages.toString() + ")";
+      const why = "Invalid Request: a batch of " + (theBody.count + theBody.excess).toString() + " messages exceeds maxBatchMessages (" + cfg.maxBatchMessages.toString() + ")";
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_batch_too_large", null, reply.INVALID_REQUEST, reply.text(why));
       return false;
     }
-    const n = body.count;
-    if (body.batch) { this.audit.batch = n; metrics.count(metrics.batches); }
+    const n = theBody.count;
+    if (theBody.batch) { this.audit.batch = n; metrics.count(metrics.batches); }
     let refusedAny = false;
-    let invalidAny = body.batch && n == 0;
+    let invalidAny = theBody.batch && n == 0;
     for (let i = 0; i < n; i++) {
-      const verdict = this.shared.decide(body.at(i), this.audit.user.ptr, this.audit.user.len);
+      const verdict = this.shared.decide(theBody.at(i), this.audit.user.ptr, this.audit.user.len);
       if (verdict == INVALID) invalidAny = true;
       else if (verdict == REFUSED) refusedAny = true;
     }
     const forward = !refusedAny && !invalidAny;
-    for (let i = 0; i < n; i++) this.logMessage(body.at(i), forward);
+    for (let i = 0; i < n; i++) this.logMessage(theBody.at(i), forward);
     if (forward) {
-      this.route(body);
+      this.route();
       return true;
     }
-    this.refuseBody(body, invalidAny);
+    this.refuseBody(invalidAny);
     return false;
   }
 
@@ -442,20 +442,23 @@ export class McpStream extends Context {
     else this.audit.log(m, "allow", namePtr, nameLen, forwarded, "");
   }
 
+  // judge, route and refuseBody read the body through theBody (mcp.ts), not a local or an
+  // argument: AssemblyScript 0.17 reference-counts those.
+
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
-  private route(body: Body): void {
+  private route(): void {
     let toolsList = false;
-    for (let i = 0; i < body.count; i++) {
-      const m = body.at(i);
+    for (let i = 0; i < theBody.count; i++) {
+      const m = theBody.at(i);
       if (m.method !== null && equalsAt(m.methodBuf.ptr, m.methodBuf.len, M_TOOLS_LIST.ptr, M_TOOLS_LIST.len)) toolsList = true;
     }
-    if (body.batch) {
+    if (theBody.batch) {
       setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
       if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     } else {
       // A name too long to be one (MCP names have at most 128 characters) gets no header: it
       // could push the request over the upstream's header size limit.
-      const m = body.at(0);
+      const m = theBody.at(0);
       if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_METHOD.ptr, H_X_METHOD.len, m.methodBuf.ptr, m.methodBuf.len);
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
       if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_TOOL.ptr, H_X_TOOL.len, m.nameBuf.ptr, m.nameBuf.len);
@@ -470,18 +473,18 @@ export class McpStream extends Context {
   }
 
   /** Answers a body that will not be forwarded: one error per message that has an id. */
-  private refuseBody(body: Body, invalid: bool): void {
+  private refuseBody(invalid: bool): void {
     const cfg = this.shared.config;
     const policy = cfg.policy;
     const out = new Bytes(256);
     let entries = 0;
-    if (body.batch) out.byte(0x5b);
-    if (body.batch && body.count == 0) {
+    if (theBody.batch) out.byte(0x5b);
+    if (theBody.batch && theBody.count == 0) {
       reply.errorObject(out, null, reply.INVALID_REQUEST, reply.text("Invalid Request: empty batch"));
       entries++;
     }
-    for (let i = 0; i < body.count; i++) {
-      const m = body.at(i);
+    for (let i = 0; i < theBody.count; i++) {
+      const m = theBody.at(i);
       let code = 0;
       let message: Bytes;
       if (m.kind == KIND_INVALID) { code = reply.INVALID_REQUEST; message = reply.text("Invalid Request: " + m.reason); }
@@ -495,7 +498,7 @@ export class McpStream extends Context {
       reply.errorObject(out, m, code, message);
       entries++;
     }
-    if (body.batch) out.byte(0x5d);
+    if (theBody.batch) out.byte(0x5d);
     let details = "mcp_filter_denied";
     if (invalid) details = "mcp_filter_invalid_request";
     this.replied = true;
