@@ -189,10 +189,9 @@ export class HeaderMap {
     const table = KEY_TABLES[kind];
     const n = list.length;
     const known = table.lastList;
-    if (known !== undefined && sameKeys(list, known.raw)) {
-      const entries = known.template.slice();
-      for (let i = 0; i < n; i++) entries[2 * i + 1] = list[i][1];
-      return new HeaderMap(kind, entries, known.pseudo, known.keyBits);
+    if (known !== undefined) {
+      const entries = withValues(list, known);
+      if (entries !== undefined) return new HeaderMap(kind, entries, known.pseudo, known.keyBits);
     }
     // Most lists already have their pseudo-headers in front and no inline header twice, so
     // adding them one by one would neither reorder nor join anything: their entries are
@@ -370,11 +369,18 @@ function indexOfKey(entries: Entries, key: string): number {
   return -1;
 }
 
-function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
+/** The known list's entries with the values of `list`, or undefined when its keys are others. */
+function withValues(list: HeaderList, known: KeyList): Entries | undefined {
+  const raw = known.raw;
   const n = raw.length;
-  if (list.length !== n) return false;
-  for (let i = 0; i < n; i++) if (list[i][0] !== raw[i]) return false;
-  return true;
+  if (list.length !== n) return undefined;
+  const entries = known.template.slice();
+  for (let i = 0; i < n; i++) {
+    const e = list[i];
+    if (e[0] !== raw[i]) return undefined;
+    entries[2 * i + 1] = e[1];
+  }
+  return entries;
 }
 
 /** The first `count` items of `entries` as a HeaderList. */
