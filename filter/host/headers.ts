@@ -358,7 +358,10 @@ export class HeaderSnapshot {
     if (entries.length !== n) return false;
     const mine = this.entries;
     if (mine === entries) return true;
-    for (let i = 0; i < n; i++) if (mine[i] !== entries[i]) return false;
+    // Keys and values in separate loops: each compare then sees one type of item, which
+    // V8 compares much faster than a mix of objects and strings.
+    for (let i = 0; i < n; i += 2) if ((mine[i] as KeyInfo) !== (entries[i] as KeyInfo)) return false;
+    for (let i = 1; i < n; i += 2) if ((mine[i] as string) !== (entries[i] as string)) return false;
     return true;
   }
 }
