@@ -101,10 +101,17 @@ export class KeyInfo {
   }
 }
 
+/**
+ * A header map's entries in one array: each entry's key, as its KeyInfo, followed by its
+ * value. One array to build, copy and compare instead of a keys and a values array.
+ */
+export type Entries = Array<KeyInfo | string>;
+
 /** A header list's keys in order, with nothing to join or move in front (see HeaderMap.from). */
 interface KeyList {
   readonly raw: readonly string[];
-  readonly infos: readonly KeyInfo[];
+  /** The list's entries with every value "", for HeaderMap.from to copy and fill in. */
+  readonly template: Entries;
   readonly pseudo: number;
   readonly keyBits: number;
 }
@@ -154,98 +161,95 @@ const KEY_TABLES: Record<HeaderMapKind, KeyTable> = {
 
 export class HeaderMap {
   /**
-   * Each entry's key (as its KeyInfo) and value. Read-only outside this class: snapshots and
-   * the key table's lastList may hold the same arrays (see `shared`).
+   * See Entries. Copy on write: the first `held` entries may be held by a snapshot too, so
+   * changing or moving one of them copies the array first. Appending leaves them as they
+   * are, and a snapshot reads only its own count: adding a header copies nothing.
    */
-  infos: KeyInfo[] = [];
-  values: string[] = [];
-  private readonly table: KeyTable;
-  /** Number of pseudo-headers, which occupy the front of the list. */
-  private pseudo = 0;
+  private entries: Entries;
+  /** Entries a snapshot holds (see `entries`). */
+  private held = 0;
   /** The snapshot of the current entries, once one was asked for. */
   private snap?: HeaderSnapshot;
-  /**
-   * Copy on write: `infos` and `values` are held elsewhere too (by a snapshot, or `infos` by
-   * the key table), so the next change copies them first, and what holds them never changes.
-   */
-  private shared = false;
-  /**
-   * The bit of every key added since the last clear(): a key whose bit is not here is not in
-   * the map, and neither adding nor replacing it needs a search for its entry.
-   */
-  private keyBits = 0;
+  private readonly table: KeyTable;
 
-  constructor(readonly kind: HeaderMapKind) {
+  /** An empty map; see from() for a map of a header list. */
+  constructor(readonly kind: HeaderMapKind, entries: Entries = [],
+    /** Number of pseudo-headers, which occupy the front of the list. */
+    private pseudo = 0,
+    /**
+     * The bit of every key added since the last clear(): a key whose bit is not here is not in
+     * the map, and neither adding nor replacing it needs a search for its entry.
+     */
+    private keyBits = 0) {
     this.table = KEY_TABLES[kind];
+    this.entries = entries;
   }
 
   static from(list: HeaderList, kind: HeaderMapKind): HeaderMap {
-    const m = new HeaderMap(kind);
+    const table = KEY_TABLES[kind];
     const n = list.length;
-    const known = m.table.lastList;
-    if (known !== undefined && sameKeys(list, known.raw)) {
-      m.infos = known.infos as KeyInfo[];
-      m.shared = true;
-      m.values = list.map((e) => e[1]);
-      m.pseudo = known.pseudo;
-      m.keyBits = known.keyBits;
-      return m;
+    const known = table.lastList;
+    if (known !== undefined) {
+      const entries = withValues(list, known);
+      if (entries !== undefined) return new HeaderMap(kind, entries, known.pseudo, known.keyBits);
     }
     // Most lists already have their pseudo-headers in front and no inline header twice, so
     // adding them one by one would neither reorder nor join anything: their entries are
     // pushed without those checks. Any other list is added entry by entry.
-    const infos = m.infos;
-    const values = m.values;
+    const entries: Entries = [];
     let pseudo = 0;
     let keyBits = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i];
-      const info = m.table.info(e[0]);
-      if ((info.pseudo && pseudo < i) || (info.inline && (keyBits & info.bit) !== 0 && indexOfKey(infos, info.key) >= 0)) {
-        m.clear();
+      const info = table.info(e[0]);
+      if ((info.pseudo && pseudo < i) || (info.inline && (keyBits & info.bit) !== 0 && indexOfKey(entries, info.key) >= 0)) {
+        const m = new HeaderMap(kind);
         for (const [k, v] of list) m.add(k, v);
         return m;
       }
       if (info.pseudo) pseudo++;
       keyBits |= info.bit;
-      infos.push(info);
-      values.push(e[1]);
+      entries.push(info, e[1]);
     }
-    m.pseudo = pseudo;
-    m.keyBits = keyBits;
     if (n <= KeyTable.LIST_MAX) {
-      m.table.lastList = { raw: list.map((e) => e[0]), infos, pseudo, keyBits };
-      m.shared = true;
+      table.lastList = { raw: list.map((e) => e[0]), template: entries.map((e, i) => (i & 1 ? "" : e)), pseudo, keyBits };
     }
-    return m;
+    return new HeaderMap(kind, entries, pseudo, keyBits);
   }
 
   /** The first entry of a key, or -1. */
   private find(info: KeyInfo): number {
-    return (this.keyBits & info.bit) !== 0 ? indexOfKey(this.infos, info.key) : -1;
+    return (this.keyBits & info.bit) !== 0 ? indexOfKey(this.entries, info.key) : -1;
   }
 
   get size(): number {
-    return this.infos.length;
+    return this.entries.length >> 1;
+  }
+
+  /** The key of entry i (0 <= i < size). */
+  keyAt(i: number): KeyInfo {
+    return this.entries[2 * i] as KeyInfo;
   }
 
   /** HeaderMap::byteSize(): sum of key and value lengths. */
   byteSize(): number {
+    const e = this.entries;
     let n = 0;
-    for (let i = 0; i < this.infos.length; i++) n += this.infos[i].key.length + this.values[i].length;
+    for (let i = 0; i < e.length; i += 2) n += (e[i] as KeyInfo).key.length + (e[i + 1] as string).length;
     return n;
   }
 
   get(key: string): string | undefined {
     const i = this.find(this.table.info(key));
-    return i < 0 ? undefined : this.values[i];
+    return i < 0 ? undefined : (this.entries[2 * i + 1] as string);
   }
 
   /** All values of a key, in order. */
   getAll(key: string): string[] {
     const k = this.table.info(key).key;
+    const e = this.entries;
     const out: string[] = [];
-    for (let i = 0; i < this.infos.length; i++) if (this.infos[i].key === k) out.push(this.values[i]);
+    for (let i = 0; i < e.length; i += 2) if ((e[i] as KeyInfo).key === k) out.push(e[i + 1] as string);
     return out;
   }
 
@@ -253,31 +257,32 @@ export class HeaderMap {
     this.addInfo(this.table.info(key), value);
   }
 
-  /** Before any change: whoever holds the arrays keeps them as they are. */
-  private unshare(): void {
-    if (!this.shared) return;
-    this.infos = this.infos.slice();
-    this.values = this.values.slice();
-    this.shared = false;
+  /** Before changing or moving an entry: a snapshot that holds the entries keeps them as they are. */
+  private rewrite(): Entries {
     this.snap = undefined;
+    if (this.held > 0) {
+      this.entries = this.entries.slice();
+      this.held = 0;
+    }
+    return this.entries;
   }
 
   private addInfo(info: KeyInfo, value: string): void {
-    this.unshare();
     if (info.inline) {
       const i = this.find(info);
       if (i >= 0) {
-        if (value.length > 0) this.values[i] = this.values[i].length > 0 ? `${this.values[i]},${value}` : value;
+        const e = this.rewrite();
+        const old = e[2 * i + 1] as string;
+        if (value.length > 0) e[2 * i + 1] = old.length > 0 ? `${old},${value}` : value;
         return;
       }
     }
     this.keyBits |= info.bit;
-    if (info.pseudo && this.pseudo < this.infos.length) {
-      this.infos.splice(this.pseudo, 0, info);
-      this.values.splice(this.pseudo, 0, value);
+    if (info.pseudo && 2 * this.pseudo < this.entries.length) {
+      this.rewrite().splice(2 * this.pseudo, 0, info, value);
     } else {
-      this.infos.push(info);
-      this.values.push(value);
+      this.snap = undefined;
+      this.entries.push(info, value);
     }
     if (info.pseudo) this.pseudo++;
   }
@@ -285,48 +290,42 @@ export class HeaderMap {
   set(key: string, value: string): void {
     const info = this.table.info(key);
     const i = this.find(info);
-    if (i < 0) {
-      this.addInfo(info, value);
-      return;
-    }
-    this.unshare();
-    this.values[i] = value;
+    if (i < 0) this.addInfo(info, value);
+    else this.rewrite()[2 * i + 1] = value;
   }
 
   remove(key: string): void {
     const info = this.table.info(key);
     if (this.find(info) < 0) return;
     const k = info.key;
-    this.unshare();
-    for (let i = this.infos.length - 1; i >= 0; i--) {
-      if (this.infos[i].key === k) {
-        this.infos.splice(i, 1);
-        this.values.splice(i, 1);
-        if (i < this.pseudo) this.pseudo--;
+    const e = this.rewrite();
+    for (let i = e.length - 2; i >= 0; i -= 2) {
+      if ((e[i] as KeyInfo).key === k) {
+        e.splice(i, 2);
+        if (i < 2 * this.pseudo) this.pseudo--;
       }
     }
   }
 
   clear(): void {
-    this.infos = [];
-    this.values = [];
-    this.shared = false;
+    this.entries = [];
+    this.held = 0;
     this.snap = undefined;
     this.pseudo = 0;
     this.keyBits = 0;
   }
 
   toList(): HeaderList {
-    return toList(this.infos, this.values);
+    return toList(this.entries, this.entries.length);
   }
 
   /** The entries in the pairs wire format; read-only, as the same bytes may be handed out again. */
   pairs(): Uint8Array {
     const last = this.table.lastPairs;
-    if (last !== undefined && last.entries.holds(this.infos, this.values)) return last.bytes;
-    const bytes = new Uint8Array(pairsSize(this.infos, this.values));
-    marshalPairs(bytes, 0, this.infos, this.values);
-    // A snapshot never changes (the map copies its arrays before changing them), so the
+    if (last !== undefined && last.entries.holds(this.entries)) return last.bytes;
+    const bytes = new Uint8Array(pairsSize(this.entries));
+    marshalPairs(bytes, 0, this.entries);
+    // A snapshot never changes (the map copies its entries before changing them), so the
     // bytes stay right for the entries it holds.
     this.table.lastPairs = { entries: this.snapshot(), bytes };
     return bytes;
@@ -334,60 +333,73 @@ export class HeaderMap {
 
   /**
    * The current entries, turned into a HeaderList only if someone asks. Copy on write: the
-   * snapshot holds the map's arrays, which the map copies before its next change; until then
-   * every snapshot is the same one.
+   * snapshot holds the map's array (see `entries`); until the map changes, every snapshot
+   * is the same one.
    */
   snapshot(): HeaderSnapshot {
-    this.shared = true;
-    return (this.snap ??= new HeaderSnapshot(this.infos, this.values));
+    if (this.snap !== undefined) return this.snap;
+    this.held = this.entries.length;
+    return (this.snap = new HeaderSnapshot(this.entries, this.held));
   }
 }
 
 export class HeaderSnapshot {
   private list?: HeaderList;
-  constructor(private readonly infos: readonly KeyInfo[], private readonly values: readonly string[]) {}
+  /** `entries` may grow past `count` (the map appends to it); only the first `count` items are these. */
+  constructor(private readonly entries: Entries, private readonly count: number) {}
 
   toList(): HeaderList {
-    return (this.list ??= toList(this.infos, this.values));
+    return (this.list ??= toList(this.entries, this.count));
   }
 
-  /** Whether these are the same entries: the same keys (KeyInfo of one table) and values. */
-  holds(infos: readonly KeyInfo[], values: readonly string[]): boolean {
-    return sameItems(this.infos, infos) && sameItems(this.values, values);
+  /** Whether `entries` are the same entries: the same keys (KeyInfo of one table) and values. */
+  holds(entries: Entries): boolean {
+    const n = this.count;
+    if (entries.length !== n) return false;
+    const mine = this.entries;
+    if (mine === entries) return true;
+    // Keys and values in separate loops: each compare then sees one type of item, which
+    // V8 compares much faster than a mix of objects and strings.
+    for (let i = 0; i < n; i += 2) if ((mine[i] as KeyInfo) !== (entries[i] as KeyInfo)) return false;
+    for (let i = 1; i < n; i += 2) if ((mine[i] as string) !== (entries[i] as string)) return false;
+    return true;
   }
 }
 
-function indexOfKey(infos: readonly KeyInfo[], key: string): number {
-  for (let i = 0; i < infos.length; i++) if (infos[i].key === key) return i;
+/** The pair index of the first entry with `key`, or -1. */
+function indexOfKey(entries: Entries, key: string): number {
+  for (let i = 0; i < entries.length; i += 2) if ((entries[i] as KeyInfo).key === key) return i >> 1;
   return -1;
 }
 
-/** Same length and the same items (maps of lists with the same keys share their infos array). */
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameKeys(list: HeaderList, raw: readonly string[]): boolean {
+/** The known list's entries with the values of `list`, or undefined when its keys are others. */
+function withValues(list: HeaderList, known: KeyList): Entries | undefined {
+  const raw = known.raw;
   const n = raw.length;
-  if (list.length !== n) return false;
-  for (let i = 0; i < n; i++) if (list[i][0] !== raw[i]) return false;
-  return true;
+  if (list.length !== n) return undefined;
+  const entries = known.template.slice();
+  for (let i = 0; i < n; i++) {
+    const e = list[i];
+    if (e[0] !== raw[i]) return undefined;
+    entries[2 * i + 1] = e[1];
+  }
+  return entries;
 }
 
-function toList(infos: readonly KeyInfo[], values: readonly string[]): HeaderList {
-  return infos.map((k, i): [string, string] => [k.key, values[i]]);
+/** The first `count` items of `entries` as a HeaderList. */
+function toList(entries: Entries, count: number): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i < count; i += 2) out.push([(entries[i] as KeyInfo).key, entries[i + 1] as string]);
+  return out;
 }
 
 // Pairs wire format (proxy-wasm-cpp-host src/pairs_util.cc): u32 count, then u32 key size and
 // u32 value size per pair, then each key and value followed by a NUL byte; little-endian.
 
 /** PairsUtil::pairsSize */
-export function pairsSize(keys: readonly KeyInfo[], values: readonly string[]): number {
+export function pairsSize(entries: Entries): number {
   let n = 4;
-  for (let i = 0; i < keys.length; i++) n += 8 + keys[i].key.length + 1 + values[i].length + 1;
+  for (let i = 0; i < entries.length; i += 2) n += 8 + (entries[i] as KeyInfo).key.length + 1 + (entries[i + 1] as string).length + 1;
   return n;
 }
 
@@ -419,14 +431,14 @@ function writeEntry(buf: Uint8Array, p: number, key: string, value: string): num
 }
 
 /** PairsUtil::marshalPairs into `buf` at `at`; `buf` must have pairsSize bytes there. */
-export function marshalPairs(buf: Uint8Array, at: number, keys: readonly KeyInfo[], values: readonly string[]): void {
-  const n = keys.length;
+export function marshalPairs(buf: Uint8Array, at: number, entries: Entries): void {
+  const n = entries.length >> 1;
   putU32(buf, at, n);
   let sizes = at + 4;
   let p = at + 4 + n * 8;
-  for (let i = 0; i < n; i++) {
-    const k = keys[i];
-    const v = values[i];
+  for (let i = 0; i < entries.length; i += 2) {
+    const k = entries[i] as KeyInfo;
+    const v = entries[i + 1] as string;
     putU32(buf, sizes, k.key.length);
     putU32(buf, sizes + 4, v.length);
     sizes += 8;

@@ -5,7 +5,7 @@
 import { ByteBuffer } from "./bytes";
 import { BaseContext, BodyBuffer, BufferRef, ConstBuffer, PropertyValue } from "./context";
 import { BufferType, HeaderMapType, StreamType, WasmResult } from "./constants";
-import { HeaderMap, asciiLower, marshalPairs, pairsSize } from "./headers";
+import { Entries, HeaderMap, asciiLower, marshalPairs, pairsSize } from "./headers";
 import { LocalReply, detailsToken } from "./localreply";
 import { Side } from "./side";
 import type { WasmVm } from "./vm";
@@ -172,9 +172,13 @@ export class StreamContext extends BaseContext {
 function headersProperty(h: HeaderMap | null, parts: string[]): PropertyValue {
   if (parts.length === 2) {
     if (!h) return { result: WasmResult.Ok, value: EMPTY_PAIRS };
-    const values = h.infos.map((k) => h.getAll(k.key).join(","));
-    const out = Buffer.alloc(pairsSize(h.infos, values));
-    marshalPairs(out, 0, h.infos, values);
+    const joined: Entries = [];
+    for (let i = 0; i < h.size; i++) {
+      const k = h.keyAt(i);
+      joined.push(k, h.getAll(k.key).join(","));
+    }
+    const out = Buffer.alloc(pairsSize(joined));
+    marshalPairs(out, 0, joined);
     return { result: WasmResult.Ok, value: out };
   }
   if (parts.length > 3 || !h) return { result: WasmResult.NotFound };
