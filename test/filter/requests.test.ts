@@ -222,6 +222,13 @@ describe("filter: requests", () => {
       assert.equal(x.json.id, 7);
     });
 
+    it("reads an escaped jsonrpc version as the server does", () => {
+      const x = post(startHost(), '{"jsonrpc":"\\u0032.0","id":1,"method":"ping"}');
+      assert.equal(x.forwarded, true);
+      const y = post(startHost(), '{"jsonrpc":"2\\u002e1","id":1,"method":"ping"}');
+      assert.equal(y.json.error.code, -32600);
+    });
+
     it("an empty POST body gets -32700", () => {
       const x = post(startHost(), "");
       assert.equal(x.json.error.code, -32700);
@@ -229,6 +236,9 @@ describe("filter: requests", () => {
 
     const invalid: Array<[string, unknown, string]> = [
       ["jsonrpc is not 2.0", { jsonrpc: "1.0", id: 1, method: "ping" }, "Invalid Request: jsonrpc must be \"2.0\""],
+      ["jsonrpc is 2.00", { jsonrpc: "2.00", id: 1, method: "ping" }, "Invalid Request: jsonrpc must be \"2.0\""],
+      ["jsonrpc is 2.1", { jsonrpc: "2.1", id: 1, method: "ping" }, "Invalid Request: jsonrpc must be \"2.0\""],
+      ["jsonrpc is 2", { jsonrpc: "2", id: 1, method: "ping" }, "Invalid Request: jsonrpc must be \"2.0\""],
       ["method is not a string", { jsonrpc: "2.0", id: 1, method: 5 }, "Invalid Request: method must be a string"],
       ["id is null", { jsonrpc: "2.0", id: null, method: "ping" }, "Invalid Request: id must be a string or a number"],
       ["params is an array", { jsonrpc: "2.0", id: 1, method: "ping", params: [] }, "Invalid Request: params must be an object"],
