@@ -22,6 +22,9 @@ const NO_GRPC_STATUS: i32 = -1; // an HTTP reply, not a gRPC one
 @external("env", "proxy_set_buffer_bytes")
 declare function proxy_set_buffer_bytes(type: i32, start: u32, length: u32, data: usize, size: usize): u32;
 // @ts-ignore: decorator
+@external("env", "proxy_get_buffer_bytes")
+declare function proxy_get_buffer_bytes(type: i32, start: u32, length: u32, valuePtr: usize, valueSize: usize): u32;
+// @ts-ignore: decorator
 @external("env", "proxy_get_header_map_pairs")
 declare function proxy_get_header_map_pairs(type: i32, valuePtr: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
@@ -49,11 +52,34 @@ export const PLUGIN_CONFIGURATION: i32 = 7;
 // as an ArrayBuffer, but reference counting ignores pointers below the heap, so adopting and
 // dropping it costs no allocator work. Its data is valid until its owner's next host call.
 export class StaticBuffer {
+  /** What the last take() got: `len` bytes at `ptr` (len 0: none). */
+  ptr: usize = 0;
+  len: i32 = 0;
+  /** Data that did not fit, kept alive until the next take(). */
+  private heap: ArrayBuffer | null = null;
+
   /** `at`: STATIC_OVERHEAD + capacity bytes of static memory (memory.data), 16-byte aligned. */
   constructor(private at: usize, private capacity: i32) {}
 
   /** Lets malloc hand out this buffer for the next host call, if the data fits. */
   @inline arm(): void { armed = this.at + STATIC_OVERHEAD; armedCapacity = this.capacity; }
+
+  /**
+   * After an armed host call that succeeded: takes the buffer it returned (in the out-params),
+   * here or, when it did not fit, on the heap. Reference counting happens only in that case.
+   */
+  take(): void {
+    const p = <usize>load<u32>(outPtr);
+    const n = <i32>load<u32>(outSize);
+    if (p != 0 && p != this.at + STATIC_OVERHEAD) {
+      this.heap = changetype<ArrayBuffer>(p); // the field's reference ...
+      free(p); // ... replaces the one malloc returned
+    } else if (this.heap !== null) {
+      this.heap = null;
+    }
+    this.ptr = p;
+    this.len = p == 0 ? 0 : n;
+  }
 }
 /** Room in front of a StaticBuffer's data for AssemblyScript's object header (16-byte aligned). */
 export const STATIC_OVERHEAD: i32 = 32;
@@ -88,18 +114,6 @@ export function malloc(size: i32): usize {
 const outPtr = memory.data(8);
 const outSize = memory.data(8);
 
-/** Adopts a buffer the host allocated through the module's malloc (an ArrayBuffer payload). */
-function takeHostBuffer(): ArrayBuffer {
-  const p = <usize>load<u32>(outPtr);
-  const n = load<u32>(outSize);
-  if (p == 0 || n == 0) return new ArrayBuffer(0);
-  // malloc returned a retained ArrayBuffer: adopt it, then drop malloc's reference
-  // (the same hand-over proxy-runtime's own helpers do).
-  const adopted = changetype<ArrayBuffer>(p);
-  free(p);
-  return adopted;
-}
-
 // index(): up to MAX_SLOTS names looked up at once, and what was found for each. The results
 // are shared by all snapshots (the VM runs one callback at a time): read them before the next
 // index(). The names each snapshot looks for are its own, set once with want().
@@ -122,7 +136,6 @@ export const WANT_TABLE_BYTES: i32 = MAX_SLOTS * 8 + <i32>(LONG_NAME + 1) * 2;
  * Lookups return spans into the snapshot, so they allocate nothing.
  */
 export class HeaderSnapshot {
-  private data: ArrayBuffer = new ArrayBuffer(0);
   private count: i32 = 0;
   private slotJoined: Array<Bytes> = [];
   private bigJoined: bool = false;
@@ -149,10 +162,11 @@ export class HeaderSnapshot {
     this.pairs.arm();
     const status = proxy_get_header_map_pairs(map, outPtr, outSize);
     disarm();
-    if (status != OK) return;
-    this.data = takeHostBuffer();
-    if (this.data.byteLength >= 4) this.count = <i32>load<u32>(changetype<usize>(this.data));
-    if (<usize>4 + <usize>this.count * 8 > <usize>this.data.byteLength) this.count = 0;
+    if (status != OK) { this.pairs.len = 0; return; }
+    this.pairs.take();
+    const n = this.pairs.len;
+    if (n >= 4) this.count = <i32>load<u32>(this.pairs.ptr);
+    if (<usize>4 + <usize>this.count * 8 > <usize>n) this.count = 0;
   }
 
   /**
@@ -161,8 +175,8 @@ export class HeaderSnapshot {
    * types joined are ambiguous and match nothing). Results: found(), hits(), slotPtr(), slotLen().
    */
   index(slots: i32): void {
-    const base = changetype<usize>(this.data);
-    const end = base + <usize>this.data.byteLength;
+    const base = this.pairs.ptr;
+    const end = base + <usize>this.pairs.len;
     let sizes = base + 4;
     let p = sizes + <usize>this.count * 8;
     const wants = this.wants;
@@ -246,12 +260,14 @@ export function readBuffer(type: i32, size: usize): ArrayBuffer {
   return get_buffer_bytes(type, 0, <u32>size);
 }
 
-/** readBuffer into `into` when the data fits (valid until the next read into it). */
-export function readBufferInto(type: i32, size: usize, into: StaticBuffer): ArrayBuffer {
+/** Reads a whole buffer into `into` (its ptr and len; none when the host refused). */
+export function readBufferInto(type: i32, size: usize, into: StaticBuffer): void {
+  store<u32>(outPtr, 0);
+  store<u32>(outSize, 0);
   into.arm();
-  const data = get_buffer_bytes(type, 0, <u32>size);
+  const status = proxy_get_buffer_bytes(type, 0, <u32>size, outPtr, outSize);
   disarm();
-  return data;
+  if (status == OK) into.take(); else into.len = 0;
 }
 
 /** Replaces the whole buffered body. */

@@ -231,8 +231,8 @@ export class McpStream extends Context {
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
-    const raw = readBufferInto(REQUEST_BODY, size, requestBody);
-    return this.judge(changetype<usize>(raw), raw.byteLength) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    readBufferInto(REQUEST_BODY, size, requestBody);
+    return this.judge(requestBody.ptr, requestBody.len) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
   }
 
   onRequestTrailers(_n: u32): FilterTrailersStatusValues {
