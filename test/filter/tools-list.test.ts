@@ -22,6 +22,16 @@ describe("filter: tools/list", () => {
     assert.equal(host.metric("mcp_filter.tools_hidden"), 3);
   });
 
+  it("reads response headers of any size: small ones and ones over 1 KB in turn", () => {
+    // Small header maps are read into a static buffer, larger ones into the heap.
+    const host = startHost();
+    for (const pad of [0, 3000, 0, 3000]) {
+      const x = post(host, LIST);
+      const headers: Array<[string, string]> = [[":status", "200"], ["content-type", "application/json"], ["x-pad", "p".repeat(pad)]];
+      assert.deepEqual(names(respond(x.ctx, headers, toolsResult())), ["echo", "trigger-long-running-operation"], `x-pad of ${pad}`);
+    }
+  });
+
   it("shows a per-user allowed tool to that user only", () => {
     const host = startHost();
     const alice = post(host, LIST, { headers: [["x-user-id", "alice"]] });
