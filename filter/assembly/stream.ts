@@ -163,11 +163,10 @@ export class McpStream extends Context {
       requestHeaders.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
     }
     requestHeaders.index(Req.COUNT);
-    const cfg = this.shared.config;
     const post = requestHeaders.found(Req.METHOD) && equalsAt(requestHeaders.slotPtr(Req.METHOD), requestHeaders.slotLen(Req.METHOD), POST.ptr, POST.len);
     // Resuming a stream (usually a GET): the server replays the events after that id, a
     // tools/list answer among them, so the events are rewritten for this user as they pass.
-    this.resumed = requestHeaders.found(Req.LAST_EVENT_ID) && cfg.hideDeniedTools && !cfg.monitor;
+    this.resumed = requestHeaders.found(Req.LAST_EVENT_ID) && this.shared.config.hideDeniedTools && !this.shared.config.monitor;
     // What the client sent that the filter may have to remove (a header that is absent needs no call).
     this.sentXMethod = requestHeaders.found(Req.X_METHOD);
     this.sentXTool = requestHeaders.found(Req.X_TOOL);
@@ -178,7 +177,7 @@ export class McpStream extends Context {
       if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
       if (!this.resumed) return FilterHeadersStatusValues.Continue;
     }
-    this.audit.monitor = cfg.monitor;
+    this.audit.monitor = this.shared.config.monitor;
     if (requestHeaders.found(Req.USER)) this.audit.user.copyFrom(requestHeaders.slotPtr(Req.USER), requestHeaders.slotLen(Req.USER));
     if (requestHeaders.found(Req.SESSION)) {
       this.audit.hasSession = true;
@@ -199,10 +198,11 @@ export class McpStream extends Context {
     if (this.resumed && this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
     if (!post) return FilterHeadersStatusValues.Continue;
 
-    const why = unjudgeable();
-    if (why.length > 0) {
+    const problem = unjudgeable();
+    if (problem != JUDGEABLE) {
+      const why = unjudgeableText(problem);
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
-      if (cfg.forwardUnjudgeable) {
+      if (this.shared.config.forwardUnjudgeable) {
         this.log(null, "unjudged", true, why);
         if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
         if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
@@ -213,7 +213,7 @@ export class McpStream extends Context {
       return FilterHeadersStatusValues.StopIteration;
     }
     const declared = requestHeaders.found(Req.LENGTH) ? parseLength(requestHeaders.slotPtr(Req.LENGTH), requestHeaders.slotLen(Req.LENGTH)) : -1;
-    if (declared > <i64>cfg.maxBodyBytes) {
+    if (declared > <i64>this.shared.config.maxBodyBytes) {
       this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
     }
@@ -393,12 +393,10 @@ export class McpStream extends Context {
    */
   private judge(ptr: usize, len: i32): bool {
     this.judging = false;
-    const cfg = this.shared.config;
-    const metrics = this.shared.metrics;
     this.audit.bytes = len;
-    readBody(ptr, len, cfg.maxBatchMessages);
+    readBody(ptr, len, this.shared.config.maxBatchMessages);
     if (theBody.parseError) {
-      metrics.count(metrics.parseErrors);
+      this.shared.metrics.count(this.shared.metrics.parseErrors);
       const why = "Parse error: " + errorText(theBody.errorCode) + " at byte " + theBody.errorOffset.toString();
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
@@ -407,14 +405,14 @@ export class McpStream extends Context {
     if (theBody.excess > 0) {
       // One error for the whole batch: answering each message could make a reply (and audit
       // lines) many times the size of the theBody.
-      metrics.count(metrics.invalid);
-      const why = "Invalid Request: a batch of " + (theBody.count + theBody.excess).toString() + " messages exceeds maxBatchMessages (" + cfg.maxBatchMessages.toString() + ")";
+      this.shared.metrics.count(this.shared.metrics.invalid);
+      const why = "Invalid Request: a batch of " + (theBody.count + theBody.excess).toString() + " messages exceeds maxBatchMessages (" + this.shared.config.maxBatchMessages.toString() + ")";
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_batch_too_large", null, reply.INVALID_REQUEST, reply.text(why));
       return false;
     }
     const n = theBody.count;
-    if (theBody.batch) { this.audit.batch = n; metrics.count(metrics.batches); }
+    if (theBody.batch) { this.audit.batch = n; this.shared.metrics.count(this.shared.metrics.batches); }
     let refusedAny = false;
     let invalidAny = theBody.batch && n == 0;
     for (let i = 0; i < n; i++) {
@@ -464,8 +462,7 @@ export class McpStream extends Context {
       if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_TOOL.ptr, H_X_TOOL.len, m.nameBuf.ptr, m.nameBuf.len);
       else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
-    const cfg = this.shared.config;
-    if (toolsList && cfg.hideDeniedTools && !cfg.monitor) {
+    if (toolsList && this.shared.config.hideDeniedTools && !this.shared.config.monitor) {
       this.rewrite = REWRITE_JSON; // refined by the response headers
       // An encoded response could not be filtered; ask for identity.
       if (this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
@@ -528,13 +525,24 @@ export class McpStream extends Context {
   }
 }
 
-/** Why this POST's body cannot be judged, or "" when it can (request headers, indexed). */
-function unjudgeable(): string {
-  const headers = requestHeaders;
-  if (headers.found(Req.ENCODING) && encoded(headers.slotPtr(Req.ENCODING), headers.slotLen(Req.ENCODING))) return "content-encoding is not supported; send the JSON body unencoded";
-  if (!headers.found(Req.TYPE)) return "Content-Type must be application/json";
-  if (!contentTypeIs(headers.slotPtr(Req.TYPE), headers.slotLen(Req.TYPE), JSON_TYPE.ptr, JSON_TYPE.len)) return "Content-Type must be application/json (with charset utf-8, if any)";
-  return "";
+// Why a POST's body cannot be judged (unjudgeable()); a code, so the common case builds no string.
+const JUDGEABLE: i32 = 0;
+const ENCODED: i32 = 1;
+const NO_TYPE: i32 = 2;
+const NOT_JSON: i32 = 3;
+
+/** Whether this POST's body can be judged (request headers, indexed): JUDGEABLE or why not. */
+function unjudgeable(): i32 {
+  if (requestHeaders.found(Req.ENCODING) && encoded(requestHeaders.slotPtr(Req.ENCODING), requestHeaders.slotLen(Req.ENCODING))) return ENCODED;
+  if (!requestHeaders.found(Req.TYPE)) return NO_TYPE;
+  if (!contentTypeIs(requestHeaders.slotPtr(Req.TYPE), requestHeaders.slotLen(Req.TYPE), JSON_TYPE.ptr, JSON_TYPE.len)) return NOT_JSON;
+  return JUDGEABLE;
+}
+
+function unjudgeableText(problem: i32): string {
+  if (problem == ENCODED) return "content-encoding is not supported; send the JSON body unencoded";
+  if (problem == NO_TYPE) return "Content-Type must be application/json";
+  return "Content-Type must be application/json (with charset utf-8, if any)";
 }
 
 /** A 2xx status code. */
