@@ -52,11 +52,14 @@ class McpRoot extends RootContext {
 // streams) work per request. The root context (vm start, configure) still goes through
 // proxy-runtime.
 const streams = new StreamTable();
+// Root contexts proxy-runtime knows; any other id that is not a live stream is unknown to it
+// (a stream of a root that refused its configuration), and its lookup would trap.
+const roots: Array<i32> = [];
 let lastRootId: u32 = 0;
 let lastRoot: McpRoot | null = null;
 
 export function proxy_on_context_create(id: u32, rootId: u32): void {
-  if (rootId == 0) { ensureRootContext(id); return; }
+  if (rootId == 0) { ensureRootContext(id); roots.push(<i32>id); return; }
   // One root serves every stream; skip proxy-runtime's map lookup when it is the same one.
   if (rootId != lastRootId) { lastRoot = getRootContext(rootId) as McpRoot; lastRootId = rootId; }
   // Read through the global, not a local: AssemblyScript 0.17 reference-counts every local.
@@ -109,12 +112,15 @@ function refuseUnconfigured(): u32 {
 }
 
 export function proxy_on_done(id: u32): u32 {
-  if (streams.find(id) != 0) return 1;
+  if (roots.indexOf(<i32>id) < 0) return 1;
   return getBaseContext(id).onDone() ? 1 : 0;
 }
 
 export function proxy_on_delete(id: u32): void {
   if (streams.remove(id)) return;
+  const i = roots.indexOf(<i32>id);
+  if (i < 0) return;
+  roots.splice(i, 1);
   getBaseContext(id).onDelete();
   deleteContext(id);
 }

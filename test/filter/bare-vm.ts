@@ -22,7 +22,8 @@ export class BareVm {
   /** Info log lines (the audit lines among them) as the raw bytes the filter wrote. */
   readonly info: Buffer[] = [];
 
-  constructor(private readonly configs: string[]) {
+  /** `refused`: the roots (1-based) whose configuration the filter is expected to refuse. */
+  constructor(private readonly configs: string[], refused: number[] = []) {
     const view = () => new DataView(this.ex.memory.buffer);
     const text = (p: number, n: number) => Buffer.from(this.ex.memory.buffer, p, n).toString("utf8");
     const hand = (data: Buffer, ptrOut: number, sizeOut: number): number => {
@@ -61,7 +62,8 @@ export class BareVm {
       this.root = root;
       this.ex.proxy_on_context_create(root, 0);
       assert.equal(this.ex.proxy_on_vm_start(root, 0), 1);
-      assert.equal(this.ex.proxy_on_configure(root, Buffer.byteLength(configs[root - 1])), 1, this.critical.join("\n"));
+      const configured = this.ex.proxy_on_configure(root, Buffer.byteLength(configs[root - 1]));
+      assert.equal(configured, refused.includes(root) ? 0 : 1, this.critical.join("\n"));
     }
     this.context = configs.length;
   }

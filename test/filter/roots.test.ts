@@ -25,4 +25,16 @@ describe("filter: several plugin roots in one VM", () => {
     }
     assert.deepEqual(vm.critical, []);
   });
+
+  it("refuses the streams of a root that refused its configuration, and ends them without a trap", () => {
+    // Envoy would not start such a plugin; if a stream reaches it anyway, it must fail closed
+    // and leave the VM working for the other root.
+    const vm = new BareVm([CONFIGS[0], JSON.stringify({ defaultAction: "bogus" })], [2]);
+    const echo = call("echo", 1);
+    for (let round = 0; round < 3; round++) {
+      assert.equal(vm.post(2, [["x-user-id", "bob"]], echo), false, "a stream of the refused root is answered by the filter");
+      assert.equal(vm.replied, true);
+      assert.equal(vm.post(1, [["x-user-id", "bob"]], echo), true, "the configured root still serves its streams");
+    }
+  });
 });
