@@ -99,8 +99,9 @@ class Reader {
       if (v < 1 << 40) v = v * 10 + (d - 0x30);
     }
     if (v < <i64>min || v > <i64>max) {
-      // The number as written (at most 32 characters): v stops growing past 2^40.
-      const shown = String.UTF8.decodeUnsafe(from, s.pos - from > 32 ? 32 : s.pos - from);
+      // The number as written (cut at 32 characters, with "…"): v stops growing past 2^40.
+      let shown = String.UTF8.decodeUnsafe(from, s.pos - from > 32 ? 32 : s.pos - from);
+      if (s.pos - from > 32) shown += "…";
       this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + shown);
       return -1;
     }

@@ -42,8 +42,9 @@ describe("filter: configuration", () => {
     ["trailing data", '{"defaultAction":"allow"} x', /\(json\): unexpected data after the JSON value/],
     // One log line: a decoded key's control characters show as ?.
     ["a key holding a newline", '{"defaultAction":"allow","x\\n[critical] y":1}', /x\?\[critical\] y: unknown field/],
-    // A number too large to hold is shown as written.
+    // A number too large to hold is shown as written, and a very long one cut with "…".
     ["a huge maxBodyBytes", '{"defaultAction":"allow","maxBodyBytes":123456789012345678901234567890}', /got 123456789012345678901234567890;/],
+    ["a 40-digit maxBodyBytes", `{"defaultAction":"allow","maxBodyBytes":${"9".repeat(40)}}`, new RegExp(`got ${"9".repeat(32)}…;`)],
   ];
   for (const [what, config, field] of bad) {
     it(`refuses to start on ${what}, naming the field`, () => {
