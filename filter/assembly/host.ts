@@ -64,6 +64,12 @@ export class StaticBuffer {
   /** Lets malloc hand out this buffer for the next host call, if the data fits. */
   @inline arm(): void { armed = this.at + STATIC_OVERHEAD; armedCapacity = this.capacity; }
 
+  /** Lets go of data that did not fit, once it is no longer needed. */
+  drop(): void {
+    if (this.heap !== null) this.heap = null;
+    this.len = 0;
+  }
+
   /**
    * After an armed host call that succeeded: takes the buffer it returned (in the out-params),
    * here or, when it did not fit, on the heap. Reference counting happens only in that case.

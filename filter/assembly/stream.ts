@@ -232,7 +232,9 @@ export class McpStream extends Context {
     }
     if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
     readBufferInto(REQUEST_BODY, size, requestBody);
-    return this.judge(requestBody.ptr, requestBody.len) ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    const forwarded = this.judge(requestBody.ptr, requestBody.len);
+    requestBody.drop(); // a large body is not kept until the next one arrives
+    return forwarded ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
   }
 
   onRequestTrailers(_n: u32): FilterTrailersStatusValues {
