@@ -112,7 +112,7 @@ function refuseUnconfigured(): u32 {
 }
 
 export function proxy_on_done(id: u32): u32 {
-  if (roots.indexOf(<i32>id) < 0) return 1;
+  if (streams.find(id) != 0 || roots.indexOf(<i32>id) < 0) return 1;
   return getBaseContext(id).onDone() ? 1 : 0;
 }
 

@@ -80,11 +80,18 @@ export function compileGlob(src: string): Glob | null {
 // (Spans rather than Bytes: AssemblyScript 0.17 reference-counts every Bytes argument.)
 export const ABSENT: i32 = -1;
 
+// Globs and rules are read by raw pointer from their arrays' storage: an indexed read would
+// count a reference for each, and the arrays, unchanged after configure, keep them alive.
+@inline function dataOf(array: usize): usize { return load<usize>(array + offsetof<ArrayBufferView>("dataStart")); }
+
 export class GlobList {
   globs: Array<Glob> = [];
   any(p: usize, n: i32): bool {
     if (n == ABSENT) return false;
-    for (let i = 0; i < this.globs.length; i++) if (unchecked(this.globs[i]).matches(p, n)) return true;
+    const data = dataOf(changetype<usize>(this.globs));
+    for (let i = 0; i < this.globs.length; i++) {
+      if (changetype<Glob>(load<usize>(data + (<usize>i << alignof<usize>()))).matches(p, n)) return true;
+    }
     return false;
   }
 }
@@ -134,8 +141,9 @@ export class Policy {
 
   /** Index of the first rule matching `f`, or -1 when the default action decides. */
   decide(f: Fields): i32 {
+    const data = dataOf(changetype<usize>(this.rules));
     for (let i = 0; i < this.rules.length; i++) {
-      if (unchecked(this.rules[i]).matches(f)) return i;
+      if (changetype<Rule>(load<usize>(data + (<usize>i << alignof<usize>()))).matches(f)) return i;
     }
     return -1;
   }
