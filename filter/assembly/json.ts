@@ -287,7 +287,6 @@ export class Scanner {
     out.jsonDecoded(this.sFrom, this.sTo);
     return out;
   }
-
 }
 
 export function errorText(code: i32): string {

@@ -36,7 +36,6 @@ const KEEP_CAPACITY: i32 = 1024;
 // the rest each time), so a big batch pins at most about KEEP_MESSAGES * 3 * KEEP_CAPACITY.
 const KEEP_MESSAGES: i32 = 64;
 
-
 /**
  * One JSON-RPC message of a body. Records are pooled (see Body): the decoded strings live in
  * buffers each record owns, and `method`/`tool`/`prompt`/`resource` point at them or are null.

@@ -406,7 +406,7 @@ export class McpStream extends Context {
     }
     if (theBody.excess > 0) {
       // One error for the whole batch: answering each message could make a reply (and audit
-      // lines) many times the size of the theBody.
+      // lines) many times the size of the body.
       this.shared.metrics.count(this.shared.metrics.invalid);
       const why = "Invalid Request: a batch of " + (theBody.count + theBody.excess).toString() + " messages exceeds maxBatchMessages (" + this.shared.config.maxBatchMessages.toString() + ")";
       this.log(null, "reject", false, why);
@@ -569,22 +569,21 @@ function parseLength(p: usize, len: i32): i64 {
 // A routing value with control characters in it, which become `?`.
 const routingValue = new Bytes(64);
 
-/**
- * Sets a routing request header to the `n` bytes at `p`. Header values must not carry control
- * characters; those become `?`.
- */
+/** A byte a header value must not carry: a control character other than tab. */
+@inline function headerControl(c: i32): bool { return (c < 0x20 && c != 0x09) || c == 0x7f; }
+
+/** Sets a routing request header to the `n` bytes at `p`, its control characters as `?`. */
 function setRoutingHeader(name: usize, nameLen: i32, p: usize, n: i32): void {
   let clean = true;
   for (let i = 0; i < n; i++) {
-    const c = <i32>load<u8>(p + <usize>i);
-    if ((c < 0x20 && c != 0x09) || c == 0x7f) { clean = false; break; }
+    if (headerControl(<i32>load<u8>(p + <usize>i))) { clean = false; break; }
   }
   if (clean) { setHeaderSpan(REQUEST_HEADERS, name, nameLen, p, n); return; }
   const out = routingValue;
   out.reset();
   for (let i = 0; i < n; i++) {
     const c = <i32>load<u8>(p + <usize>i);
-    out.byte((c < 0x20 && c != 0x09) || c == 0x7f ? 0x3f : c);
+    out.byte(headerControl(c) ? 0x3f : c);
   }
   setHeaderSpan(REQUEST_HEADERS, name, nameLen, out.ptr, out.len);
 }
