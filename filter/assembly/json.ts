@@ -264,7 +264,9 @@ export class Scanner {
    * and this runs for every key of every body.
    */
   strIs(lit: usize, n: i32): bool {
-    if (<i32>(this.sTo - this.sFrom) < n) return false; // escapes only shrink text
+    const raw = <i32>(this.sTo - this.sFrom);
+    if (!this.sEsc) return raw == n && sameBytes(this.sFrom, lit, n); // the text is its own bytes
+    if (raw < n) return false; // escapes only shrink text
     this.span();
     return this.spanLen == n && sameBytes(this.spanPtr, lit, n);
   }

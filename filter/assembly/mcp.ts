@@ -116,7 +116,7 @@ export class Message {
         const v = scanner.peek();
         const key = keyCode(false);
         if (key == KEY_JSONRPC) {
-          jsonrpcOk = v == 0x22 && scanner.str() && isVersion();
+          jsonrpcOk = v == 0x22 && scanner.str() && scanner.strIs(V_20.ptr, V_20.len);
           if (v != 0x22 && !scanner.skipValue()) return;
         } else if (key == KEY_METHOD) {
           methodSeen = true;
@@ -283,12 +283,6 @@ const KEY_PARAMS = 4;
 const KEY_ANSWER = 5; // result or error
 const KEY_NAME = 6;
 const KEY_URI = 7;
-
-/** The string the scanner just read is "2.0" (checked in place when it has no escapes). */
-function isVersion(): bool {
-  if (scanner.sEsc) return scanner.strIs(V_20.ptr, V_20.len);
-  return scanner.sTo - scanner.sFrom == 3 && load<u16>(scanner.sFrom) == load<u16>(V_20.ptr) && load<u8>(scanner.sFrom + 2) == load<u8>(V_20.ptr + 2);
-}
 
 /** The `n` bytes at `p` (2 to 8 of them) as one little-endian number: a key compares in one go. */
 function pack(p: usize, n: i32): u64 {
