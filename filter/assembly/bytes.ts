@@ -38,13 +38,14 @@ export class Bytes {
   }
 
   /**
-   * Appends a JSON string's text (the bytes between its quotes, already validated) decoded:
-   * escapes applied, raw bytes run through the WHATWG UTF-8 decoder (maximal-subpart U+FFFD
-   * replacement), surrogate escape pairs joined. The result is WTF-8: a lone surrogate from a
-   * \u escape stays distinct from U+FFFD, as in a JS string.
+   * Replaces the content with a JSON string's text (the bytes between its quotes, already
+   * validated, at [from, to)) decoded: escapes applied, raw bytes run through the WHATWG UTF-8
+   * decoder (maximal-subpart U+FFFD replacement), surrogate escape pairs joined. The result is
+   * WTF-8: a lone surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
    */
-  jsonDecoded(from: usize, to: usize): void {
+  jsonFrom(from: usize, to: usize): void {
     let p = from;
+    this.len = 0;
     this.ensure(<i32>(to - from)); // most text decodes to at most its own length
     while (p < to) {
       // Copy the run of plain ASCII in one go.

@@ -277,8 +277,7 @@ export class Scanner {
    */
   span(): void {
     if (!this.sEsc) { this.spanPtr = this.sFrom; this.spanLen = <i32>(this.sTo - this.sFrom); return; }
-    keyScratch.reset();
-    keyScratch.jsonDecoded(this.sFrom, this.sTo);
+    keyScratch.jsonFrom(this.sFrom, this.sTo);
     this.spanPtr = keyScratch.ptr;
     this.spanLen = keyScratch.len;
   }
@@ -286,7 +285,7 @@ export class Scanner {
   /** Decodes the last scanned string into a new Bytes. */
   decoded(): Bytes {
     const out = new Bytes(<i32>(this.sTo - this.sFrom));
-    out.jsonDecoded(this.sFrom, this.sTo);
+    out.jsonFrom(this.sFrom, this.sTo);
     return out;
   }
 }

@@ -121,7 +121,7 @@ export class Message {
         } else if (key == KEY_METHOD) {
           methodSeen = true;
           methodOk = v == 0x22;
-          if (methodOk) { if (!scanner.str()) return; this.methodBuf.reset(); this.methodBuf.jsonDecoded(scanner.sFrom, scanner.sTo); this.method = this.methodBuf; }
+          if (methodOk) { if (!scanner.str()) return; this.methodBuf.jsonFrom(scanner.sFrom, scanner.sTo); this.method = this.methodBuf; }
           else { this.method = null; if (!scanner.skipValue()) return; }
         } else if (key == KEY_ID) {
           idSeen = true;
@@ -170,8 +170,8 @@ export class Message {
         if (v == 0x22) {
           if (!scanner.str()) return bits;
           // Decoded through the buffer's own method: a Bytes argument would be reference-counted.
-          if (isName) { this.nameBuf.reset(); this.nameBuf.jsonDecoded(scanner.sFrom, scanner.sTo); }
-          else { this.uriBuf.reset(); this.uriBuf.jsonDecoded(scanner.sFrom, scanner.sTo); }
+          if (isName) this.nameBuf.jsonFrom(scanner.sFrom, scanner.sTo);
+          else this.uriBuf.jsonFrom(scanner.sFrom, scanner.sTo);
           isString = true;
         } else if (!scanner.skipValue()) return bits;
         // The last occurrence decides, as in JSON.parse.
