@@ -4,7 +4,7 @@
 // `params` replaces everything an earlier one said.
 import { Bytes, ascii, equalsAt } from "./bytes";
 import { Scanner } from "./json";
-import { Fields, ABSENT } from "./policy";
+import { Fields } from "./policy";
 
 export const KIND_REQUEST: i32 = 1;
 export const KIND_NOTIFICATION: i32 = 2;
@@ -80,13 +80,11 @@ export class Message {
 
   /** Puts this message's method and target, and the user (`n` bytes at `user`), in `f` for Policy#decide. */
   describe(f: Fields, user: usize, n: i32): void {
-    f.methodLen = ABSENT; f.toolLen = ABSENT; f.resourceLen = ABSENT; f.promptLen = ABSENT;
+    f.reset(user, n);
     if (this.method !== null) { f.methodPtr = this.methodBuf.ptr; f.methodLen = this.methodBuf.len; }
     if (this.tool !== null) { f.toolPtr = this.nameBuf.ptr; f.toolLen = this.nameBuf.len; }
     if (this.prompt !== null) { f.promptPtr = this.nameBuf.ptr; f.promptLen = this.nameBuf.len; }
     if (this.resource !== null) { f.resourcePtr = this.uriBuf.ptr; f.resourceLen = this.uriBuf.len; }
-    f.userPtr = user;
-    f.userLen = n;
   }
 
   // Reading is done by methods: AssemblyScript 0.17 reference-counts every reference argument

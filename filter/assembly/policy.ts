@@ -128,6 +128,13 @@ export class Fields {
   resourcePtr: usize = 0; resourceLen: i32 = ABSENT;
   promptPtr: usize = 0; promptLen: i32 = ABSENT;
   userPtr: usize = 0; userLen: i32 = 0;
+
+  /** No field but the user (`n` bytes at `user`); the caller then sets what the message has. */
+  reset(user: usize, n: i32): void {
+    this.methodLen = ABSENT; this.toolLen = ABSENT; this.resourceLen = ABSENT; this.promptLen = ABSENT;
+    this.userPtr = user;
+    this.userLen = n;
+  }
 }
 
 // One record, filled for each decision: the VM runs one callback at a time.

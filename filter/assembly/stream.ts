@@ -6,7 +6,7 @@ import { Config } from "./config";
 import { errorText } from "./json";
 import { Message, readBody, theBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
-import { Policy, fields, ABSENT } from "./policy";
+import { Policy, fields } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
@@ -97,10 +97,9 @@ class UserJudge extends ToolJudge {
   constructor(policy: Policy, user: Bytes) { super(); this.policy = policy; this.user = user; }
   visible(name: Bytes): bool {
     const f = fields;
+    f.reset(this.user.ptr, this.user.len);
     f.methodPtr = M_TOOLS_CALL_REF.ptr; f.methodLen = M_TOOLS_CALL_REF.len;
     f.toolPtr = name.ptr; f.toolLen = name.len;
-    f.resourceLen = ABSENT; f.promptLen = ABSENT;
-    f.userPtr = this.user.ptr; f.userLen = this.user.len;
     return this.policy.allows(this.policy.decide(f));
   }
 }
