@@ -135,7 +135,7 @@ export class McpStream extends Context {
     this.rewrite = NONE;
     this.rewriteHeld = 0;
     this.resumed = false;
-    if (this.held.buf.byteLength > KEEP_HELD) this.held = new Bytes(64); else this.held.reset();
+    if (!this.held.recycle(KEEP_HELD)) this.held = new Bytes(64);
     this.heldScan.reset();
     this.sentXMethod = false;
     this.sentXTool = false;
