@@ -11,7 +11,6 @@
 import { get_buffer_bytes } from "@solo-io/proxy-runtime/runtime";
 import { free } from "@solo-io/proxy-runtime/malloc";
 import { Bytes, sameBytes } from "./bytes";
-import { OBJECT, TOTAL_OVERHEAD } from "~lib/rt/common";
 
 // @ts-ignore: decorator
 @external("env", "proxy_send_local_response")
@@ -48,36 +47,41 @@ export const RESPONSE_BODY: i32 = 1;
 export const PLUGIN_CONFIGURATION: i32 = 7;
 
 // A host buffer in static memory, for a buffer read on every request (a header map, the
-// request body). The host fills it through malloc like any other buffer, and the module uses it
-// as an ArrayBuffer, but reference counting ignores pointers below the heap, so adopting and
-// dropping it costs no allocator work. Its data is valid until its owner's next host call.
+// request body). The host fills it through malloc like any other buffer, but the module reads
+// it as a span, so nothing is allocated or freed for it. Its data is valid until its owner's
+// next host call.
 export class StaticBuffer {
-  /** What the last take() got: `len` bytes at `ptr` (len 0: none). */
+  /** What the last call got: `len` bytes at `ptr` (len 0: none). */
   ptr: usize = 0;
   len: i32 = 0;
-  /** Data that did not fit, kept alive until the next take(). */
+  /** Data that did not fit, kept alive until the next call. */
   private heap: ArrayBuffer | null = null;
 
-  /** `at`: STATIC_OVERHEAD + capacity bytes of static memory (memory.data), 16-byte aligned. */
+  /** `at`: `capacity` bytes of static memory (memory.data). */
   constructor(private at: usize, private capacity: i32) {}
 
-  /** Lets malloc hand out this buffer for the next host call, if the data fits. */
-  @inline arm(): void { armed = this.at + STATIC_OVERHEAD; armedCapacity = this.capacity; }
-
-  /** Lets go of data that did not fit, once it is no longer needed. */
-  drop(): void {
-    if (this.heap !== null) this.heap = null;
-    this.len = 0;
+  /**
+   * Before a host call that returns a buffer: clears the out-params, and lets malloc hand out
+   * this buffer if the data fits.
+   */
+  arm(): void {
+    store<u32>(outPtr, 0);
+    store<u32>(outSize, 0);
+    armed = this.at;
+    armedCapacity = this.capacity;
   }
 
   /**
-   * After an armed host call that succeeded: takes the buffer it returned (in the out-params),
-   * here or, when it did not fit, on the heap. Reference counting happens only in that case.
+   * After that host call, with its status: takes the buffer it returned (in the out-params),
+   * here or, when it did not fit, on the heap; none when the call failed. Reference counting
+   * happens only for a heap buffer. Any later host buffer comes from the heap again.
    */
-  take(): void {
+  took(status: u32): void {
+    armed = 0;
+    if (status != OK) { this.len = 0; return; }
     const p = <usize>load<u32>(outPtr);
     const n = <i32>load<u32>(outSize);
-    if (p != 0 && p != this.at + STATIC_OVERHEAD) {
+    if (p != 0 && p != this.at) {
       this.heap = changetype<ArrayBuffer>(p); // the field's reference ...
       free(p); // ... replaces the one malloc returned
     } else if (this.heap !== null) {
@@ -86,32 +90,28 @@ export class StaticBuffer {
     this.ptr = p;
     this.len = p == 0 ? 0 : n;
   }
+
+  /** Lets go of data that did not fit, once it is no longer needed. */
+  drop(): void {
+    if (this.heap !== null) this.heap = null;
+    this.len = 0;
+  }
 }
-/** Room in front of a StaticBuffer's data for AssemblyScript's object header (16-byte aligned). */
-export const STATIC_OVERHEAD: i32 = 32;
 
 let armed: usize = 0;
 let armedCapacity: i32 = 0;
-
-/** Any later host buffer comes from the heap again. */
-@inline export function disarm(): void { armed = 0; }
 
 /**
  * The allocator the host calls to hand the module a buffer (header maps, bodies). Like
  * proxy-runtime's malloc it returns a retained ArrayBuffer payload, which free() releases, but
  * without zeroing it first: the host writes every byte before the module reads any. An armed
- * StaticBuffer is used instead when the data fits; it gets the header of an ArrayBuffer.
+ * StaticBuffer is handed out instead when the data fits.
  */
 export function malloc(size: i32): usize {
   const p = armed;
   if (p != 0) {
     armed = 0;
-    if (size <= armedCapacity) {
-      const header = changetype<OBJECT>(p - TOTAL_OVERHEAD);
-      header.rtId = idof<ArrayBuffer>();
-      header.rtSize = <u32>size;
-      return p;
-    }
+    if (size <= armedCapacity) return p;
   }
   return __retain(__new(<usize>size, idof<ArrayBuffer>()));
 }
@@ -162,14 +162,8 @@ export class HeaderSnapshot {
       for (let i = 0; i < MAX_SLOTS; i++) if (this.slotJoined[i].buf.byteLength > KEEP_JOINED) this.slotJoined[i] = new Bytes(16);
       this.bigJoined = false;
     }
-    store<u32>(outPtr, 0);
-    store<u32>(outSize, 0);
     this.count = 0;
-    this.pairs.arm();
-    const status = proxy_get_header_map_pairs(map, outPtr, outSize);
-    disarm();
-    if (status != OK) { this.pairs.len = 0; return; }
-    this.pairs.take();
+    readHeaderPairsInto(map, this.pairs);
     const n = this.pairs.len;
     if (n >= 4) this.count = <i32>load<u32>(this.pairs.ptr);
     if (<usize>4 + <usize>this.count * 8 > <usize>n) this.count = 0;
@@ -268,12 +262,14 @@ export function readBuffer(type: i32, size: usize): ArrayBuffer {
 
 /** Reads a whole buffer into `into` (its ptr and len; none when the host refused). */
 export function readBufferInto(type: i32, size: usize, into: StaticBuffer): void {
-  store<u32>(outPtr, 0);
-  store<u32>(outSize, 0);
   into.arm();
-  const status = proxy_get_buffer_bytes(type, 0, <u32>size, outPtr, outSize);
-  disarm();
-  if (status == OK) into.take(); else into.len = 0;
+  into.took(proxy_get_buffer_bytes(type, 0, <u32>size, outPtr, outSize));
+}
+
+/** Reads a whole header map, in the pairs format, into `into`. */
+export function readHeaderPairsInto(map: i32, into: StaticBuffer): void {
+  into.arm();
+  into.took(proxy_get_header_map_pairs(map, outPtr, outSize));
 }
 
 /** Replaces the whole buffered body. */

@@ -10,7 +10,7 @@ import { Policy, fields } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { HeaderSnapshot, StaticBuffer, STATIC_OVERHEAD, readBufferInto, WANT_TABLE_BYTES, setHeader, setHeaderSpan, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderSnapshot, StaticBuffer, readBufferInto, WANT_TABLE_BYTES, setHeader, setHeaderSpan, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -44,11 +44,11 @@ const eventsRewriter = new SseRewriter();
 const KEEP_HELD: i32 = 65536;
 
 // Shared by every stream of the VM: the VM runs one callback at a time.
-const requestHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(STATIC_OVERHEAD + 4096, 16), 4096));
-const responseHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(STATIC_OVERHEAD + 1024, 16), 1024));
+const requestHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(4096, 16), 4096));
+const responseHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(1024, 16), 1024));
 // Request bodies up to this size are read into static memory, valid during the body callback.
 const REQUEST_BODY_STATIC: i32 = 16384;
-const requestBody = new StaticBuffer(memory.data(STATIC_OVERHEAD + REQUEST_BODY_STATIC, 16), REQUEST_BODY_STATIC);
+const requestBody = new StaticBuffer(memory.data(REQUEST_BODY_STATIC, 16), REQUEST_BODY_STATIC);
 // Each Shared has its own serial: the request names wanted include its user header. The
 // response names are the same for every configuration.
 let sharedSerial: u32 = 0;

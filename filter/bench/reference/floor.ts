@@ -8,13 +8,8 @@
 // bench.ts reports it next to JSON.parse.
 export * from "./noop";
 import { CONTINUE } from "./noop";
-import { get_buffer_bytes } from "@solo-io/proxy-runtime/runtime";
-import { free } from "@solo-io/proxy-runtime/malloc";
-import { StaticBuffer, STATIC_OVERHEAD, disarm } from "../../assembly/host";
+import { StaticBuffer, readBufferInto, readHeaderPairsInto } from "../../assembly/host";
 
-// @ts-ignore: decorator
-@external("env", "proxy_get_header_map_pairs")
-declare function proxy_get_header_map_pairs(type: i32, valuePtr: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
 @external("env", "proxy_replace_header_map_value")
 declare function proxy_replace_header_map_value(type: i32, key: usize, keySize: usize, value: usize, valueSize: usize): u32;
@@ -34,8 +29,6 @@ const REQUEST_HEADERS: i32 = 0;
 const REQUEST_BODY: i32 = 0;
 const LOG_INFO: i32 = 2;
 
-const outPtr = memory.data(8);
-const outSize = memory.data(8);
 const metricId = memory.data(4);
 
 // The values mcp_filter sets for the bench's tools/call, and an audit-sized log line.
@@ -45,9 +38,9 @@ const TOOL_NAME = String.UTF8.encode("x-mcp-tool");
 const TOOL = String.UTF8.encode("echo");
 const LINE = String.UTF8.encode("{\"audit\":\"mcp\",\"session\":\"0b9c1a9e-3d7c-4a52-9a3e-2f1d3c4b5a69\",\"user\":\"user-1\",\"protocol\":\"2025-06-18\",\"method\":\"tools/call\",\"id\":42,\"tool\":\"echo\",\"decision\":\"allow\",\"rule\":\"default\",\"mode\":\"enforce\",\"forwarded\":true,\"bytes\":283}");
 
-// Like mcp_filter, the header map and a small body are read into static memory.
-const headerBuffer = new StaticBuffer(memory.data(STATIC_OVERHEAD + 4096, 16), 4096);
-const bodyBuffer = new StaticBuffer(memory.data(STATIC_OVERHEAD + 16384, 16), 16384);
+// Read as mcp_filter reads them: into static memory when they fit.
+const headerBuffer = new StaticBuffer(memory.data(4096, 16), 4096);
+const bodyBuffer = new StaticBuffer(memory.data(16384, 16), 16384);
 
 let requests: u32 = 0;
 let toolCalls: u32 = 0;
@@ -65,20 +58,16 @@ export function proxy_on_configure(_id: u32, _size: u32): u32 {
 }
 
 export function proxy_on_request_headers(_id: u32, _n: u32, _end: u32): u32 {
-  store<u32>(outPtr, 0);
-  headerBuffer.arm();
-  const status = proxy_get_header_map_pairs(REQUEST_HEADERS, outPtr, outSize);
-  disarm();
-  if (status == 0 && load<u32>(outPtr) != 0) free(<usize>load<u32>(outPtr));
+  readHeaderPairsInto(REQUEST_HEADERS, headerBuffer);
   return STOP_ITERATION;
 }
 
 export function proxy_on_request_body(_id: u32, size: u32, end: u32): u32 {
   if (end == 0) return STOP_AND_BUFFER;
-  bodyBuffer.arm();
-  const body = get_buffer_bytes(REQUEST_BODY, 0, size);
-  disarm();
-  if (body.byteLength != <i32>size) return CONTINUE;
+  readBufferInto(REQUEST_BODY, size, bodyBuffer);
+  const whole = bodyBuffer.len == <i32>size;
+  bodyBuffer.drop();
+  if (!whole) return CONTINUE;
   proxy_replace_header_map_value(REQUEST_HEADERS, changetype<usize>(METHOD_NAME), METHOD_NAME.byteLength, changetype<usize>(METHOD), METHOD.byteLength);
   proxy_replace_header_map_value(REQUEST_HEADERS, changetype<usize>(TOOL_NAME), TOOL_NAME.byteLength, changetype<usize>(TOOL), TOOL.byteLength);
   proxy_increment_metric(requests, 1);
