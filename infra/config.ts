@@ -88,7 +88,7 @@ export function checkPinnedImage(key: string, ref: string): string {
   if (!ref.includes("@sha256:") && (tag === undefined || tag === "" || tag === "latest")) {
     throw new Error(
       `config ${key} = "${ref}" is not pinned: give an explicit version tag or digest ` +
-        `(for example "envoyproxy/envoy:v1.38.5"); "latest" and untagged images change under you.`,
+        `(for example "name:1.2.3"); "latest" and untagged images change under you.`,
     );
   }
   return ref;

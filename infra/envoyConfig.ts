@@ -61,3 +61,53 @@ export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unkn
   // Keep envoy.yaml's layout (unindented lists) and never fold the one-line policy JSON.
   return doc.toString({ indentSeq: false, lineWidth: 0 });
 }
+
+/** The cluster the MCP route sends to: the MCP server. */
+export const MCP_CLUSTER = "mcp_server";
+
+export interface HostPort { host: string; port: number }
+
+/** What differs when the rendered envoy.yaml runs on this machine instead of in the stack's
+ *  container: where the wasm file is, and the addresses. Everything else stays as rendered. */
+export interface LocalRun {
+  /** The built filter on this machine (the container has it at /etc/envoy/mcp_filter.wasm). */
+  wasmPath: string;
+  /** The MCP listener's address (the container's is 0.0.0.0:10000); port 0 picks a free one. */
+  listen?: HostPort;
+  /** The MCP server (the container's is mcp-server:3001). */
+  upstream?: HostPort;
+  /** Envoy's admin interface; port 0 picks a free one. */
+  admin?: HostPort;
+}
+
+const socketAddress = (to: HostPort) => ({ address: to.host, port_value: to.port });
+
+/**
+ * The stack's rendered envoy.yaml made runnable here: only the wasm path and the addresses
+ * change. The tests, `npm run gateway -- --engine envoy` and the benchmark all go through this
+ * one function, so what they run is what `pulumi up` deploys.
+ */
+export function localEnvoyConfig(renderedYaml: string, local: LocalRun): string {
+  const doc = parseDocument(renderedYaml);
+  if (doc.errors.length > 0) throw new Error(`envoy.yaml does not parse: ${doc.errors[0].message}`);
+  const bootstrap = doc.toJS();
+  const configPath = pluginConfigurationPath(bootstrap);
+  // configuration.value -> config.vm_config.code.local.filename
+  const wasmFilenamePath = [...configPath.slice(0, -2), "vm_config", "code", "local", "filename"];
+  if (typeof doc.getIn(wasmFilenamePath) !== "string") throw new Error("the mcp_filter in envoy.yaml loads no local wasm file");
+  doc.setIn(wasmFilenamePath, local.wasmPath);
+  if (local.listen) {
+    // static_resources.listeners.<i>: the listener that runs the filter.
+    doc.setIn([...configPath.slice(0, 3), "address", "socket_address"], doc.createNode(socketAddress(local.listen)));
+  }
+  if (local.upstream) {
+    const clusters = asList(asRecord(asRecord(bootstrap).static_resources).clusters);
+    const ci = clusters.findIndex((c) => asRecord(c).name === MCP_CLUSTER);
+    if (ci < 0) throw new Error(`envoy.yaml has no cluster ${MCP_CLUSTER}`);
+    const endpoint = { address: { socket_address: socketAddress(local.upstream) } };
+    doc.setIn(["static_resources", "clusters", ci, "load_assignment", "endpoints"],
+      doc.createNode([{ lb_endpoints: [{ endpoint }] }]));
+  }
+  if (local.admin) doc.setIn(["admin", "address", "socket_address"], doc.createNode(socketAddress(local.admin)));
+  return doc.toString({ indentSeq: false, lineWidth: 0 });
+}

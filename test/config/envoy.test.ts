@@ -1,12 +1,11 @@
-// envoy/envoy.yaml against Envoy's API, and against the facts the rest of the stack relies on.
+// envoy/envoy.yaml against the facts the rest of the stack relies on (Envoy itself validates it:
+// test/envoy/validate.test.ts).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "../../infra/config";
 import { pluginConfigurationOf, pluginConfigurationPath, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
-import { BOOTSTRAP_TYPE, loadEnvoyApi } from "./envoyProtos";
-import { ProtoJsonValidator } from "./protoJson";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const envoyYaml = fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8");
@@ -34,11 +33,6 @@ function seconds(duration: string): number {
 }
 
 describe("envoy/envoy.yaml", () => {
-  it("is valid against Envoy's API protos, typed configs included", () => {
-    const problems = new ProtoJsonValidator(loadEnvoyApi()).validate(BOOTSTRAP_TYPE, bootstrap);
-    assert.deepStrictEqual(problems, []);
-  });
-
   it("carries the default policy, equal to Pulumi.yaml's policy default", () => {
     const fromEnvoy = JSON.parse(pluginConfigurationOf(envoyYaml));
     const pulumiYaml = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
@@ -114,7 +108,7 @@ describe("rendering envoy.yaml with a stack's policy", () => {
     assert.deepStrictEqual(JSON.parse(pluginConfigurationOf(rendered)), custom);
   });
 
-  it("changes nothing else, and stays valid", () => {
+  it("changes nothing else (test/envoy/validate.test.ts has Envoy validate the result)", () => {
     const before = parse(envoyYaml);
     const after = parse(rendered);
     const at = pluginConfigurationPath(before);
@@ -125,7 +119,6 @@ describe("rendering envoy.yaml with a stack's policy", () => {
       return doc;
     };
     assert.deepStrictEqual(clear(after), clear(before));
-    assert.deepStrictEqual(new ProtoJsonValidator(loadEnvoyApi()).validate(BOOTSTRAP_TYPE, parse(rendered)), []);
   });
 
   it("refuses a config without exactly one mcp_filter", () => {
