@@ -37,6 +37,8 @@ export interface EnvoyOptions {
   concurrency?: number;
   /** Envoy's log level for every logger (default info). */
   logLevel?: EnvoyLogLevel;
+  /** Levels for single loggers, e.g. { wasm: "debug" }: the wasm logger carries plugins' lines. */
+  componentLogLevels?: Record<string, EnvoyLogLevel>;
   /** Each line Envoy writes to stderr, parsed. */
   onLine?: (line: EnvoyLine, raw: string) => void;
   /** Each chunk Envoy writes to stdout (where envoy.yaml's access log goes). */
@@ -72,6 +74,10 @@ function toLevel(envoyLevel: string): EnvoyLogLevel {
   return envoyLevel === "warning" ? "warn" : (envoyLevel as EnvoyLogLevel);
 }
 
+function envoyLevel(level: EnvoyLogLevel): string {
+  return level === "warn" ? "warning" : level;
+}
+
 export function parseEnvoyLine(raw: string): EnvoyLine | undefined {
   const m = LOG_LINE.exec(raw);
   if (!m) return undefined;
@@ -96,7 +102,7 @@ export function adminGet(adminUrl: string, pathAndQuery: string): Promise<{ stat
 }
 
 /** Splits a stream into lines; a line only counts once its newline has arrived. */
-function lineReader(onLine: (line: string) => void): (chunk: Buffer) => void {
+export function lineReader(onLine: (line: string) => void): (chunk: Buffer) => void {
   let pending = "";
   return (chunk) => {
     pending += chunk.toString("utf8");
@@ -124,9 +130,11 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     "--disable-hot-restart",
     "--admin-address-path", adminFile,
     "--concurrency", String(options.concurrency ?? 1),
-    "--log-level", options.logLevel === "warn" ? "warning" : (options.logLevel ?? "info"),
+    "--log-level", envoyLevel(options.logLevel ?? "info"),
     "--log-format", LOG_FORMAT,
   ];
+  const components = Object.entries(options.componentLogLevels ?? {});
+  if (components.length > 0) args.push("--component-log-level", components.map(([k, v]) => `${k}:${envoyLevel(v)}`).join(","));
   // setpriv (util-linux) makes Envoy get SIGTERM when this process dies, however it dies, so a
   // crashed test or a killed gateway leaves no Envoy behind.
   const setpriv = process.platform === "linux" && fs.existsSync("/usr/bin/setpriv");

@@ -1,6 +1,10 @@
-// `npm run gateway`: a local HTTP/1.1 proxy that runs the compiled filter in the host emulator,
-// one HTTP context per request, so policies can be tried and tested without Envoy.
-// Production traffic goes through Envoy (envoy/envoy.yaml); this is a playground and a test rig.
+// `npm run gateway`: the compiled filter in front of an MCP server, to try policies and to test.
+// Two engines run it:
+// - emulator (the default): a local HTTP/1.1 proxy that runs the filter in the host emulator,
+//   one HTTP context per request; it needs nothing but npm.
+// - envoy: real Envoy (`npm run setup:envoy`) with envoy/envoy.yaml rendered as `pulumi up`
+//   renders it, only the wasm path and the addresses made local.
+// Production traffic goes through Envoy in the stack; this is a playground and a test rig.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -8,11 +12,17 @@ import type { AddressInfo } from "node:net";
 import { ProxyWasmHost } from "./host";
 import type { LogEntry, LogLevel } from "./host";
 import { Exchange } from "./gateway-exchange";
+import { EnvoyRefused, startEnvoyGateway } from "./gateway-envoy";
+import type { EnvoyProcess } from "../envoy/run";
 
 export const DEFAULT_WASM = path.join(__dirname, "build", "mcp_filter.wasm");
 const LOG_LEVELS: LogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
+export const ENGINES = ["emulator", "envoy"] as const;
+export type Engine = (typeof ENGINES)[number];
 
 export interface GatewayOptions {
+  /** Which runs the filter: the host emulator (default) or real Envoy. */
+  engine?: Engine;
   /** The MCP server's origin, e.g. http://127.0.0.1:3001. Request paths are kept as they are. */
   upstream: string;
   /** host:port to listen on; port 0 picks a free one. Default 127.0.0.1:10000. */
@@ -25,19 +35,36 @@ export interface GatewayOptions {
   logLevel?: LogLevel;
   /** Receives the filter's log lines and the gateway's own. Default: print to stderr. */
   onLog?: (entry: LogEntry) => void;
+  /** envoy engine: each access log line. Default: print to stderr. */
+  onAccessLog?: (line: string) => void;
 }
 
-export interface Gateway {
+interface GatewayBase {
   /** e.g. http://127.0.0.1:10000 */
   readonly url: string;
-  /** The emulated VM: metrics, logs and trap counts for tests and the playground. */
-  readonly host: ProxyWasmHost;
+  /** A filter metric by the name the filter defines (mcp_filter.denied.<rule>); undefined
+   *  until the filter has defined it. */
+  metric(name: string): Promise<number | undefined>;
   /** Stops accepting, ends open streams and idle upstream connections. */
   close(): Promise<void>;
 }
 
+export interface EmulatorGateway extends GatewayBase {
+  readonly engine: "emulator";
+  /** The emulated VM: metrics, logs and trap counts for tests and the playground. */
+  readonly host: ProxyWasmHost;
+}
+
+export interface EnvoyGateway extends GatewayBase {
+  readonly engine: "envoy";
+  /** The Envoy process: its admin interface, stats and log lines. */
+  readonly envoy: EnvoyProcess;
+}
+
+export type Gateway = EmulatorGateway | EnvoyGateway;
+
 /** The plugin did not start: on_configure refused the config (or on_vm_start failed, or the VM
- *  trapped). Envoy would reject the listener's configuration, so the gateway does not listen. */
+ *  trapped). Envoy rejects the listener's configuration then, so the gateway does not listen. */
 export class FilterConfigRefused extends Error {
   constructor(readonly lines: LogEntry[]) {
     super(
@@ -89,6 +116,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const upstream = parseUpstream(options.upstream);
   const listen = parseListen(options.listen ?? "127.0.0.1:10000");
   const onLog = options.onLog ?? printLog;
+  if ((options.engine ?? "emulator") === "envoy") {
+    const handle = await startEnvoyGateway({
+      upstream, listen, pluginConfig: options.pluginConfig, wasm: options.wasm ?? DEFAULT_WASM,
+      logLevel: options.logLevel ?? "info", onLog,
+      onAccessLog: options.onAccessLog ?? ((line) => process.stderr.write(`[access] ${line}\n`)),
+    });
+    return {
+      engine: "envoy",
+      url: handle.url,
+      envoy: handle.envoy,
+      metric: async (name) => (await handle.envoy.stats()).get(`wasmcustom.${name}`),
+      close: () => handle.close(),
+    };
+  }
+  return startEmulatorGateway(options, upstream, listen, onLog);
+}
+
+async function startEmulatorGateway(
+  options: GatewayOptions, upstream: URL, listen: { host: string; port: number }, onLog: (entry: LogEntry) => void,
+): Promise<EmulatorGateway> {
   // envoy/envoy.yaml sets allow_on_headers_stop_iteration and keeps the default FAIL_CLOSED:
   // the gateway must behave as that Envoy does, or tests here would prove another setup.
   const host = ProxyWasmHost.load(loadWasm(options.wasm), {
@@ -130,8 +177,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let closing: Promise<void> | undefined;
   return {
+    engine: "emulator",
     url: `http://${hostPart}:${addr.port}`,
     host,
+    metric: async (name) => host.metric(name),
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -144,10 +193,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-interface CliArgs { upstream: string; listen: string; config: string; wasm?: string; logLevel: LogLevel }
+interface CliArgs { engine: Engine; upstream: string; listen: string; config: string; wasm?: string; logLevel: LogLevel }
 
 const USAGE = "usage: npm run gateway -- --upstream http://127.0.0.1:3001 --listen 127.0.0.1:10000 --config policy.json"
-  + " [--wasm filter/build/mcp_filter.wasm] [--log-level info]";
+  + " [--engine emulator|envoy] [--wasm filter/build/mcp_filter.wasm] [--log-level info]";
 
 function parseArgs(argv: string[]): CliArgs {
   const values = new Map<string, string>();
@@ -155,7 +204,7 @@ function parseArgs(argv: string[]): CliArgs {
     const arg = argv[i];
     const eq = arg.indexOf("=");
     const [key, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    if (!["--upstream", "--listen", "--config", "--wasm", "--log-level"].includes(key)) {
+    if (!["--engine", "--upstream", "--listen", "--config", "--wasm", "--log-level"].includes(key)) {
       throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
     }
     const value = inline ?? argv[++i];
@@ -167,7 +216,9 @@ function parseArgs(argv: string[]): CliArgs {
   if (upstream === undefined || config === undefined) throw new Error(`--upstream and --config are required\n${USAGE}`);
   const logLevel = (values.get("--log-level") ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level ${logLevel}: use one of ${LOG_LEVELS.join(", ")}`);
-  return { upstream, config, listen: values.get("--listen") ?? "127.0.0.1:10000", wasm: values.get("--wasm"), logLevel };
+  const engine = (values.get("--engine") ?? "emulator") as Engine;
+  if (!ENGINES.includes(engine)) throw new Error(`--engine ${engine}: use one of ${ENGINES.join(", ")}`);
+  return { engine, upstream, config, listen: values.get("--listen") ?? "127.0.0.1:10000", wasm: values.get("--wasm"), logLevel };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -190,11 +241,13 @@ async function main(argv: string[]): Promise<number> {
     gateway = await startGateway({ ...args, pluginConfig });
   } catch (err) {
     // The filter's own lines already went to stderr through printLog; the headline suffices.
-    const message = err instanceof FilterConfigRefused ? err.message.split("\n")[0] : (err as Error).message;
+    // Envoy's refusal is Envoy's own message, whole.
+    const message = err instanceof FilterConfigRefused ? err.message.split("\n")[0]
+      : err instanceof EnvoyRefused ? `Envoy refused the configuration:\n${err.message}` : (err as Error).message;
     process.stderr.write(`gateway: ${message}\n`);
     return 1;
   }
-  process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config})\n`);
+  process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config}, engine ${args.engine})\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => { clearInterval(orphanWatch); void gateway.close().then(resolve); };
     process.once("SIGTERM", stop);

@@ -53,11 +53,12 @@ export function pluginConfigurationOf(envoyYaml: string): string {
   return value;
 }
 
-/** envoy.yaml with the mcp_filter policy replaced; comments and everything else kept. */
-export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unknown>): string {
+/** envoy.yaml with the mcp_filter policy replaced; comments and everything else kept. A string
+ *  policy is taken as the exact plugin configuration text, as a playground's policy file is. */
+export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unknown> | string): string {
   const doc = parseDocument(envoyYaml);
   if (doc.errors.length > 0) throw new Error(`envoy.yaml does not parse: ${doc.errors[0].message}`);
-  doc.setIn(pluginConfigurationPath(doc.toJS()), JSON.stringify(policy));
+  doc.setIn(pluginConfigurationPath(doc.toJS()), typeof policy === "string" ? policy : JSON.stringify(policy));
   // Keep envoy.yaml's layout (unindented lists) and never fold the one-line policy JSON.
   return doc.toString({ indentSeq: false, lineWidth: 0 });
 }

@@ -79,7 +79,7 @@ describe("e2e: policy features through the gateway", function () {
     it("a body one byte over maxBodyBytes gets a JSON-RPC error, is counted, and nothing reaches the server", async function () {
       const s = await open(enforce.url);
       recorder.requests.length = 0;
-      const counted = enforce.gateway.host.metric("mcp_filter.oversize_bodies") ?? 0;
+      const counted = await enforce.gateway.metric("mcp_filter.oversize_bodies") ?? 0;
       const res = await rawRequest(`${enforce.url}/mcp`, "POST", sessionHeaders(s), echoBodyOfSize(22, MAX_BODY + 1));
       // filter/README.md: 413 with JSON-RPC -32600, so MCP clients still get JSON they can read.
       assert.equal(res.status, 413);
@@ -89,27 +89,27 @@ describe("e2e: policy features through the gateway", function () {
       assert.equal((reply?.error as { code?: unknown } | undefined)?.code, -32600, res.text);
       assert.equal(reply?.result, undefined);
       assert.deepEqual(recorder.requests.filter((r) => r.method === "POST").map((r) => r.body.length), [], "nothing was forwarded");
-      assert.equal(enforce.gateway.host.metric("mcp_filter.oversize_bodies"), counted + 1);
+      assert.equal(await enforce.gateway.metric("mcp_filter.oversize_bodies"), counted + 1);
     });
   });
 
   describe("mode: monitor", function () {
     it("enforce mode denies get-env and counts the denial under the rule's name", async function () {
       const s = await open(enforce.url);
-      const counted = enforce.gateway.host.metric(`mcp_filter.denied.${RULE}`) ?? 0;
+      const counted = await enforce.gateway.metric(`mcp_filter.denied.${RULE}`) ?? 0;
       await assert.rejects(s.client.callTool({ name: "get-env", arguments: {} }), (err: unknown) => err instanceof McpError && err.code === -32602);
-      assert.equal(enforce.gateway.host.metric(`mcp_filter.denied.${RULE}`), counted + 1);
+      assert.equal(await enforce.gateway.metric(`mcp_filter.denied.${RULE}`), counted + 1);
     });
 
     it("monitor mode forwards the same call, so get-env runs, and counts it as a would-be denial", async function () {
       const s = await open(monitor.url);
       recorder.requests.length = 0;
-      const counted = monitor.gateway.host.metric(`mcp_filter.would_deny.${RULE}`) ?? 0;
+      const counted = await monitor.gateway.metric(`mcp_filter.would_deny.${RULE}`) ?? 0;
       const result = await s.client.callTool({ name: "get-env", arguments: {} });
       assert.ok(text(result).includes(everything.canary), "the server ran get-env");
       assert.equal(callsReaching(recorder, ["get-env"]).length, 1);
-      assert.equal(monitor.gateway.host.metric(`mcp_filter.would_deny.${RULE}`), counted + 1);
-      assert.equal(monitor.gateway.host.metric(`mcp_filter.denied.${RULE}`) ?? 0, 0, "monitor mode denies nothing");
+      assert.equal(await monitor.gateway.metric(`mcp_filter.would_deny.${RULE}`), counted + 1);
+      assert.equal(await monitor.gateway.metric(`mcp_filter.denied.${RULE}`) ?? 0, 0, "monitor mode denies nothing");
     });
 
     it("monitor mode lists the tools enforce mode hides", async function () {

@@ -77,7 +77,7 @@ describe("e2e: an MCP session through the gateway", function () {
 
   it("a denied tools/call reaches the SDK as a JSON-RPC error and the same session keeps working", async function () {
     const s = await open(gw.url);
-    const counted = gw.gateway.host.metric("mcp_filter.denied.no-env-no-fetch") ?? 0;
+    const counted = await gw.gateway.metric("mcp_filter.denied.no-env-no-fetch") ?? 0;
     await assert.rejects(s.client.callTool({ name: "get-env", arguments: {} }), (err: unknown) => {
       assert.ok(err instanceof McpError, `expected McpError, got ${String(err)}`);
       assert.equal(err.code, -32602);
@@ -85,7 +85,7 @@ describe("e2e: an MCP session through the gateway", function () {
       assert.ok(!err.message.includes(everything.canary));
       return true;
     });
-    assert.equal(gw.gateway.host.metric("mcp_filter.denied.no-env-no-fetch"), counted + 1, "the denial is counted under its rule");
+    assert.equal(await gw.gateway.metric("mcp_filter.denied.no-env-no-fetch"), counted + 1, "the denial is counted under its rule");
     assert.deepEqual(callsReaching(recorder, ["get-env"]), [], "the denied call never reached the server");
     const result = await s.client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
     assert.match(text(result), /\b3\b/);
