@@ -4,7 +4,7 @@
 import { strict as assert } from "node:assert";
 import * as zlib from "node:zlib";
 import {
-  DENIED, POLICY, callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
+  ENGINES, DENIED, POLICY, callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
   type Everything, type RawResponse, type Recorder, type Session, type TestGateway,
 } from "./harness";
 
@@ -51,7 +51,7 @@ const ATTEMPTS: Attempt[] = [
   { title: "the gzip tool under its real name", body: call(18, "gzip-file-as-resource", `{"name":"x.gz","data":"data:text/plain;base64,aGk="}`), expect: denied(18) },
 ];
 
-describe("e2e: bypass attempts inside a live session never run a denied tool", function () {
+for (const engine of ENGINES) describe(`e2e [${engine}]: bypass attempts inside a live session never run a denied tool`, function () {
   let everything: Everything;
   let recorder: Recorder;
   let gw: TestGateway;
@@ -60,7 +60,7 @@ describe("e2e: bypass attempts inside a live session never run a denied tool", f
   before(async function () {
     everything = await startEverything();
     recorder = await startRecorder(everything.url);
-    gw = await startTestGateway(recorder.url, POLICY);
+    gw = await startTestGateway(recorder.url, POLICY, engine);
     session = await connect(gw.url);
   });
 

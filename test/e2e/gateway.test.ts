@@ -12,21 +12,56 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { connect, freePort, rawRequest, responseMessages, sessionHeaders, startTestGateway, stopChild, type TestGateway } from "./harness";
+import { ENGINES, connect, freePort, rawRequest, responseMessages, sessionHeaders, startTestGateway, stopChild, type TestGateway } from "./harness";
 
 const ROOT = path.join(__dirname, "..", "..");
+
+/** Pids whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      // The command name may hold spaces and parentheses: fields resume after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const state = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return state.slice(state.lastIndexOf(")") + 2, state.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 const POLICY = { defaultAction: "allow", rules: [{ name: "no-env", action: "deny", tools: ["get-env"] }], hideDeniedTools: true, mode: "enforce" };
 const SSE_EVERY_MS = 80;
 
 interface Stub { url: string; server: http.Server; closed: string[]; sent: number[]; stop(): Promise<void> }
 
-/** /events streams SSE until the client goes away; /broken dies after one event; /plain
- *  answers "ok" with a content-length. */
+/** /mcp/events streams SSE until the client goes away; /mcp/broken dies after one event; any
+ *  other path answers "ok" with a content-length. The paths are under /mcp, the one prefix
+ *  envoy.yaml routes. */
 async function startStub(): Promise<Stub> {
   const closed: string[] = [];
   const sent: number[] = [];
   const server = http.createServer((req, res) => {
-    if (req.url === "/events") {
+    if (req.url === "/mcp/events") {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       res.flushHeaders();
       let n = 0;
@@ -37,7 +72,7 @@ async function startStub(): Promise<Stub> {
       res.on("close", () => { clearInterval(timer); closed.push(req.url ?? ""); });
       return;
     }
-    if (req.url === "/broken") {
+    if (req.url === "/mcp/broken") {
       // The upstream dies mid-stream, after one event.
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("event: message\ndata: {}\n\n");
@@ -72,14 +107,14 @@ async function startSdkServer(enableJsonResponse: boolean): Promise<{ url: strin
   };
 }
 
-describe("e2e: the gateway as an HTTP proxy", function () {
+for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP proxy`, function () {
   let stub: Stub;
   let gw: TestGateway;
   let tmp: string;
 
   before(async function () {
     stub = await startStub();
-    gw = await startTestGateway(stub.url, POLICY);
+    gw = await startTestGateway(stub.url, POLICY, engine);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-e2e-"));
   });
 
@@ -91,7 +126,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
 
   it("SSE events reach the client one by one, as the upstream writes them", async function () {
     const arrivals: Array<{ at: number; data: string }> = [];
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/events`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, resolve));
     assert.equal(res.headers["content-type"], "text/event-stream");
     assert.equal(res.headers["content-length"], undefined);
     const sentBefore = stub.sent.length;
@@ -110,7 +145,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
 
   it("a client that goes away mid-stream closes the upstream request too", async function () {
     const closedBefore = stub.closed.length;
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/events`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, resolve));
     await new Promise<void>((resolve) => res.once("data", () => resolve()));
     res.destroy();
     const deadline = Date.now() + 2000;
@@ -119,7 +154,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
   });
 
   it("an upstream that dies mid-stream ends the client's response incomplete, not as a clean end", async function () {
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/broken`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/broken`, resolve));
     let body = "";
     res.on("data", (c: Buffer) => { body += c.toString(); });
     await new Promise<void>((resolve) => { res.on("close", () => resolve()); res.on("error", () => undefined); });
@@ -131,7 +166,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const get = (): Promise<{ reused: boolean; body: string; length?: string }> => new Promise((resolve, reject) => {
-        const req = http.get(`${gw.url}/plain`, { agent }, (res) => {
+        const req = http.get(`${gw.url}/mcp/plain`, { agent }, (res) => {
           let body = "";
           res.on("data", (c: Buffer) => { body += c.toString(); });
           res.on("end", () => resolve({ reused: req.reusedSocket, body, length: res.headers["content-length"] }));
@@ -151,7 +186,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
   });
 
   it("answers 503 with a JSON-RPC error body when the upstream is down", async function () {
-    const down = await startTestGateway(`http://127.0.0.1:${await freePort()}`, POLICY);
+    const down = await startTestGateway(`http://127.0.0.1:${await freePort()}`, POLICY, engine);
     try {
       const res = await rawRequest(`${down.url}/mcp`, "POST", { "content-type": "application/json", accept: "application/json, text/event-stream" },
         JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }));
@@ -167,7 +202,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
 
   it("an unknown session's 404 from the SDK server reaches the client unchanged", async function () {
     const sdk = await startSdkServer(false);
-    const via = await startTestGateway(sdk.url, POLICY);
+    const via = await startTestGateway(sdk.url, POLICY, engine);
     try {
       const live = await connect(via.url);
       const headers = { ...sessionHeaders(live), "mcp-session-id": "00000000-0000-4000-8000-000000000000" };
@@ -190,7 +225,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
 
   it("a tools/list answered in JSON is rewritten, and no stale content-length describes the old body", async function () {
     const sdk = await startSdkServer(true);
-    const via = await startTestGateway(sdk.url, POLICY);
+    const via = await startTestGateway(sdk.url, POLICY, engine);
     try {
       const live = await connect(via.url);
       const res = await rawRequest(`${via.url}/mcp`, "POST", sessionHeaders(live), JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" }));
@@ -211,7 +246,7 @@ describe("e2e: the gateway as an HTTP proxy", function () {
   describe("npm run gateway (the CLI)", function () {
     const children: ChildProcess[] = [];
     const cli = (args: string[]): ChildProcess => {
-      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "filter", "gateway.ts"), ...args], {
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "filter", "gateway.ts"), "--engine", engine, ...args], {
         cwd: ROOT, stdio: ["ignore", "pipe", "pipe"],
       });
       children.push(child);
@@ -222,12 +257,9 @@ describe("e2e: the gateway as an HTTP proxy", function () {
       for (const c of children.splice(0)) await stopChild(c);
     });
 
-    it("prints the real port when listening on port 0, proxies, and exits 0 on SIGTERM", async function () {
-      const config = path.join(tmp, "policy.json");
-      fs.writeFileSync(config, JSON.stringify(POLICY));
-      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+    async function listening(child: ChildProcess): Promise<string> {
       let out = "";
-      const url = await new Promise<string>((resolve, reject) => {
+      return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out}`)), 20_000);
         child.stdout!.on("data", (d: Buffer) => {
           out += d.toString();
@@ -236,13 +268,49 @@ describe("e2e: the gateway as an HTTP proxy", function () {
         });
         child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
       });
-      assert.equal((await rawRequest(`${url}/plain`, "GET", {})).text, "ok");
-      const code = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+    }
+
+    const exitOf = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+
+    it("prints the real port when listening on port 0, proxies, logs to stderr, and exits 0 on SIGTERM with nothing left running", async function () {
+      const config = path.join(tmp, "policy.json");
+      fs.writeFileSync(config, JSON.stringify(POLICY));
+      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+      let err = "";
+      child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
+      const url = await listening(child);
+      const spawned = childPids(child.pid!);
+      assert.equal(spawned.length, engine === "envoy" ? 1 : 0, `the gateway's child processes: ${spawned.join(", ")}`);
+      assert.equal((await rawRequest(`${url}/mcp/plain`, "GET", {})).text, "ok");
+      const denied = await rawRequest(`${url}/mcp`, "POST", { "content-type": "application/json", "x-user-id": "u-cli" },
+        JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get-env", arguments: {} } }));
+      assert.equal(denied.status, 200);
+      await until(() => err.includes('"user":"u-cli"'));
+      assert.match(err, /\[mcp_filter\] info: \{"audit":"mcp".*"user":"u-cli".*"decision":"deny"/, "the filter's audit line is on stderr");
+      // Envoy's access log (envoy.yaml writes it to stdout) comes out on the gateway's stderr;
+      // Envoy flushes access logs once a second.
+      if (engine === "envoy") await until(() => /\[access\] \{"details":"mcp_filter_denied"/.test(err), 10_000);
+      const code = exitOf(child);
       child.kill("SIGTERM");
       assert.equal(await code, 0);
+      for (const pid of spawned) assert.equal(alive(pid), false, `Envoy (pid ${pid}) is still running after the gateway stopped`);
     });
 
-    it("exits non-zero and prints the filter's critical log lines when the filter refuses the config", async function () {
+    it("a gateway killed outright leaves no Envoy behind", async function () {
+      if (engine === "emulator") return; // the emulator runs in the gateway's own process
+      const config = path.join(tmp, "policy.json");
+      fs.writeFileSync(config, JSON.stringify(POLICY));
+      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+      await listening(child);
+      const [envoy] = childPids(child.pid!);
+      assert.ok(envoy !== undefined && alive(envoy));
+      const code = exitOf(child);
+      child.kill("SIGKILL");
+      await code;
+      await until(() => !alive(envoy), 5000);
+    });
+
+    it("exits non-zero and prints the refusal when the filter refuses the config", async function () {
       const config = path.join(tmp, "bad.json");
       fs.writeFileSync(config, JSON.stringify({ ...POLICY, defaultAction: "maybe" }));
       const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
@@ -250,11 +318,12 @@ describe("e2e: the gateway as an HTTP proxy", function () {
       child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
       // A gateway that accepted the config would run until killed: give it 20 s, then fail.
       const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      const code = await exitOf(child);
       clearTimeout(timer);
       assert.ok(code !== null && code !== 0, `a refused config must stop the gateway with a non-zero code (got ${code}): ${err}`);
-      assert.match(err, /refused to start/);
       assert.match(err, /critical.*defaultAction/);
+      if (engine === "emulator") assert.match(err, /refused to start/);
+      else assert.match(err, /Envoy refused the configuration:[\s\S]*Unable to create Wasm plugin mcp_filter/, "Envoy's own message");
     });
   });
 });

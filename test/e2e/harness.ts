@@ -8,7 +8,10 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { startGateway, type Engine, type Gateway } from "../../filter/gateway";
+import { ENGINES, startGateway, type Engine, type Gateway } from "../../filter/gateway";
+
+/** Every e2e test runs on both: the host emulator, and real Envoy with the rendered envoy.yaml. */
+export { ENGINES };
 import type { LogEntry } from "../../filter/host";
 
 const EVERYTHING = path.join(__dirname, "..", "..", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js");
@@ -136,7 +139,7 @@ export function callsReaching(recorder: Recorder, tools: string[]): Array<Record
 export interface TestGateway { gateway: Gateway; url: string; logs: LogEntry[]; close(): Promise<void> }
 
 /** The gateway in-process, with the real filter build: a missing build throws here and fails the run. */
-export async function startTestGateway(upstream: string, policy: object, engine: Engine = (process.env.E2E_ENGINE as Engine) ?? "emulator"): Promise<TestGateway> {
+export async function startTestGateway(upstream: string, policy: object, engine: Engine): Promise<TestGateway> {
   const logs: LogEntry[] = [];
   const gateway = await startGateway({
     engine, upstream, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(policy), onLog: (e) => logs.push(e), onAccessLog: () => undefined,

@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import * as http from "node:http";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import {
-  callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
+  ENGINES, callsReaching, connect, rawRequest, responseMessages, sessionHeaders, startEverything, startRecorder, startTestGateway,
   type Everything, type Recorder, type Session, type TestGateway,
 } from "./harness";
 
@@ -34,7 +34,7 @@ function echoBodyOfSize(id: number, bytes: number): string {
   return body;
 }
 
-describe("e2e: policy features through the gateway", function () {
+for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through the gateway`, function () {
   let everything: Everything;
   let recorder: Recorder;
   let enforce: TestGateway;
@@ -49,8 +49,8 @@ describe("e2e: policy features through the gateway", function () {
   before(async function () {
     everything = await startEverything();
     recorder = await startRecorder(everything.url);
-    enforce = await startTestGateway(recorder.url, policy("enforce"));
-    monitor = await startTestGateway(recorder.url, policy("monitor"));
+    enforce = await startTestGateway(recorder.url, policy("enforce"), engine);
+    monitor = await startTestGateway(recorder.url, policy("monitor"), engine);
   });
 
   after(async function () {

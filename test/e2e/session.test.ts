@@ -3,7 +3,7 @@
 import { strict as assert } from "node:assert";
 import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import {
-  DENIED, POLICY, callsReaching, connect, rawRequest, startEverything, startRecorder, startTestGateway,
+  ENGINES, DENIED, POLICY, callsReaching, connect, rawRequest, startEverything, startRecorder, startTestGateway,
   type Everything, type Recorder, type Session, type TestGateway,
 } from "./harness";
 
@@ -21,7 +21,7 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
   }
 }
 
-describe("e2e: an MCP session through the gateway", function () {
+for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through the gateway`, function () {
   let everything: Everything;
   let recorder: Recorder;
   let gw: TestGateway;
@@ -35,7 +35,7 @@ describe("e2e: an MCP session through the gateway", function () {
   before(async function () {
     everything = await startEverything();
     recorder = await startRecorder(everything.url);
-    gw = await startTestGateway(recorder.url, POLICY);
+    gw = await startTestGateway(recorder.url, POLICY, engine);
   });
 
   after(async function () {
