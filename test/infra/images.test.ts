@@ -18,12 +18,13 @@ const OLD_NAMESPACE = /\b(ghcr\.io|registry\.librechat\.ai)\/danny-avila\//i;
 function projectFiles(): string[] {
   const ignored = fs.readFileSync(path.join(ROOT, ".gitignore"), "utf8").split("\n").map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
+  // As git reads them: `name/` matches directories only, `*.ext` any file ending so, and a
+  // pattern with no inner slash matches at any depth.
   const skip = (rel: string, isDir: boolean) => rel === ".git" || ignored.some((pattern) => {
-    if (pattern.startsWith("*")) return !isDir && rel.endsWith(pattern.slice(1));
-    if (!pattern.endsWith("/") || !isDir) return false;
-    const dir = pattern.slice(0, -1);
-    // A pattern with no inner slash matches at any depth, as in git.
-    return dir.includes("/") ? rel === dir : path.basename(rel) === dir;
+    if (pattern.startsWith("*")) return rel.endsWith(pattern.slice(1));
+    if (pattern.endsWith("/") && !isDir) return false;
+    const name = pattern.replace(/\/$/, "");
+    return name.includes("/") ? rel === name : path.basename(rel) === name;
   });
   const walk = (rel: string): string[] => fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })
     .flatMap((entry) => {
