@@ -11,21 +11,12 @@ export function pinnedImage(name: string, ref: string, parent: pulumi.Resource):
 }
 
 /**
- * A healthcheck: checks every 5 s, so `wait` notices health quickly, and a start period long
+ * A healthcheck running `test` (from healthchecks.ts): checks every 5 s, so `wait` notices health quickly, and a start period long
  * enough for the slowest first start (npx downloading the MCP server, LibreChat seeding its
  * database). No start_interval: it needs Docker Engine 25 or later.
  */
 export function healthcheck(test: string[], startPeriod: string): docker.types.input.ContainerHealthcheck {
   return { tests: ["CMD", ...test], interval: "5s", timeout: "3s", retries: 5, startPeriod };
-}
-
-/** A check for images that have Node 18+ (global fetch): any HTTP answer below `below` is healthy. */
-export function nodeHttpCheck(url: string, init: string, below: number): string[] {
-  return [
-    "node",
-    "-e",
-    `fetch(${JSON.stringify(url)}, ${init}).then(r => process.exit(r.status < ${below} ? 0 : 1), () => process.exit(1))`,
-  ];
 }
 
 /** Attaches a container to the stack network under one alias, its DNS name for the others. */

@@ -2,7 +2,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS, ImageKey, Provider } from "./config";
-import { containerDefaults, healthcheck, nodeHttpCheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { libreChatCheck } from "./healthchecks";
 import { meilisearch, mongodb, rag, Service, ServiceScope } from "./librechatServices";
 import { generateSecrets, LIBRECHAT_SECRET_SIZES, LibreChatSecrets } from "./secrets";
 
@@ -118,7 +119,7 @@ export class LibreChat extends pulumi.ComponentResource {
         ],
         ports: [{ internal: port, external: args.port, ip: args.publishAddress }],
         networksAdvanced: [onNetwork(args.network, ALIASES.librechat)],
-        healthcheck: healthcheck(nodeHttpCheck(`http://127.0.0.1:${port}/health`, "{}", 300), "120s"),
+        healthcheck: healthcheck(libreChatCheck(port), "120s"),
         ...containerDefaults(300),
       },
       {

@@ -5,6 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PORTS } from "./config";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { meilisearchCheck, mongoCheck, postgresCheck, ragApiCheck } from "./healthchecks";
 import { generateSecrets, LibreChatSecrets, POSTGRES_SECRET_SIZES } from "./secrets";
 
 export interface ServiceScope {
@@ -42,7 +43,7 @@ export function mongodb(scope: ServiceScope, image: string, after: pulumi.Resour
       command: ["mongod", "--bind_ip_all"],
       volumes: [{ volumeName: data.name, containerPath: "/data/db" }],
       networksAdvanced: [onNetwork(scope.network, ALIASES.mongodb)],
-      healthcheck: healthcheck(["mongosh", "--quiet", "--eval", "quit(db.adminCommand('ping').ok ? 0 : 1)"], "60s"),
+      healthcheck: healthcheck(mongoCheck(), "60s"),
       ...containerDefaults(180),
     },
     { parent: scope.parent, dependsOn: [scope.network, ...after], ...REPLACE_IN_PLACE },
@@ -67,8 +68,7 @@ export function meilisearch(
       envs: [masterKey, "MEILI_NO_ANALYTICS=true", "MEILI_ENV=production"],
       volumes: [{ volumeName: data.name, containerPath: "/meili_data" }],
       networksAdvanced: [onNetwork(scope.network, ALIASES.meilisearch)],
-      // Alpine-based image: busybox wget is there.
-      healthcheck: healthcheck(["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}/health`], "30s"),
+      healthcheck: healthcheck(meilisearchCheck(port), "30s"),
       ...containerDefaults(120),
     },
     { parent: scope.parent, dependsOn: [scope.network, ...after], ...REPLACE_IN_PLACE },
@@ -111,7 +111,7 @@ export function rag(
       envs: dbEnv,
       volumes: [{ volumeName: data.name, containerPath: "/var/lib/postgresql/data" }],
       networksAdvanced: [onNetwork(scope.network, ALIASES.vectordb)],
-      healthcheck: healthcheck(["pg_isready", "-h", "127.0.0.1", "-U", db.POSTGRES_USER, "-d", db.POSTGRES_DB], "30s"),
+      healthcheck: healthcheck(postgresCheck(db.POSTGRES_USER, db.POSTGRES_DB), "30s"),
       ...containerDefaults(120),
     },
     { parent: scope.parent, dependsOn: [scope.network, ...after], ...REPLACE_IN_PLACE },
@@ -134,10 +134,7 @@ export function rag(
         secretEnv(secrets, "JWT_SECRET", (s) => s.jwtSecret),
       ],
       networksAdvanced: [onNetwork(scope.network, ALIASES.ragApi)],
-      healthcheck: healthcheck(
-        ["python", "-c", `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${port}/health', timeout=2)`],
-        "60s",
-      ),
+      healthcheck: healthcheck(ragApiCheck(port), "60s"),
       ...containerDefaults(180),
     },
     { parent: scope.parent, dependsOn: [scope.network, vectordb], ...REPLACE_IN_PLACE },

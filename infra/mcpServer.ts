@@ -2,7 +2,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PORTS } from "./config";
-import { containerDefaults, healthcheck, nodeHttpCheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { mcpEndpointCheck } from "./healthchecks";
 
 export interface McpServerArgs {
   /** The back network, shared with Envoy only. */
@@ -36,8 +37,7 @@ export class McpServer extends pulumi.ComponentResource {
         envs: [`PORT=${port}`, "NPM_CONFIG_UPDATE_NOTIFIER=false", "NPM_CONFIG_FUND=false"],
         networksAdvanced: [onNetwork(args.network, ALIASES.mcpServer)],
         // No published ports: clients reach the server only through the policy gateway.
-        // OPTIONS is answered by the server's CORS layer without touching MCP sessions.
-        healthcheck: healthcheck(nodeHttpCheck(`http://127.0.0.1:${port}/mcp`, "{ method: 'OPTIONS' }", 500), "180s"),
+        healthcheck: healthcheck(mcpEndpointCheck(port), "180s"),
         ...containerDefaults(300),
       },
       { parent: this, dependsOn: [args.network], ...REPLACE_IN_PLACE },

@@ -1,0 +1,78 @@
+// The commands the containers' healthchecks run, in one place. Each passes only when the
+// service says in its answer that it is ready, never because something answered: the RAG API's
+// /health answers 200 with {"status":"DOWN"} (rag_api#297), LibreChat answers 200 on /health and
+// on any unknown path (its SPA fallback) before its start-up has finished, and the MCP server's
+// CORS layer answers OPTIONS on every path. test/infra/healthchecks.test.ts runs each command
+// against servers that answer both ways. Envoy's check lives in gateway.ts.
+
+/**
+ * A Node 18+ check (global fetch): healthy only when `passes`, a JavaScript expression over the
+ * status `s` and the body text `b`, is true. A throw (bad JSON) or no answer is unhealthy.
+ */
+export function nodeHttpCheck(url: string, passes: string): string[] {
+  return [
+    "node",
+    "-e",
+    `fetch(${JSON.stringify(url)}).then(async (r) => { const s = r.status, b = await r.text(); ` +
+      `process.exit((${passes}) ? 0 : 1); }).catch(() => process.exit(1))`,
+  ];
+}
+
+/**
+ * LibreChat: /readyz answers 503 NOT_READY until the post-listen start-up (MCP servers, OAuth
+ * reconnects, migrations) is done, then 200 OK. The body must be OK: an unknown path gets the
+ * SPA page with 200.
+ */
+export function libreChatCheck(port: number): string[] {
+  return nodeHttpCheck(`http://127.0.0.1:${port}/readyz`, "s === 200 && b === 'OK'");
+}
+
+/**
+ * The MCP server: a GET on /mcp without a session reaches the Streamable HTTP transport, which
+ * refuses it with a JSON-RPC error (-32000, HTTP 400) and opens no session. So the MCP route is
+ * up, not only Express.
+ */
+export function mcpEndpointCheck(port: number): string[] {
+  return nodeHttpCheck(
+    `http://127.0.0.1:${port}/mcp`,
+    "s === 400 && ((j) => j.jsonrpc === '2.0' && j.error.code === -32000)(JSON.parse(b))",
+  );
+}
+
+/**
+ * The RAG API (python:3.12-slim): healthy only on 200 with a body of exactly an object whose
+ * status is UP. Its /health checks the vector database, but on failure it answers 200 with
+ * [{"status":"DOWN"},503] (a Flask idiom FastAPI serialises as the body); a fixed release
+ * answers 503, which urlopen raises on.
+ */
+export function ragApiCheck(port: number): string[] {
+  const script = [
+    "import json, sys, urllib.request",
+    `r = urllib.request.urlopen('http://127.0.0.1:${port}/health', timeout=2)`,
+    "b = json.load(r)",
+    "sys.exit(0 if r.status == 200 and isinstance(b, dict) and b.get('status') == 'UP' else 1)",
+  ].join("\n");
+  return ["python3", "-c", script];
+}
+
+/**
+ * Meilisearch (Alpine, busybox wget and sh): /health answers {"status":"available"}. wget -q
+ * prints no body on an HTTP error, so grep fails then too.
+ */
+export function meilisearchCheck(port: number): string[] {
+  return ["sh", "-c", `wget -q -O - http://127.0.0.1:${port}/health | grep -Eq '"status": *"available"'`];
+}
+
+/** MongoDB: the ping command's own ok field decides, not that mongosh could connect. */
+export function mongoCheck(): string[] {
+  return ["mongosh", "--quiet", "--eval", "quit(db.adminCommand('ping').ok ? 0 : 1)"];
+}
+
+/**
+ * Postgres: pg_isready's exit status is the server's state (0 accepting, 1 rejecting, 2 no
+ * answer). Over TCP, because the image's first-run initialisation (creating the database) runs
+ * a server on the Unix socket only, which must not count as ready.
+ */
+export function postgresCheck(user: string, database: string): string[] {
+  return ["pg_isready", "-h", "127.0.0.1", "-U", user, "-d", database];
+}
