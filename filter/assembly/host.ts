@@ -4,7 +4,8 @@
 // - It has no proxy_set_buffer_bytes binding; it is declared below.
 // - Its RootContext.onConfigure passes the config size where a pointer belongs; the
 //   filter reads the configuration itself (readBuffer(PLUGIN_CONFIGURATION, size)).
-// - Its get_metric calls proxy_record_metric; the filter only defines and increments.
+// - Its get_metric calls proxy_record_metric; the filter defines, increments and records
+//   through its own bindings below, and never reads a metric.
 // - Its send_local_response copies the body and serializes headers on every call; local
 //   replies here all add the same one header, serialized once (localReply).
 // Every import used here is registered by Envoy for ABI 0.2.0 (see wasm-abi-check).
@@ -38,6 +39,9 @@ declare function proxy_define_metric(type: i32, name: usize, nameSize: usize, id
 // @ts-ignore: decorator
 @external("env", "proxy_increment_metric")
 declare function proxy_increment_metric(id: u32, offset: i64): u32;
+// @ts-ignore: decorator
+@external("env", "proxy_record_metric")
+declare function proxy_record_metric(id: u32, value: u64): u32;
 
 export const OK: u32 = 0;
 export const REQUEST_HEADERS: i32 = 0;
@@ -302,17 +306,26 @@ export function localReply(status: u32, details: string, body: Bytes): u32 {
 }
 
 const METRIC_COUNTER: i32 = 0;
+const METRIC_GAUGE: i32 = 1;
 const metricId = memory.data(4);
 
-/** Defines a counter; returns its id, or -1 if the host refused it. */
-export function defineCounter(name: string): i64 {
+/** Defines a metric of `type`; returns its id, or -1 if the host refused it. */
+function defineMetric(type: i32, name: string): i64 {
   const enc = String.UTF8.encode(name);
-  if (proxy_define_metric(METRIC_COUNTER, changetype<usize>(enc), <usize>enc.byteLength, metricId) != OK) return -1;
+  if (proxy_define_metric(type, changetype<usize>(enc), <usize>enc.byteLength, metricId) != OK) return -1;
   return <i64>load<u32>(metricId);
 }
 
+export function defineCounter(name: string): i64 { return defineMetric(METRIC_COUNTER, name); }
+export function defineGauge(name: string): i64 { return defineMetric(METRIC_GAUGE, name); }
+
 export function incrementCounter(id: i64, by: i64 = 1): void {
   if (id >= 0 && by > 0) proxy_increment_metric(<u32>id, by);
+}
+
+/** Sets a gauge (Envoy's record_metric sets a gauge, where it adds to a counter). */
+export function setGauge(id: i64, value: u64): void {
+  if (id >= 0) proxy_record_metric(<u32>id, value);
 }
 
 // @ts-ignore: decorator

@@ -11,7 +11,7 @@ export {
 import { RootContext, Context, registerRootContext, log, LogLevelValues } from "@solo-io/proxy-runtime";
 import { ensureRootContext, getRootContext, getBaseContext, deleteContext } from "@solo-io/proxy-runtime/runtime";
 import { parseConfig, configError } from "./config";
-import { Metrics } from "./metrics";
+import { Metrics, recordVmMemory } from "./metrics";
 import { McpStream, Shared } from "./stream";
 import { StreamTable } from "./streams";
 import { readBuffer, logCritical, localReply, PLUGIN_CONFIGURATION } from "./host";
@@ -39,6 +39,7 @@ class McpRoot extends RootContext {
     if (cfg.policy.defaultAllow) summary += "allow"; else summary += "deny";
     if (cfg.monitor) summary += ", mode monitor"; else summary += ", mode enforce";
     log(LogLevelValues.info, summary);
+    recordVmMemory(); // the configuration's share, before any request
     return true;
   }
 
@@ -117,7 +118,8 @@ export function proxy_on_done(id: u32): u32 {
 }
 
 export function proxy_on_delete(id: u32): void {
-  if (streams.remove(id)) return;
+  // At a stream's end its allocations are done: between requests the gauge holds the VM's size.
+  if (streams.remove(id)) { recordVmMemory(); return; }
   const i = roots.indexOf(<i32>id);
   if (i < 0) return;
   roots.splice(i, 1);

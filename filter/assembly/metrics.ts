@@ -1,9 +1,9 @@
-// Counters, through proxy_define_metric. Envoy names each `wasmcustom.<name>`; its
+// Counters, and one gauge, through proxy_define_metric. Envoy names each `wasmcustom.<name>`; its
 // /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
 // Client-chosen strings (methods, tool names) never create unbounded stats: methods
 // outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
 import { Bytes, ascii, sameBytes } from "./bytes";
-import { defineCounter, incrementCounter } from "./host";
+import { defineCounter, defineGauge, incrementCounter, setGauge } from "./host";
 
 const PREFIX = "mcp_filter.";
 const MAX_TOOL_LABELS = 100;
@@ -67,6 +67,9 @@ export class Metrics {
 
   constructor() {
     this.configErrors = defineCounter(PREFIX + "config_errors");
+    vmMemoryGauge = defineGauge(PREFIX + "vm_memory_bytes");
+    vmMemoryPages = -1; // a new id: record it afresh
+    recordVmMemory();
   }
 
   /** Defines the fixed counters once the rules are known (labels: rule names + `default`). */
@@ -126,6 +129,24 @@ export class Metrics {
   }
 
   count(id: i64, n: i32 = 1): void { incrementCounter(id, n); }
+}
+
+// The VM's linear memory, which Envoy does not report. It belongs to the VM, not to a root
+// context: one gauge id and one last value for the module. Every worker's VM sets the same stat
+// (the vm_id is shared, and a VM cannot tell which worker runs it), so Envoy shows the value
+// of the VM that set it last (filter/README.md).
+let vmMemoryGauge: i64 = -1;
+let vmMemoryPages: i32 = -1;
+
+/**
+ * Sets the vm_memory_bytes gauge if the memory grew since it was last set: a memory.size and
+ * a compare otherwise, cheap enough for the end of every stream. Linear memory never shrinks.
+ */
+export function recordVmMemory(): void {
+  const pages = memory.size();
+  if (pages == vmMemoryPages) return;
+  vmMemoryPages = pages;
+  setGauge(vmMemoryGauge, <u64>pages << 16);
 }
 
 /**

@@ -42,6 +42,7 @@ export class BareVm {
       },
       proxy_define_metric: (_t: number, _p: number, _n: number, idOut: number) => { view().setUint32(idOut, ++metric, true); return 0; },
       proxy_increment_metric: () => 0,
+      proxy_record_metric: () => 0,
       proxy_get_property: (p: number, n: number, ptrOut: number, sizeOut: number) =>
         text(p, n).replace(/\0/g, ".") === "plugin_root_id" ? hand(Buffer.from("mcp_filter"), ptrOut, sizeOut) : 1,
       proxy_send_local_response: () => { this.replied = true; return 0; },

@@ -63,4 +63,26 @@ describe("filter: memory over many requests", function () {
     assert.equal(host.memoryBytes, warmed, `grew from ${warmed} to ${host.memoryBytes} bytes`);
     assert.equal(host.traps, 0);
   });
+
+  describe("the gauge mcp_filter.vm_memory_bytes", () => {
+    const GAUGE = "mcp_filter.vm_memory_bytes";
+
+    it("is a gauge holding the VM's linear memory once configured", () => {
+      const host = startHost(POLICY);
+      assert.deepEqual(host.metrics().get(GAUGE), { type: "gauge", value: host.memoryBytes });
+      assert.match(host.prometheus(), new RegExp(`^# TYPE mcp_filter_vm_memory_bytes gauge\\nmcp_filter_vm_memory_bytes\\{\\} ${host.memoryBytes}$`, "m"));
+    });
+
+    it("follows the memory a large body makes the VM grow, when its stream ends", () => {
+      const host = startHost({ defaultAction: "allow", maxBodyBytes: 4 * 1024 * 1024 });
+      const before = host.memoryBytes;
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(requestHeaders([["x-user-id", "u-1"]]), false);
+      ctx.requestBody(Buffer.from(call("echo", 1, { data: "y".repeat(1_500_000) })), true);
+      assert.ok(host.memoryBytes > before, "the 1.5 MB body did not grow the VM");
+      assert.equal(host.metric(GAUGE), before, "set before the stream ended");
+      ctx.done();
+      assert.equal(host.metric(GAUGE), host.memoryBytes);
+    });
+  });
 });
