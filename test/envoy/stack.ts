@@ -1,8 +1,9 @@
 // The Envoy the stack deploys, started on this machine for the tests under test/envoy:
 // envoy/envoy.yaml rendered with a policy by renderEnvoyConfig (what `pulumi up` uploads),
 // made local by localEnvoyConfig. A test that needs a variant edits the bootstrap these
-// produce, through `edit`, and says why. Also: a small MCP server stand-in, the host emulator
-// set up as envoy.yaml sets up the filter, and a reader for /stats/prometheus.
+// produce, through `edit`, and says why. Also: a small MCP server stand-in (with a recording hop
+// in front, startStackRig), the host emulator set up as envoy.yaml sets up the filter, and
+// readers for Envoy's stats.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,8 +32,7 @@ export const call = (id: number | string, tool: string, args: object = {}): stri
 export interface HostPort { host: string; port: number }
 type Policy = Record<string, unknown> | string;
 // The bootstrap as parsed YAML: tests reach into it by the paths envoy.yaml has.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Bootstrap = any;
+export type Bootstrap = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function hostPortOf(url: string): HostPort {
   const u = new URL(url);
@@ -175,7 +175,7 @@ export function emulatorLikeStack(policy: Policy = STACK_POLICY, wasm: string | 
   const listener = doc.static_resources.listeners[0];
   const wasmFilter = mcpConnectionManager(doc).http_filters.find((f: Bootstrap) => f.typed_config?.config?.root_id === ROOT_ID);
   const plugin = wasmFilter.typed_config.config;
-  const host = ProxyWasmHost.load(wasm, {
+  return ProxyWasmHost.load(wasm, {
     pluginConfig: plugin.configuration.value,
     rootId: plugin.root_id,
     pluginName: plugin.name,
@@ -185,7 +185,6 @@ export function emulatorLikeStack(policy: Policy = STACK_POLICY, wasm: string | 
     bufferLimitBytes: listener.per_connection_buffer_limit_bytes,
     ...options,
   });
-  return host;
 }
 
 /** A request as Envoy hands it to the filter: pseudo-headers first, keys lowercased. */
