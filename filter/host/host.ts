@@ -71,7 +71,11 @@ export class ProxyWasmHost {
     const vm = this.createVm();
     this.lastLoadMs = this.core.opts.monotonicMs();
     if (!vm) {
+      // PluginConfig's callback (source/extensions/common/wasm/plugin.cc), then
+      // getOrCreateThreadLocalPlugin (wasm.cc), which reads the deprecated fail_open field (never
+      // set here), not failure_policy: Envoy 1.40 prints its second line under FAIL_OPEN too.
       this.core.log(5, `Plugin ${this.core.opts.pluginName} failed to load`);
+      this.core.log(5, "Plugin configured to fail closed failed to load");
       this.core.runPosted();
       return false;
     }
@@ -200,7 +204,7 @@ export class ProxyWasmHost {
     const started = vm.has("proxy_on_vm_start") ? vm.call(root, "proxy_on_vm_start", root.id, o.vmConfig.length) : 1;
     vm.afterCall();
     if (vm.failed || !started) {
-      vm.fail("StartFailed", "Failed to start base Wasm (proxy_on_vm_start returned 0)");
+      vm.fail("StartFailed", "Failed to start base Wasm");
       return undefined;
     }
     root.pluginConfigVisible = true;
@@ -208,7 +212,7 @@ export class ProxyWasmHost {
     root.pluginConfigVisible = false;
     vm.afterCall();
     if (vm.failed || !configured) {
-      vm.fail("ConfigureFailed", "Failed to configure base Wasm plugin (proxy_on_configure returned 0)");
+      vm.fail("ConfigureFailed", "Failed to configure base Wasm plugin");
       return undefined;
     }
     return vm;

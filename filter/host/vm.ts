@@ -224,13 +224,19 @@ export class WasmVm {
     const e = err instanceof Error ? err : new Error(String(err));
     this.core.traps++;
     this.core.lastTrap = e;
-    this.fail("RuntimeError", `Function: ${fnName} failed: ${e.name === "RuntimeError" ? "Uncaught RuntimeError: " : ""}${e.message}`);
+    const message = `Function: ${fnName} failed: ${e.name === "RuntimeError" ? "Uncaught RuntimeError: " : ""}${e.message}`;
+    // The runtime fails itself (WasmVm::fail, proxy-wasm-cpp-host include/proxy-wasm/wasm_vm.h)
+    // and logs through its integration, which Envoy writes as it is, at error level
+    // (source/extensions/common/wasm/wasm_vm.cc EnvoyWasmVmIntegration::error).
+    if (this.failed) return;
+    this.failed = { state: "RuntimeError", message };
+    this.core.log(4, message);
   }
 
+  /** WasmBase::fail: Envoy's Wasm::error (source/extensions/common/wasm/wasm.cc) logs
+   *  "Wasm VM failed <message>" at error level, also after a trap (on_configure trapping logs both). */
   fail(state: FailState, message: string): void {
-    if (this.failed) return;
-    this.failed = { state, message };
-    // Wasm::error (Envoy wasm.cc) logs at error level.
+    this.failed ??= { state, message };
     this.core.log(4, `Wasm VM failed ${message}`);
   }
 }

@@ -39,7 +39,10 @@ describe("host: VM failure", () => {
     assert.equal(host.traps, 1);
     assert.equal(host.vmFailed, true);
     assert.equal(host.lastTrap?.name, "RuntimeError");
-    assert.ok(host.logs("error").some((l) => l.message === "Wasm VM failed Function: proxy_on_request_body failed: Uncaught RuntimeError: unreachable"));
+    // Envoy writes the runtime's message as it is (source/extensions/common/wasm/wasm_vm.cc
+    // EnvoyWasmVmIntegration::error, called by proxy-wasm-cpp-host WasmVm::fail), without the
+    // "Wasm VM failed" of a start-up failure; test/envoy/failure.test.ts shows Envoy's line.
+    assert.deepEqual(host.logs("error").map((l) => l.message), ["Function: proxy_on_request_body failed: Uncaught RuntimeError: unreachable"]);
   });
 
   for (const policy of ["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"] as const) {
@@ -120,6 +123,36 @@ describe("host: start-up", () => {
       assert.ok(host.logs("critical").some((l) => /failed to load/.test(l.message)));
     });
   }
+
+  it("a refused configuration logs Envoy's lines: Wasm::error, then the plugin's two critical lines", () => {
+    // proxy-wasm-cpp-host src/wasm.cc createWasm: fail(ConfigureFailed, "Failed to configure base
+    // Wasm plugin"), which Envoy's Wasm::error prefixes (source/extensions/common/wasm/wasm.cc);
+    // then PluginConfig's callback (plugin.cc) and getOrCreateThreadLocalPlugin (wasm.cc), whose
+    // second line follows the deprecated fail_open field, so FAIL_OPEN prints it too.
+    // A trap in on_configure is logged by the runtime first, then the same three lines.
+    const cases = [
+      { hook: "proxy_on_configure", body: i32(0), first: [] },
+      { hook: "proxy_on_configure", body: op.unreachable, first: ["error Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable"] },
+    ];
+    for (const failurePolicy of ["FAIL_CLOSED", "FAIL_OPEN"] as const) {
+      for (const c of cases) {
+        const host = ProxyWasmHost.load(new ProxyModule([]).on(c.hook, 2, c.body).build(), { failurePolicy, pluginName: "p" });
+        assert.equal(host.start(), false);
+        assert.deepEqual(host.logs("error").map((l) => `${l.level} ${l.message}`), [
+          ...c.first,
+          "error Wasm VM failed Failed to configure base Wasm plugin",
+          "critical Plugin p failed to load",
+          "critical Plugin configured to fail closed failed to load",
+        ]);
+      }
+    }
+  });
+
+  it("proxy_on_vm_start returning 0 logs Envoy's \"Failed to start base Wasm\" (proxy-wasm-cpp-host src/wasm.cc)", () => {
+    const host = ProxyWasmHost.load(new ProxyModule([]).on("proxy_on_vm_start", 2, i32(0)).build());
+    assert.equal(host.start(), false);
+    assert.equal(host.logs("error")[0].message, "Wasm VM failed Failed to start base Wasm");
+  });
 
   it("traps a host call _start may not make (a restricted capability)", () => {
     const m = new ProxyModule(["proxy_get_property"]);

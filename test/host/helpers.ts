@@ -8,9 +8,12 @@ export function startHost(wasm: Uint8Array, options: HostOptions = {}): ProxyWas
   return host;
 }
 
-/** Log lines at info level and above, without the host's own lines. */
+/** The host's own line when the VM fails: Envoy's Wasm::error, or a trap as the runtime reports it. */
+export const VM_FAILURE_LINE = /^(Wasm VM failed |Function: \S+ failed: )/;
+
+/** Log lines at info level and above, without the host's own VM failure lines. */
 export function lines(host: ProxyWasmHost): string[] {
-  return host.logs("info").filter((l) => !l.message.startsWith("Wasm VM failed")).map((l) => l.message);
+  return host.logs("info").filter((l) => !VM_FAILURE_LINE.test(l.message)).map((l) => l.message);
 }
 
 /** Decodes a one-letter result code logged by ProxyModule.logCode. */
