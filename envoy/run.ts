@@ -39,6 +39,8 @@ export interface EnvoyOptions {
   logLevel?: EnvoyLogLevel;
   /** Levels for single loggers, e.g. { wasm: "debug" }: the wasm logger carries plugins' lines. */
   componentLogLevels?: Record<string, EnvoyLogLevel>;
+  /** How often Envoy writes out buffered access log lines (its default is 10 s). */
+  accessLogFlushMs?: number;
   /** Each line Envoy writes to stderr, parsed. */
   onLine?: (line: EnvoyLine, raw: string) => void;
   /** Each chunk Envoy writes to stdout (where envoy.yaml's access log goes). */
@@ -133,6 +135,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     "--log-level", envoyLevel(options.logLevel ?? "info"),
     "--log-format", LOG_FORMAT,
   ];
+  if (options.accessLogFlushMs !== undefined) args.push("--file-flush-interval-msec", String(options.accessLogFlushMs));
   const components = Object.entries(options.componentLogLevels ?? {});
   if (components.length > 0) args.push("--component-log-level", components.map(([k, v]) => `${k}:${envoyLevel(v)}`).join(","));
   // setpriv (util-linux) makes Envoy get SIGTERM when this process dies, however it dies, so a

@@ -77,6 +77,8 @@ export async function startEnvoyGateway(options: EnvoyGatewayOptions): Promise<E
       concurrency: options.concurrency ?? 2,
       logLevel: "warn",
       componentLogLevels: { wasm: options.logLevel },
+      // Show each access log line soon after its request, not up to 10 s later.
+      accessLogFlushMs: 200,
       onLine: (line) => { const e = toEntry(line); if (e) options.onLog(e); },
       onStdout: lineReader(options.onAccessLog),
     });

@@ -7,11 +7,9 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { MCP_CLUSTER, localEnvoyConfig, pluginConfigurationOf, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
-import { findEnvoy } from "../../envoy/binary";
 import { lineReader, startEnvoy, type EnvoyProcess } from "../../envoy/run";
 import { ProxyWasmHost, type HeaderList, type HostOptions } from "../../filter/host";
 import { startRecorder, type Recorder } from "../e2e/harness";
@@ -95,33 +93,17 @@ export interface StackEnvoyOptions extends StackConfigOptions {
   concurrency?: number;
 }
 
-/**
- * Envoy writes access logs out every 10 s (--file-flush-interval-msec); the tests read each line
- * as its stream ends. startEnvoy passes no extra arguments, so a wrapper adds that one.
- */
-function envoyFlushingAccessLogs(dir: string): string {
-  const wrapper = path.join(dir, "envoy");
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec '${findEnvoy()}' --file-flush-interval-msec 20 "$@"\n`, { mode: 0o755 });
-  return wrapper;
-}
-
 export async function startStackEnvoy(o: StackEnvoyOptions): Promise<StackEnvoy> {
   const accessLog: Array<Record<string, unknown>> = [];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-envoy-test-"));
-  let envoy: EnvoyProcess;
-  try {
-    envoy = await startEnvoy({
-      bin: envoyFlushingAccessLogs(dir),
-      config: stackConfig(o),
-      concurrency: o.concurrency ?? 1,
-      logLevel: "warn",
-      componentLogLevels: { wasm: "info" },
-      onStdout: lineReader((line) => { if (line.trim() !== "") accessLog.push(JSON.parse(line) as Record<string, unknown>); }),
-    });
-  } finally {
-    // Envoy runs in place of the wrapper once it is ready.
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const envoy = await startEnvoy({
+    config: stackConfig(o),
+    concurrency: o.concurrency ?? 1,
+    logLevel: "warn",
+    componentLogLevels: { wasm: "info" },
+    // The tests read each access log line as its stream ends; Envoy's default waits 10 s.
+    accessLogFlushMs: 20,
+    onStdout: lineReader((line) => { if (line.trim() !== "") accessLog.push(JSON.parse(line) as Record<string, unknown>); }),
+  });
   try {
     const bound = await envoy.listener(LISTENER);
     const url = `http://${bound.host}:${bound.port}`;
