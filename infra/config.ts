@@ -11,7 +11,10 @@ export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const CONTAINER_PORTS = {
   mcpServer: 3001,
   gateway: 10000,
+  /** Envoy's admin interface: on the container's loopback only, never published. */
   envoyAdmin: 9901,
+  /** Envoy's metrics listener: /stats/prometheus and /ready from the admin, nothing else. */
+  envoyMetrics: 9902,
   librechat: 3080,
   mongodb: 27017,
   meilisearch: 7700,
@@ -49,7 +52,7 @@ export const CONFIG_KEYS = [
   "publishAddress",
   "librechatPort",
   "gatewayPort",
-  "envoyAdminPort",
+  "envoyMetricsPort",
   "nodeImage",
   "mcpServerPackage",
   "envoyImage",
@@ -71,7 +74,7 @@ export type Provider = "google" | "openai" | "anthropic";
 
 export interface StackConfig {
   publishAddress: string;
-  ports: { librechat: number; gateway: number; envoyAdmin: number };
+  ports: { librechat: number; gateway: number; envoyMetrics: number };
   images: Record<ImageKey, string>;
   mcpServerPackage: string;
   enableMeilisearch: boolean;
@@ -143,7 +146,7 @@ export function loadConfig(): StackConfig {
     ports: {
       librechat: port("librechatPort"),
       gateway: port("gatewayPort"),
-      envoyAdmin: port("envoyAdminPort"),
+      envoyMetrics: port("envoyMetricsPort"),
     },
     images: {
       node: image("nodeImage"),

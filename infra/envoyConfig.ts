@@ -65,6 +65,9 @@ export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unkn
 
 /** The cluster the MCP route sends to: the MCP server. */
 export const MCP_CLUSTER = "mcp_server";
+/** The listener that serves the admin's /stats/prometheus and /ready, and the cluster it uses. */
+export const METRICS_LISTENER = "metrics_listener";
+export const ADMIN_CLUSTER = "envoy_admin";
 
 export interface HostPort { host: string; port: number }
 
@@ -75,9 +78,13 @@ export interface LocalRun {
   wasmPath: string;
   /** The MCP listener's address (the container's is 0.0.0.0:10000); port 0 picks a free one. */
   listen?: HostPort;
+  /** The metrics listener's address (the container's is 0.0.0.0:9902). Default, when `listen`
+   *  is given: 127.0.0.1 on a free port, so that local Envoys never collide on it. */
+  metrics?: HostPort;
   /** The MCP server (the container's is mcp-server:3001). */
   upstream?: HostPort;
-  /** Envoy's admin interface; port 0 picks a free one. */
+  /** Envoy's admin interface, and the cluster the metrics listener reaches it by. Port 0 picks a
+   *  free one, which the metrics listener cannot know: give a port when it must work. */
   admin?: HostPort;
 }
 
@@ -101,14 +108,26 @@ export function localEnvoyConfig(renderedYaml: string, local: LocalRun): string 
     // static_resources.listeners.<i>: the listener that runs the filter.
     doc.setIn([...configPath.slice(0, 3), "address", "socket_address"], doc.createNode(socketAddress(local.listen)));
   }
-  if (local.upstream) {
-    const clusters = asList(asRecord(asRecord(bootstrap).static_resources).clusters);
-    const ci = clusters.findIndex((c) => asRecord(c).name === MCP_CLUSTER);
-    if (ci < 0) throw new Error(`envoy.yaml has no cluster ${MCP_CLUSTER}`);
-    const endpoint = { address: { socket_address: socketAddress(local.upstream) } };
-    doc.setIn(["static_resources", "clusters", ci, "load_assignment", "endpoints"],
-      doc.createNode([{ lb_endpoints: [{ endpoint }] }]));
+  const metrics = local.metrics ?? (local.listen ? { host: "127.0.0.1", port: 0 } : undefined);
+  if (metrics) {
+    const li = indexByName(asRecord(bootstrap).static_resources, "listeners", METRICS_LISTENER);
+    doc.setIn(["static_resources", "listeners", li, "address", "socket_address"], doc.createNode(socketAddress(metrics)));
   }
-  if (local.admin) doc.setIn(["admin", "address", "socket_address"], doc.createNode(socketAddress(local.admin)));
+  const pointCluster = (name: string, to: HostPort) => {
+    const ci = indexByName(asRecord(bootstrap).static_resources, "clusters", name);
+    const endpoint = { address: { socket_address: socketAddress(to) } };
+    doc.setIn(["static_resources", "clusters", ci, "load_assignment", "endpoints"], doc.createNode([{ lb_endpoints: [{ endpoint }] }]));
+  };
+  if (local.upstream) pointCluster(MCP_CLUSTER, local.upstream);
+  if (local.admin) {
+    doc.setIn(["admin", "address", "socket_address"], doc.createNode(socketAddress(local.admin)));
+    pointCluster(ADMIN_CLUSTER, local.admin);
+  }
   return doc.toString({ indentSeq: false, lineWidth: 0 });
+}
+
+function indexByName(staticResources: unknown, kind: "listeners" | "clusters", name: string): number {
+  const i = asList(asRecord(staticResources)[kind]).findIndex((x) => asRecord(x).name === name);
+  if (i < 0) throw new Error(`envoy.yaml has no ${kind.slice(0, -1)} ${name}`);
+  return i;
 }

@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "./config";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
+import { envoyReadyCheck } from "./healthchecks";
 
 export interface GatewayArgs {
   /** The network LibreChat reaches Envoy on. */
@@ -17,24 +18,15 @@ export interface GatewayArgs {
   wasmPath: string;
   /** Hash of the filter's sources: a new hash replaces the container with the new wasm. */
   wasmHash: string;
-  /** Host address for the MCP listener; the admin interface is always on 127.0.0.1. */
+  /** Host address for the MCP listener; the metrics listener is always on 127.0.0.1. */
   publishAddress: string;
   gatewayPort: number;
-  adminPort: number;
+  metricsPort: number;
   containerName: string;
   /** Resources Envoy waits for: the filter build and the healthy MCP server. */
   after: pulumi.Resource[];
 }
 
-// The envoy image (Ubuntu) has bash but no curl: speak HTTP/1.1 to the admin /ready
-// endpoint, which answers 200 only once listeners and the wasm VM are up.
-const READY_CHECK = [
-  "bash",
-  "-c",
-  `exec 3<>/dev/tcp/127.0.0.1/${CONTAINER_PORTS.envoyAdmin} && ` +
-    "printf 'GET /ready HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && " +
-    "head -n 1 <&3 | grep -q ' 200 '",
-];
 
 export class Gateway extends pulumi.ComponentResource {
   public readonly image: docker.RemoteImage;
@@ -57,12 +49,13 @@ export class Gateway extends pulumi.ComponentResource {
         ],
         ports: [
           { internal: CONTAINER_PORTS.gateway, external: args.gatewayPort, ip: args.publishAddress },
-          // The admin interface can change Envoy's state or stop it: this machine only.
-          { internal: CONTAINER_PORTS.envoyAdmin, external: args.adminPort, ip: "127.0.0.1" },
+          // Counters only, but this machine's business: 127.0.0.1. The admin interface itself
+          // listens on the container's loopback and is not published at all.
+          { internal: CONTAINER_PORTS.envoyMetrics, external: args.metricsPort, ip: "127.0.0.1" },
         ],
         // On the back network Envoy only dials out, to the MCP server, so it needs no alias.
         networksAdvanced: [onNetwork(args.network, ALIASES.envoy), { name: args.mcpNetwork.name }],
-        healthcheck: healthcheck(READY_CHECK, "30s"),
+        healthcheck: healthcheck(envoyReadyCheck(CONTAINER_PORTS.envoyMetrics), "30s"),
         ...containerDefaults(120),
       },
       { parent: this, dependsOn: [args.network, args.mcpNetwork, ...args.after], ...REPLACE_IN_PLACE },

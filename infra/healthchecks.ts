@@ -3,7 +3,7 @@
 // /health answers 200 with {"status":"DOWN"} (rag_api#297), LibreChat answers 200 on /health and
 // on any unknown path (its SPA fallback) before its start-up has finished, and the MCP server's
 // CORS layer answers OPTIONS on every path. test/infra/healthchecks.test.ts runs each command
-// against servers that answer both ways. Envoy's check lives in gateway.ts.
+// against servers that answer both ways; test/envoy/admin.test.ts runs Envoy's against Envoy.
 
 /**
  * A Node 18+ check (global fetch): healthy only when `passes`, a JavaScript expression over the
@@ -75,4 +75,19 @@ export function mongoCheck(): string[] {
  */
 export function postgresCheck(user: string, database: string): string[] {
   return ["pg_isready", "-h", "127.0.0.1", "-U", user, "-d", database];
+}
+
+/**
+ * Envoy (its image has bash but no curl): HTTP/1.1 by hand to /ready on the metrics listener,
+ * which passes it to the admin interface. /ready answers 200 LIVE only once the listeners and
+ * the wasm VMs are up, and 503 while Envoy starts or drains.
+ */
+export function envoyReadyCheck(port: number): string[] {
+  return [
+    "bash",
+    "-c",
+    `exec 3<>/dev/tcp/127.0.0.1/${port} && ` +
+      "printf 'GET /ready HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && " +
+      "head -n 1 <&3 | grep -q ' 200 '",
+  ];
 }

@@ -5,6 +5,5 @@ const stack = createStack();
 
 export const librechatUrl = stack.outputs.librechatUrl;
 export const mcpEndpoint = stack.outputs.mcpEndpoint;
-export const envoyAdminUrl = stack.outputs.envoyAdminUrl;
 export const envoyMetricsUrl = stack.outputs.envoyMetricsUrl;
 export const envoyContainer = stack.outputs.envoyContainer;

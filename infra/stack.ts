@@ -46,7 +46,7 @@ export function createStack(options: StackOptions = {}) {
     wasmHash: filter.sourceHash,
     publishAddress: cfg.publishAddress,
     gatewayPort: cfg.ports.gateway,
-    adminPort: cfg.ports.envoyAdmin,
+    metricsPort: cfg.ports.envoyMetrics,
     containerName: `${prefix}-envoy`,
     after: [filter.build, mcpServer.container],
   });
@@ -67,7 +67,6 @@ export function createStack(options: StackOptions = {}) {
     after: [gateway.container],
   });
 
-  const envoyAdminUrl = `http://127.0.0.1:${cfg.ports.envoyAdmin}`;
   return {
     network,
     mcpNetwork,
@@ -78,8 +77,7 @@ export function createStack(options: StackOptions = {}) {
     outputs: {
       librechatUrl,
       mcpEndpoint: `http://${host}:${cfg.ports.gateway}/mcp`,
-      envoyAdminUrl,
-      envoyMetricsUrl: `${envoyAdminUrl}/stats/prometheus`,
+      envoyMetricsUrl: `http://127.0.0.1:${cfg.ports.envoyMetrics}/stats/prometheus`,
       // For `docker logs -f <name>`: the filter's audit log and Envoy's access log.
       envoyContainer: gateway.container.name,
     },

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "../../infra/config";
-import { pluginConfigurationOf, pluginConfigurationPath, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
+import { ADMIN_CLUSTER, MCP_CLUSTER, METRICS_LISTENER, pluginConfigurationOf, pluginConfigurationPath, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const envoyYaml = fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8");
@@ -13,7 +13,7 @@ const bootstrap = parse(envoyYaml);
 const listener = bootstrap.static_resources.listeners[0];
 const hcm = listener.filter_chains[0].filters[0].typed_config;
 const route = hcm.route_config.virtual_hosts[0].routes[0];
-const cluster = bootstrap.static_resources.clusters[0];
+const cluster = bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === MCP_CLUSTER);
 const wasmFilter = hcm.http_filters.find((f: { name: string }) => f.name === "envoy.filters.http.wasm");
 
 // The stack's default policy, as the issue specifies it.
@@ -56,7 +56,12 @@ describe("envoy/envoy.yaml", () => {
 
   it("listens, administers and routes on the ports and names the stack uses", () => {
     assert.strictEqual(listener.address.socket_address.port_value, CONTAINER_PORTS.gateway);
-    assert.strictEqual(bootstrap.admin.address.socket_address.port_value, CONTAINER_PORTS.envoyAdmin);
+    // The admin interface on the container's loopback only; the metrics listener reaches it there.
+    assert.deepStrictEqual(bootstrap.admin.address.socket_address, { address: "127.0.0.1", port_value: CONTAINER_PORTS.envoyAdmin });
+    const metrics = bootstrap.static_resources.listeners.find((l: { name: string }) => l.name === METRICS_LISTENER);
+    assert.strictEqual(metrics.address.socket_address.port_value, CONTAINER_PORTS.envoyMetrics);
+    const admin = bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === ADMIN_CLUSTER);
+    assert.deepStrictEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, bootstrap.admin.address.socket_address);
     assert.deepStrictEqual(route.match, { path_separated_prefix: "/mcp" });
     assert.strictEqual(route.route.cluster, cluster.name);
     const endpoint = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;

@@ -67,11 +67,11 @@ describe("librechat/librechat.yaml", () => {
     assert.strictEqual(new URL(server.url).origin, gateway);
   });
 
-  it("does not allow Envoy's admin port, which can stop Envoy", () => {
-    const admin = `http://${ALIASES.envoy}:${CONTAINER_PORTS.envoyAdmin}`;
+  it("does not allow Envoy's other ports", () => {
+    const metrics = `http://${ALIASES.envoy}:${CONTAINER_PORTS.envoyMetrics}`;
     const allowed = raw.mcpSettings.allowedDomains as string[];
-    assert.ok(allowed.every((entry) => /:\d+$/.test(entry)), `an entry without a port admits ${admin}`);
-    assert.ok(!allowed.includes(admin));
+    assert.ok(allowed.every((entry) => /:\d+$/.test(entry)), `an entry without a port admits ${metrics}`);
+    assert.ok(!allowed.includes(metrics));
   });
 
   it("lets users use the configured MCP server but not add their own", () => {

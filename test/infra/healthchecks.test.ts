@@ -10,6 +10,7 @@ import * as net from "net";
 import * as vm from "vm";
 import { CONTAINER_PORTS } from "../../infra/config";
 import {
+  envoyReadyCheck,
   libreChatCheck, mcpEndpointCheck, meilisearchCheck, mongoCheck, postgresCheck, ragApiCheck,
 } from "../../infra/healthchecks";
 import { startEverything } from "../e2e/harness";
@@ -173,6 +174,8 @@ describe("the stack runs these commands", () => {
     assert.deepStrictEqual(tests("librechat-rag-api"), ["CMD", ...ragApiCheck(CONTAINER_PORTS.ragApi)]);
     assert.deepStrictEqual(tests("librechat-meilisearch"), ["CMD", ...meilisearchCheck(CONTAINER_PORTS.meilisearch)]);
     assert.deepStrictEqual(tests("librechat-mongodb"), ["CMD", ...mongoCheck()]);
+    // Envoy's check runs against real Envoy in test/envoy/admin.test.ts.
+    assert.deepStrictEqual(tests("gateway-container"), ["CMD", ...envoyReadyCheck(CONTAINER_PORTS.envoyMetrics)]);
     const db = run.get("librechat-vectordb").inputs.envs as string[];
     const env = (key: string) => db.find((e) => e.startsWith(`${key}=`))!.slice(key.length + 1);
     assert.deepStrictEqual(tests("librechat-vectordb"), ["CMD", ...postgresCheck(env("POSTGRES_USER"), env("POSTGRES_DB"))]);

@@ -121,12 +121,12 @@ describe("stack under mocks (default config)", () => {
     assert.deepStrictEqual(onMcpNetwork, ["gateway-container", "mcp-server-container"]);
   });
 
-  it("publishes only LibreChat and Envoy, all on 127.0.0.1 by default", () => {
+  it("publishes only LibreChat and Envoy, all on 127.0.0.1 by default, and never Envoy's admin", () => {
     assert.strictEqual(run.get("mcp-server-container").inputs.ports, undefined);
     assert.strictEqual(run.get("librechat-mongodb").inputs.ports, undefined);
     assert.deepStrictEqual(run.get("gateway-container").inputs.ports, [
       { internal: CONTAINER_PORTS.gateway, external: 10000, ip: "127.0.0.1" },
-      { internal: CONTAINER_PORTS.envoyAdmin, external: 9901, ip: "127.0.0.1" },
+      { internal: CONTAINER_PORTS.envoyMetrics, external: 9902, ip: "127.0.0.1" },
     ]);
     assert.deepStrictEqual(run.get("librechat-container").inputs.ports, [
       { internal: CONTAINER_PORTS.librechat, external: 3080, ip: "127.0.0.1" },
@@ -240,20 +240,20 @@ describe("stack under mocks (default config)", () => {
     const o = run.stack.outputs;
     assert.strictEqual(o.librechatUrl, "http://localhost:3080");
     assert.strictEqual(o.mcpEndpoint, "http://localhost:10000/mcp");
-    assert.strictEqual(o.envoyAdminUrl, "http://127.0.0.1:9901");
-    assert.strictEqual(o.envoyMetricsUrl, "http://127.0.0.1:9901/stats/prometheus");
+    assert.strictEqual(o.envoyMetricsUrl, "http://127.0.0.1:9902/stats/prometheus");
     assert.strictEqual(await settled(o.envoyContainer), `${PREFIX}-envoy`);
   });
 });
 
 describe("stack under mocks (options)", () => {
-  it("publishes on 0.0.0.0 when asked, but keeps the Envoy admin on 127.0.0.1", async () => {
-    const run = await runStack({ config: { publishAddress: "0.0.0.0", gatewayPort: "18000", envoyAdminPort: "19901" } });
+  it("publishes on 0.0.0.0 when asked, but keeps Envoy's metrics on 127.0.0.1", async () => {
+    const run = await runStack({ config: { publishAddress: "0.0.0.0", gatewayPort: "18000", envoyMetricsPort: "19902" } });
     assert.deepStrictEqual(run.get("gateway-container").inputs.ports, [
       { internal: CONTAINER_PORTS.gateway, external: 18000, ip: "0.0.0.0" },
-      { internal: CONTAINER_PORTS.envoyAdmin, external: 19901, ip: "127.0.0.1" },
+      { internal: CONTAINER_PORTS.envoyMetrics, external: 19902, ip: "127.0.0.1" },
     ]);
     assert.strictEqual(run.stack.outputs.mcpEndpoint, "http://localhost:18000/mcp");
+    assert.strictEqual(run.stack.outputs.envoyMetricsUrl, "http://127.0.0.1:19902/stats/prometheus");
   });
 
   it("keeps LibreChat's login cookies usable over http on a LAN address", async () => {
@@ -331,7 +331,7 @@ describe("program entry (infra/index.ts)", () => {
     await prepareMocks();
     const entry = require("../../infra/index");
     assert.deepStrictEqual(Object.keys(entry).sort(),
-      ["envoyAdminUrl", "envoyContainer", "envoyMetricsUrl", "librechatUrl", "mcpEndpoint"]);
+      ["envoyContainer", "envoyMetricsUrl", "librechatUrl", "mcpEndpoint"]);
     assert.strictEqual(entry.librechatUrl, "http://localhost:3080");
     assert.strictEqual(await settled(entry.envoyContainer as pulumi.Output<string>), "mcp-envoy-wasm-dev-envoy");
     await pulumi.runtime.disconnect();
