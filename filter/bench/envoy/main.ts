@@ -1,5 +1,5 @@
-// npm run bench:envoy [-- --json] [--rounds 3] [--duration 2] [--warmup 0.3] [--clients 4]
-//                     [--sse-events 2000] [--sse-interval-ms 1]
+// npm run build:filter && npm run bench:envoy [-- --json] [--rounds 3] [--duration 2]
+//   [--warmup 0.3] [--clients 4] [--sse-events 2000] [--sse-interval-ms 1] [--log-level info]
 // The filter's cost in real Envoy (one worker), against passthrough (A) and Envoy's native MCP
 // filter with RBAC (C): requests/s, p50 and p99 latency, and Envoy's CPU time per request, for
 // a small tools/call, 64 KB and 1 MB bodies and a tools/list whose answer the filter rewrites;
@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
-import { startEnvoy, type EnvoyProcess } from "../../../envoy/run";
+import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
 import { CONFIGS, LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
@@ -20,10 +20,15 @@ import { measureSse } from "./sse";
 interface Options {
   json: boolean; rounds: number; durationS: number; warmupS: number; clients: number;
   sseEvents: number; sseIntervalMs: number;
+  /** Envoy's log level. info, as the stack runs Envoy, writes the filter's audit line for every
+   *  request; warn measures the filter without it. */
+  logLevel: EnvoyLogLevel;
 }
 
+const LOG_LEVELS: EnvoyLogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
+
 function parseOptions(argv: string[]): Options {
-  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms"]);
+  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level"]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
   const num = (flag: string, def: number, min: number): number => {
     const i = argv.indexOf(flag);
@@ -40,7 +45,27 @@ function parseOptions(argv: string[]): Options {
     clients: Math.round(num("--clients", 4, 1)),
     sseEvents: Math.round(num("--sse-events", 2000, 2)),
     sseIntervalMs: num("--sse-interval-ms", 1, 0),
+    logLevel: logLevel(argv),
   };
+}
+
+/** The bench measures the built filter; building it here would take a minute of the bench's
+ *  three, so it only refuses a build older than the filter's sources. */
+function checkWasmIsFresh(): void {
+  if (!fs.existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run npm run build:filter`);
+  const built = fs.statSync(WASM_PATH).mtimeMs;
+  const sources = path.join(path.dirname(WASM_PATH), "..", "assembly");
+  const newer = fs.readdirSync(sources, { recursive: true, encoding: "utf8" })
+    .filter((f) => fs.statSync(path.join(sources, f)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`${WASM_PATH} is older than ${newer.join(", ")}: run npm run build:filter`);
+}
+
+function logLevel(argv: string[]): EnvoyLogLevel {
+  const i = argv.indexOf("--log-level");
+  if (i < 0) return "info";
+  const level = argv[i + 1] as EnvoyLogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${argv[i + 1]}`);
+  return level;
 }
 
 interface BenchCase { name: string; body: Buffer; headers: Record<string, string>; file: string }
@@ -103,13 +128,13 @@ async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const h2load = findH2load();
   const envoyVersion = envoyVersionOf(findEnvoy());
-  if (!fs.existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run npm run build:filter`);
+  checkWasmIsFresh();
   const loadAverageBefore = os.loadavg();
   const log = (s: string) => { if (!o.json) process.stderr.write(s); };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-envoy-"));
   const started: EnvoyProcess[] = [];
   try {
-    const start = async (config: string): Promise<EnvoyProcess> => { const e = await startEnvoy({ config }); started.push(e); return e; };
+    const start = async (config: string): Promise<EnvoyProcess> => { const e = await startEnvoy({ config, logLevel: o.logLevel }); started.push(e); return e; };
     const upstream = await start(upstreamConfig());
     const configs = proxyConfigs(await upstream.listener(UPSTREAM_LISTENER));
     const envoys = {} as Record<ConfigName, EnvoyProcess>;
@@ -140,7 +165,7 @@ async function main(): Promise<void> {
     await Promise.all(started.map((e) => e.stop()));
 
     log("SSE...\n");
-    const sse = await measureSse({ events: o.sseEvents, warmup: Math.floor(o.sseEvents / 10), intervalMs: o.sseIntervalMs, wasmPath: WASM_PATH });
+    const sse = await measureSse({ events: o.sseEvents, warmup: Math.floor(o.sseEvents / 10), intervalMs: o.sseIntervalMs, wasmPath: WASM_PATH, logLevel: o.logLevel });
 
     const results: CaseResult[] = cases.flatMap((c) => CONFIGS.map((k) => {
       const s = samples.get(`${c.name}\u0000${k}`)!;
@@ -150,6 +175,7 @@ async function main(): Promise<void> {
     const rs = ratios(results);
     const report: Report = {
       envoyVersion,
+      envoyLogLevel: o.logLevel,
       cases: results,
       ratios: rs,
       sse: { medianAddedUs: sse.medianAddedUs, p99AddedUs: sse.p99AddedUs },
@@ -161,7 +187,8 @@ async function main(): Promise<void> {
     } else {
       printReport(report, `Upstream: a separate Envoy that answers at once. Load: h2load, ${o.clients} keep-alive HTTP/1.1 connections, `
         + `one request in flight on each; ${o.rounds} rounds of ${o.durationS} s (after ${o.warmupS} s warm-up) per case and configuration, `
-        + `configurations alternated; each figure is the median of the rounds. CPU: user + system time of the Envoy under test, per request.`);
+        + `configurations alternated; each figure is the median of the rounds. CPU: user + system time of the Envoy under test, per request. `
+        + `Envoy log level ${o.logLevel}${o.logLevel === "info" ? " (as the stack runs it: the filter writes an audit line per request)" : " (the filter's audit lines are not written)"}.`);
     }
   } finally {
     await Promise.all(started.map((e) => e.stop()));

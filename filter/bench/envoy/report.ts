@@ -23,6 +23,7 @@ export interface Goal { goal: string; met: boolean; detail: string }
 
 export interface Report {
   envoyVersion: string;
+  envoyLogLevel: string;
   cases: CaseResult[];
   ratios: Ratio[];
   sse: { medianAddedUs: number; p99AddedUs: number };

@@ -4,12 +4,12 @@
 // the filter's delay per event, free of the upstream's timer jitter and of Envoy's own.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { startEnvoy, type EnvoyProcess } from "../../../envoy/run";
+import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { LISTENER, proxyConfigs } from "./configs";
 import { CLIENT_HEADERS, toolsCall } from "./checks";
 import { quantile } from "./load";
 
-export interface SseOptions { events: number; warmup: number; intervalMs: number; wasmPath: string }
+export interface SseOptions { events: number; warmup: number; intervalMs: number; wasmPath: string; logLevel: EnvoyLogLevel }
 
 export interface SseResult {
   /** Events compared (after the warm-up). */
@@ -83,9 +83,9 @@ export async function measureSse(o: SseOptions): Promise<SseResult> {
   const envoys: EnvoyProcess[] = [];
   try {
     const configs = proxyConfigs({ host: "127.0.0.1", port: (upstream.address() as AddressInfo).port }, o.wasmPath);
-    const a = await startEnvoy({ config: configs.A });
+    const a = await startEnvoy({ config: configs.A, logLevel: o.logLevel });
     envoys.push(a);
-    const b = await startEnvoy({ config: configs.B });
+    const b = await startEnvoy({ config: configs.B, logLevel: o.logLevel });
     envoys.push(b);
     const url = async (e: EnvoyProcess) => { const l = await e.listener(LISTENER); return `http://${l.host}:${l.port}/mcp`; };
     const [viaA, viaB] = await Promise.all([stream(await url(a)), stream(await url(b))]);
