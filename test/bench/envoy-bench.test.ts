@@ -100,7 +100,7 @@ describe("bench:envoy results", function () {
 
   const row = (name: string, config: ConfigName, rps: number, p99Us: number, cpuUsPerReq: number): CaseResult =>
     ({ name, bytes: 1, config, rps, p50Us: p99Us / 2, p99Us, cpuUsPerReq });
-  const sse = { events: 100, medianAddedUs: 20, p99AddedUs: 80 };
+  const sse = { events: 100, medianAddedUs: 20, p99AddedUs: 80, latencyUs: { A: [100, 400] as [number, number], B: [120, 480] as [number, number] } };
 
   it("the ratio is B's added CPU over C's, and a missed goal is reported as missed", function () {
     const cases = [

@@ -185,7 +185,7 @@ async function main(): Promise<void> {
     if (o.json) {
       process.stdout.write(JSON.stringify(report) + "\n");
     } else {
-      printReport(report, `Upstream: a separate Envoy that answers at once. Load: h2load, ${o.clients} keep-alive HTTP/1.1 connections, `
+      printReport(report, sse, `Upstream: a separate Envoy that answers at once. Load: h2load, ${o.clients} keep-alive HTTP/1.1 connections, `
         + `one request in flight on each; ${o.rounds} rounds of ${o.durationS} s (after ${o.warmupS} s warm-up) per case and configuration, `
         + `configurations alternated; each figure is the median of the rounds. CPU: user + system time of the Envoy under test, per request. `
         + `Envoy log level ${o.logLevel}${o.logLevel === "info" ? " (as the stack runs it: the filter writes an audit line per request)" : " (the filter's audit lines are not written)"}.`);

@@ -1,7 +1,9 @@
 // The delay the filter adds to each SSE event of a streamed answer: an upstream in this process
 // answers one tools/call POST through A (no filter) and one through B (the filter), and writes
-// every event to both streams at the same instant. Arrival through B minus arrival through A is
-// the filter's delay per event, free of the upstream's timer jitter and of Envoy's own.
+// every event to both streams at the same instant. Each event's latency is its arrival at the
+// client less that instant; the filter's delay is B's latency less A's, compared at the median
+// and at the 99th percentile (a percentile of per-event differences would add up the scheduling
+// noise of both paths instead).
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
@@ -14,8 +16,12 @@ export interface SseOptions { events: number; warmup: number; intervalMs: number
 export interface SseResult {
   /** Events compared (after the warm-up). */
   events: number;
+  /** B's median latency less A's. */
   medianAddedUs: number;
+  /** B's 99th-percentile latency less A's. */
   p99AddedUs: number;
+  /** Each path's latency from the upstream's write to the client's read: median and p99. */
+  latencyUs: { A: [number, number]; B: [number, number] };
 }
 
 /** A progress notification as server-everything frames it, about 200 bytes. */
@@ -26,7 +32,7 @@ function progressEvent(k: number, total: number): string {
 
 /** Waits for two POSTs, then writes the same events to both, alternating which is written first
  *  so neither stream is favoured. */
-function serveEvents(o: SseOptions): Promise<http.Server> {
+function serveEvents(o: SseOptions, sent: bigint[]): Promise<http.Server> {
   const open: http.ServerResponse[] = [];
   const server = http.createServer({ noDelay: true }, (req, res) => {
     req.resume();
@@ -42,6 +48,7 @@ function serveEvents(o: SseOptions): Promise<http.Server> {
       await new Promise((r) => setTimeout(r, o.intervalMs));
       const event = progressEvent(k, o.events);
       const order = k % 2 === 0 ? open : [open[1], open[0]];
+      sent[k] = process.hrtime.bigint();
       for (const res of order) res.write(event);
     }
     const done = 'event: message\ndata: {"jsonrpc":"2.0","id":42,"result":{"content":[{"type":"text","text":"done"}]}}\n\n';
@@ -79,7 +86,8 @@ function stream(url: string): Promise<Map<number, bigint>> {
 
 export async function measureSse(o: SseOptions): Promise<SseResult> {
   if (o.events <= o.warmup) throw new Error(`--sse-events (${o.events}) must exceed the warm-up (${o.warmup})`);
-  const upstream = await serveEvents(o);
+  const sent: bigint[] = [];
+  const upstream = await serveEvents(o, sent);
   const envoys: EnvoyProcess[] = [];
   try {
     const configs = proxyConfigs({ host: "127.0.0.1", port: (upstream.address() as AddressInfo).port }, o.wasmPath);
@@ -89,16 +97,23 @@ export async function measureSse(o: SseOptions): Promise<SseResult> {
     envoys.push(b);
     const url = async (e: EnvoyProcess) => { const l = await e.listener(LISTENER); return `http://${l.host}:${l.port}/mcp`; };
     const [viaA, viaB] = await Promise.all([stream(await url(a)), stream(await url(b))]);
-    const added: number[] = [];
+    const latencyA: number[] = [];
+    const latencyB: number[] = [];
     for (let k = o.warmup; k < o.events; k++) {
       const ta = viaA.get(k);
       const tb = viaB.get(k);
       if (ta === undefined || tb === undefined) throw new Error(`SSE event ${k} did not arrive through ${ta === undefined ? "A" : "B"}`);
-      added.push(Number(tb - ta) / 1000);
+      latencyA.push(Number(ta - sent[k]) / 1000);
+      latencyB.push(Number(tb - sent[k]) / 1000);
     }
-    added.sort((x, y) => x - y);
+    latencyA.sort((x, y) => x - y);
+    latencyB.sort((x, y) => x - y);
     const round = (x: number) => Math.round(x * 10) / 10;
-    return { events: added.length, medianAddedUs: round(quantile(added, 0.5)), p99AddedUs: round(quantile(added, 0.99)) };
+    const added = (q: number) => round(quantile(latencyB, q) - quantile(latencyA, q));
+    return {
+      events: latencyA.length, medianAddedUs: added(0.5), p99AddedUs: added(0.99),
+      latencyUs: { A: [round(quantile(latencyA, 0.5)), round(quantile(latencyA, 0.99))], B: [round(quantile(latencyB, 0.5)), round(quantile(latencyB, 0.99))] },
+    };
   } finally {
     await Promise.all(envoys.map((e) => e.stop()));
     upstream.closeAllConnections();
