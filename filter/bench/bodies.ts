@@ -1,12 +1,5 @@
 // Benchmark bodies: a small tools/call, and string-heavy (one long string argument, like file
 // contents or base64) and object-heavy bodies at about 64 KB and 1 MB.
-import * as path from "node:path";
-
-export const WASM_PATH = path.join(__dirname, "..", "build", "mcp_filter.wasm");
-// The bench's reference modules (reference/empty.ts and reference/floor.ts, built by npm run build:bench-filters).
-export const EMPTY_WASM_PATH = path.join(__dirname, "..", "build", "empty_filter.wasm");
-export const FLOOR_WASM_PATH = path.join(__dirname, "..", "build", "floor_filter.wasm");
-
 export interface BenchBody { name: string; body: Buffer }
 
 function toolsCall(args: unknown): Buffer {

@@ -1,0 +1,202 @@
+// npm run build:filter && npm run bench:envoy [-- --json] [--rounds 3] [--duration 2]
+//   [--warmup 0.3] [--clients 4] [--sse-events 2000] [--sse-interval-ms 1] [--log-level info]
+// The filter's cost in real Envoy (one worker), against passthrough (A) and Envoy's native MCP
+// filter with RBAC (C): requests/s, p50 and p99 latency, and Envoy's CPU time per request, for
+// a small tools/call, 64 KB and 1 MB bodies and a tools/list whose answer the filter rewrites;
+// then the delay the filter adds to each SSE event. Configurations alternate within each round,
+// so a machine that gets busier or quieter during the run shifts all three alike.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
+import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
+import { benchBodies } from "../bodies";
+import { CONFIGS, LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
+import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
+import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
+import { TOOLS_LIST_CASE, goals, printReport, ratios, type CaseResult, type Report } from "./report";
+import { measureSse } from "./sse";
+
+interface Options {
+  json: boolean; rounds: number; durationS: number; warmupS: number; clients: number;
+  sseEvents: number; sseIntervalMs: number;
+  /** Envoy's log level. info, as the stack runs Envoy, writes the filter's audit line for every
+   *  request; warn measures the filter without it. */
+  logLevel: EnvoyLogLevel;
+}
+
+const LOG_LEVELS: EnvoyLogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+function parseOptions(argv: string[]): Options {
+  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level"]);
+  for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
+  const num = (flag: string, def: number, min: number): number => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return def;
+    const v = Number(argv[i + 1]);
+    if (!Number.isFinite(v) || v < min) throw new Error(`${flag} needs a number of at least ${min}, got ${argv[i + 1]}`);
+    return v;
+  };
+  return {
+    json: argv.includes("--json"),
+    rounds: Math.round(num("--rounds", 3, 1)),
+    durationS: num("--duration", 2, 0.5),
+    warmupS: num("--warmup", 0.3, 0),
+    clients: Math.round(num("--clients", 4, 1)),
+    sseEvents: Math.round(num("--sse-events", 2000, 2)),
+    sseIntervalMs: num("--sse-interval-ms", 1, 0),
+    logLevel: logLevel(argv),
+  };
+}
+
+/** The bench measures the built filter; building it here would take a minute of the bench's
+ *  three, so it only refuses a build older than the filter's sources. */
+function checkWasmIsFresh(): void {
+  if (!fs.existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run npm run build:filter`);
+  const built = fs.statSync(WASM_PATH).mtimeMs;
+  const sources = path.join(path.dirname(WASM_PATH), "..", "assembly");
+  const newer = fs.readdirSync(sources, { recursive: true, encoding: "utf8" })
+    .filter((f) => fs.statSync(path.join(sources, f)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`${WASM_PATH} is older than ${newer.join(", ")}: run npm run build:filter`);
+}
+
+function logLevel(argv: string[]): EnvoyLogLevel {
+  const i = argv.indexOf("--log-level");
+  if (i < 0) return "info";
+  const level = argv[i + 1] as EnvoyLogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${argv[i + 1]}`);
+  return level;
+}
+
+interface BenchCase { name: string; body: Buffer; headers: Record<string, string>; file: string }
+
+function benchCases(tmp: string): BenchCase[] {
+  const calls = benchBodies().map((b) => ({ name: b.name, body: b.body, headers: {} as Record<string, string> }));
+  const all = [...calls, { name: TOOLS_LIST_CASE, body: Buffer.from(TOOLS_LIST_REQUEST), headers: TOOLS_LIST_HEADERS }];
+  return all.map((c, i) => {
+    const file = path.join(tmp, `body-${i}.json`);
+    fs.writeFileSync(file, c.body);
+    return { ...c, file };
+  });
+}
+
+const COUNTERS = "^(http\\.mcp\\.downstream_rq_(total|4xx|5xx)|cluster\\.mcp_server\\.upstream_rq_total)$";
+
+/** The proxy's request counters: downstream requests, their 4xx and 5xx answers, and requests
+ *  sent upstream. */
+async function counters(envoy: EnvoyProcess): Promise<{ total: number; refused: number; upstream: number }> {
+  const res = await envoy.admin(`/stats?filter=${encodeURIComponent(COUNTERS)}`);
+  const value = (name: string): number => {
+    const m = new RegExp(`^${name.replace(/\./g, "\\.")}: (\\d+)$`, "m").exec(res.text);
+    if (!m) throw new Error(`Envoy has no stat ${name}: ${res.text}`);
+    return Number(m[1]);
+  };
+  return {
+    total: value("http.mcp.downstream_rq_total"),
+    refused: value("http.mcp.downstream_rq_4xx") + value("http.mcp.downstream_rq_5xx"),
+    upstream: value("cluster.mcp_server.upstream_rq_total"),
+  };
+}
+
+interface Sample { rps: number; p50Us: number; p99Us: number; cpuUsPerReq: number }
+
+/** One measured period of one case through one configuration. */
+async function measure(h2load: string, envoy: EnvoyProcess, url: string, c: BenchCase, o: Options, tmp: string): Promise<Sample> {
+  const before = { cpu: cpuTimeUs(envoy.pid), n: await counters(envoy) };
+  const load = await runLoad(h2load, { url, bodyFile: c.file, headers: { ...CLIENT_HEADERS, ...c.headers }, clients: o.clients, durationS: o.durationS, warmupS: o.warmupS }, tmp);
+  const after = { cpu: cpuTimeUs(envoy.pid), n: await counters(envoy) };
+  // Envoy's log of thousands of requests (access log, audit lines) is not needed: keep memory flat.
+  envoy.lines.length = 0;
+  const requests = after.n.total - before.n.total;
+  const statuses = [...load.statuses].map(([s, n]) => `${n} × ${s}`).join(", ");
+  if (load.requests === 0 || load.statuses.get(200) !== load.requests) throw new Error(`${c.name}: not every request got a 200 (${statuses || "none completed"})`);
+  // No request, warm-up included, was refused, and each went upstream, but for the few that
+  // were in flight when h2load stopped (at most one per connection).
+  const refused = after.n.refused - before.n.refused;
+  const sent = after.n.upstream - before.n.upstream;
+  if (refused !== 0 || sent < requests - o.clients) throw new Error(`${c.name}: of ${requests} requests ${refused} were refused and ${sent} went upstream`);
+  return {
+    rps: load.rps,
+    p50Us: quantile(load.latenciesUs, 0.5),
+    p99Us: quantile(load.latenciesUs, 0.99),
+    // CPU over every request in the window, warm-up included: the window and the count match.
+    cpuUsPerReq: (after.cpu - before.cpu) / requests,
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const h2load = findH2load();
+  const envoyVersion = envoyVersionOf(findEnvoy());
+  checkWasmIsFresh();
+  const loadAverageBefore = os.loadavg();
+  const log = (s: string) => { if (!o.json) process.stderr.write(s); };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-envoy-"));
+  const started: EnvoyProcess[] = [];
+  try {
+    const start = async (config: string): Promise<EnvoyProcess> => { const e = await startEnvoy({ config, logLevel: o.logLevel }); started.push(e); return e; };
+    const upstream = await start(upstreamConfig());
+    const configs = proxyConfigs(await upstream.listener(UPSTREAM_LISTENER));
+    const envoys = {} as Record<ConfigName, EnvoyProcess>;
+    const urls = {} as Record<ConfigName, string>;
+    for (const k of CONFIGS) {
+      envoys[k] = await start(configs[k]);
+      const l = await envoys[k].listener(LISTENER);
+      urls[k] = `http://${l.host}:${l.port}/mcp`;
+    }
+    const cases = benchCases(tmp);
+    await checkPolicies(urls);
+    await checkBodies(urls, cases);
+
+    const samples = new Map<string, Sample[]>();
+    for (let round = 0; round < o.rounds; round++) {
+      log(`round ${round + 1}/${o.rounds}:`);
+      for (const c of cases) {
+        // Each round and case starts with another configuration, so none always runs first.
+        const order = CONFIGS.map((_, i) => CONFIGS[(i + round + cases.indexOf(c)) % CONFIGS.length]);
+        for (const k of order) {
+          const key = `${c.name}\u0000${k}`;
+          samples.set(key, [...(samples.get(key) ?? []), await measure(h2load, envoys[k], urls[k], c, o, tmp)]);
+        }
+        log(".");
+      }
+      log("\n");
+    }
+    await Promise.all(started.map((e) => e.stop()));
+
+    log("SSE...\n");
+    const sse = await measureSse({ events: o.sseEvents, warmup: Math.floor(o.sseEvents / 10), intervalMs: o.sseIntervalMs, wasmPath: WASM_PATH, logLevel: o.logLevel });
+
+    const results: CaseResult[] = cases.flatMap((c) => CONFIGS.map((k) => {
+      const s = samples.get(`${c.name}\u0000${k}`)!;
+      const med = (f: (x: Sample) => number) => median(s.map(f));
+      return { name: c.name, bytes: c.body.length, config: k, rps: Math.round(med((x) => x.rps)), p50Us: Math.round(med((x) => x.p50Us)), p99Us: Math.round(med((x) => x.p99Us)), cpuUsPerReq: Math.round(med((x) => x.cpuUsPerReq) * 10) / 10 };
+    }));
+    const rs = ratios(results);
+    const report: Report = {
+      envoyVersion,
+      envoyLogLevel: o.logLevel,
+      cases: results,
+      ratios: rs,
+      sse: { medianAddedUs: sse.medianAddedUs, p99AddedUs: sse.p99AddedUs },
+      goals: goals(results, rs, sse),
+      machine: { cpus: os.cpus().length, loadAverageBefore, loadAverageAfter: os.loadavg() },
+    };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(report) + "\n");
+    } else {
+      printReport(report, sse, `Upstream: a separate Envoy that answers at once. Load: h2load, ${o.clients} keep-alive HTTP/1.1 connections, `
+        + `one request in flight on each; ${o.rounds} rounds of ${o.durationS} s (after ${o.warmupS} s warm-up) per case and configuration, `
+        + `configurations alternated; each figure is the median of the rounds. CPU: user + system time of the Envoy under test, per request. `
+        + `Envoy log level ${o.logLevel}${o.logLevel === "info" ? " (as the stack runs it: the filter writes an audit line per request)" : " (the filter's audit lines are not written)"}.`);
+    }
+  } finally {
+    await Promise.all(started.map((e) => e.stop()));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:envoy: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

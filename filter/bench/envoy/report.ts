@@ -1,0 +1,118 @@
+// What the bench concludes from its measurements: the per-case table, the CPU ratio against
+// Envoy's native MCP filter, and the goals, each printed as met or NOT met.
+import { CONFIGS, CONFIG_TITLES, type ConfigName } from "./configs";
+import type { SseResult } from "./sse";
+
+export interface CaseResult {
+  name: string;
+  bytes: number;
+  config: ConfigName;
+  rps: number;
+  p50Us: number;
+  p99Us: number;
+  cpuUsPerReq: number;
+}
+
+export interface Ratio {
+  name: string;
+  /** (B − A) / (C − A) of CPU per request; null when C added no measurable CPU over A. */
+  addedCpuVsNative: number | null;
+}
+
+export interface Goal { goal: string; met: boolean; detail: string }
+
+export interface Report {
+  envoyVersion: string;
+  envoyLogLevel: string;
+  cases: CaseResult[];
+  ratios: Ratio[];
+  sse: { medianAddedUs: number; p99AddedUs: number };
+  goals: Goal[];
+  machine: { cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
+}
+
+/** The case the throughput and latency goals are about. */
+export const SMALL_CASE = "tools/call ~300 B";
+/** The tools/list case. Its ratio is shown but held to no goal: there B also rewrites the answer,
+ *  which C cannot do. Every other case is a tools/call, which both filters judge. */
+export const TOOLS_LIST_CASE = "tools/list";
+const isCallCase = (name: string): boolean => name !== TOOLS_LIST_CASE;
+
+const MAX_RATIO = 1.0;
+const MIN_THROUGHPUT_SHARE = 0.9;
+const MAX_ADDED_P99_US = 200;
+
+function find(cases: CaseResult[], name: string, config: ConfigName): CaseResult {
+  const c = cases.find((x) => x.name === name && x.config === config);
+  if (!c) throw new Error(`no result for ${name} through ${config}`);
+  return c;
+}
+
+export function ratios(cases: CaseResult[]): Ratio[] {
+  const names = [...new Set(cases.map((c) => c.name))];
+  return names.map((name) => {
+    const [a, b, c] = CONFIGS.map((k) => find(cases, name, k).cpuUsPerReq);
+    const native = c - a;
+    return { name, addedCpuVsNative: native > 0 ? Math.round(((b - a) / native) * 100) / 100 : null };
+  });
+}
+
+export function goals(cases: CaseResult[], rs: Ratio[], sse: SseResult): Goal[] {
+  const out: Goal[] = [];
+  for (const r of rs.filter((x) => isCallCase(x.name))) {
+    out.push({
+      goal: `${r.name}: B adds no more CPU per request than C (ratio <= ${MAX_RATIO})`,
+      met: r.addedCpuVsNative !== null && r.addedCpuVsNative <= MAX_RATIO,
+      detail: r.addedCpuVsNative === null ? "C added no measurable CPU over A, so there is no ratio" : `ratio ${r.addedCpuVsNative.toFixed(2)}`,
+    });
+  }
+  const a = find(cases, SMALL_CASE, "A");
+  const b = find(cases, SMALL_CASE, "B");
+  const share = b.rps / a.rps;
+  out.push({
+    goal: `${SMALL_CASE}: B's throughput >= ${MIN_THROUGHPUT_SHARE * 100}% of A's`,
+    met: share >= MIN_THROUGHPUT_SHARE,
+    detail: `${(share * 100).toFixed(1)}% (${Math.round(b.rps)} vs ${Math.round(a.rps)} req/s)`,
+  });
+  const addedP99 = b.p99Us - a.p99Us;
+  out.push({
+    goal: `${SMALL_CASE}: B adds < ${MAX_ADDED_P99_US / 1000} ms to p99 latency`,
+    met: addedP99 < MAX_ADDED_P99_US,
+    detail: `${Math.round(addedP99)} µs (p99 ${b.p99Us} vs ${a.p99Us} µs)`,
+  });
+  out.push({
+    goal: `SSE: B adds < ${MAX_ADDED_P99_US / 1000} ms to the p99 latency of an event`,
+    met: sse.p99AddedUs < MAX_ADDED_P99_US,
+    detail: `p99 ${sse.latencyUs.B[1]} vs ${sse.latencyUs.A[1]} µs, over ${sse.events} events`,
+  });
+  return out;
+}
+
+export function printReport(r: Report, sse: SseResult, setup: string): void {
+  const lines: string[] = [];
+  lines.push(`Envoy ${r.envoyVersion}, one worker. ${setup}`);
+  lines.push(`Machine: ${r.machine.cpus} CPUs; load average (1, 5, 15 min) ${r.machine.loadAverageBefore.map((x) => x.toFixed(2)).join(" ")} before, ${r.machine.loadAverageAfter.map((x) => x.toFixed(2)).join(" ")} after.`);
+  for (const k of CONFIGS) lines.push(`  ${k}: ${CONFIG_TITLES[k]}`);
+  lines.push("");
+  const cols: Array<[string, number]> = [["case", 22], ["bytes", 9], ["config", 8], ["req/s", 9], ["p50 µs", 9], ["p99 µs", 9], ["CPU µs/req", 12]];
+  lines.push(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join(""));
+  for (const c of r.cases) {
+    lines.push(c.name.padEnd(22) + String(c.bytes).padStart(9) + c.config.padStart(8) + String(Math.round(c.rps)).padStart(9)
+      + String(c.p50Us).padStart(9) + String(c.p99Us).padStart(9) + c.cpuUsPerReq.toFixed(1).padStart(12));
+  }
+  lines.push("");
+  lines.push("Added CPU per request over A (µs), and the ratio (B − A) / (C − A):");
+  for (const ratio of r.ratios) {
+    const [a, b, c] = CONFIGS.map((k) => find(r.cases, ratio.name, k).cpuUsPerReq);
+    const value = ratio.addedCpuVsNative === null ? "n/a" : ratio.addedCpuVsNative.toFixed(2);
+    lines.push(`  ${ratio.name.padEnd(22)} B +${(b - a).toFixed(1).padStart(7)}   C +${(c - a).toFixed(1).padStart(7)}   ratio ${value}${isCallCase(ratio.name) ? "" : " (B also rewrites the answer; C cannot)"}`);
+  }
+  lines.push("");
+  lines.push(`SSE: delay B adds per event against A: median ${r.sse.medianAddedUs} µs, p99 ${r.sse.p99AddedUs} µs`
+    + ` (latency through A: median ${sse.latencyUs.A[0]} µs, p99 ${sse.latencyUs.A[1]} µs; through B: median ${sse.latencyUs.B[0]} µs, p99 ${sse.latencyUs.B[1]} µs;`
+    + ` a negative figure is the machine's noise)`);
+  lines.push("");
+  lines.push("Goals:");
+  for (const g of r.goals) lines.push(`  ${g.met ? "met    " : "NOT MET"}  ${g.goal}: ${g.detail}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}

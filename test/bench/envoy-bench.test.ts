@@ -1,0 +1,122 @@
+// The Envoy bench's own correctness, not its numbers: its three configurations are what it says
+// they are, its checks can fail, and its conclusions show a missed goal. No timing is asserted.
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import { parse } from "yaml";
+import { startEnvoy, validateEnvoyConfig, type EnvoyProcess } from "../../envoy/run";
+import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
+import { CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { checkPolicies, post, toolsCall } from "../../filter/bench/envoy/checks";
+import { parseH2loadLog, quantile } from "../../filter/bench/envoy/load";
+import { goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
+
+const UPSTREAM = { host: "127.0.0.1", port: 3001 };
+
+type Doc = { static_resources: { listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: { http_filters: Array<{ name: string }> } }> }> }> } };
+const hcmOf = (doc: Doc) => doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+
+describe("bench:envoy configurations", function () {
+  const configs = proxyConfigs(UPSTREAM);
+
+  it("B is the stack's envoy.yaml as pulumi up renders it with Pulumi.yaml's default policy, made local", function () {
+    const expected = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), defaultPolicy()), {
+      wasmPath: WASM_PATH, listen: { host: "127.0.0.1", port: 0 }, upstream: UPSTREAM, admin: { host: "127.0.0.1", port: 0 },
+    });
+    assert.equal(configs.B, expected);
+  });
+
+  it("A and C differ from B in the HCM's http_filters only", function () {
+    const withoutFilters = (yaml: string) => {
+      const doc = parse(yaml) as Doc;
+      hcmOf(doc).http_filters = [];
+      return doc;
+    };
+    assert.deepEqual(withoutFilters(configs.A), withoutFilters(configs.B));
+    assert.deepEqual(withoutFilters(configs.C), withoutFilters(configs.B));
+    const names = (k: ConfigName) => hcmOf(parse(configs[k]) as Doc).http_filters.map((f) => f.name);
+    assert.deepEqual(names("A"), ["envoy.filters.http.router"]);
+    assert.deepEqual(names("B"), ["envoy.filters.http.wasm", "envoy.filters.http.router"]);
+    assert.deepEqual(names("C"), ["envoy.filters.http.mcp", "envoy.filters.http.rbac", "envoy.filters.http.router"]);
+  });
+
+  for (const k of CONFIGS) {
+    it(`Envoy accepts ${k}`, async function () {
+      const result = await validateEnvoyConfig(configs[k]);
+      assert.ok(result.ok, result.output);
+    });
+  }
+
+  it("Envoy accepts the upstream", async function () {
+    const result = await validateEnvoyConfig(upstreamConfig());
+    assert.ok(result.ok, result.output);
+  });
+});
+
+describe("bench:envoy checks, in real Envoy", function () {
+  const started: EnvoyProcess[] = [];
+  const urls = {} as Record<ConfigName, string>;
+
+  before(async function () {
+    const upstream = await startEnvoy({ config: upstreamConfig() });
+    started.push(upstream);
+    const configs = proxyConfigs(await upstream.listener(UPSTREAM_LISTENER));
+    for (const k of CONFIGS) {
+      const e = await startEnvoy({ config: configs[k] });
+      started.push(e);
+      const l = await e.listener(LISTENER);
+      urls[k] = `http://${l.host}:${l.port}/mcp`;
+    }
+  });
+  after(async function () { await Promise.all(started.map((e) => e.stop())); });
+
+  it("pass: B and C deny get-env and allow get-sum, and only B hides get-env from tools/list", async function () {
+    await checkPolicies(urls);
+  });
+
+  it("fail when a configuration that should deny does not", async function () {
+    await assert.rejects(checkPolicies({ ...urls, C: urls.A }), /check failed for C: get-env was not denied by RBAC/);
+    await assert.rejects(checkPolicies({ ...urls, B: urls.C }), /check failed for B: get-env was not denied with a JSON-RPC error/);
+  });
+
+  it("C reads the whole body: a duplicate params.name after a long argument decides, as in B", async function () {
+    // The last "name" wins for the server; a filter that stopped at the first would pass get-env.
+    const body = `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get-sum","arguments":{"text":"${"x".repeat(200_000)}"},"name":"get-env"}}`;
+    assert.equal((await post(urls.C, body)).status, 403);
+    assert.match((await post(urls.B, body)).body, /"error"/);
+    assert.equal((await post(urls.C, toolsCall("gzip-file-as-resource", 6))).status, 403, "gzip-* is denied as a prefix");
+  });
+});
+
+describe("bench:envoy results", function () {
+  it("reads h2load's per-request log and takes nearest-rank percentiles", function () {
+    const log = parseH2loadLog("1796223792411229\t200\t3494\n1796223792413377\t200\t2449\n1796223792414395\t503\t1827\n");
+    assert.deepEqual(log.latenciesUs, [1827, 2449, 3494]);
+    assert.deepEqual([...log.statuses], [[200, 2], [503, 1]]);
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(quantile(xs, 0.5), 50);
+    assert.equal(quantile(xs, 0.99), 99);
+    assert.throws(() => parseH2loadLog("garbage\n"), /unexpected h2load log row/);
+  });
+
+  const row = (name: string, config: ConfigName, rps: number, p99Us: number, cpuUsPerReq: number): CaseResult =>
+    ({ name, bytes: 1, config, rps, p50Us: p99Us / 2, p99Us, cpuUsPerReq });
+  const sse = { events: 100, medianAddedUs: 20, p99AddedUs: 80, latencyUs: { A: [100, 400] as [number, number], B: [120, 480] as [number, number] } };
+
+  it("the ratio is B's added CPU over C's, and a missed goal is reported as missed", function () {
+    const cases = [
+      row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 850, 800, 130), row(SMALL_CASE, "C", 950, 600, 120),
+    ];
+    const rs = ratios(cases);
+    assert.deepEqual(rs, [{ name: SMALL_CASE, addedCpuVsNative: 1.5 }]);
+    const missed = goals(cases, rs, sse).filter((g) => !g.met).map((g) => g.goal);
+    assert.equal(missed.length, 3, missed.join("; "));
+    assert.ok(goals(cases, rs, sse).find((g) => g.goal.startsWith("SSE"))!.met);
+  });
+
+  it("no ratio when C adds no CPU over A, and that is a miss, not a pass", function () {
+    const cases = [row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 990, 510, 101), row(SMALL_CASE, "C", 1000, 500, 99)];
+    const rs = ratios(cases);
+    assert.equal(rs[0].addedCpuVsNative, null);
+    assert.equal(goals(cases, rs, sse)[0].met, false);
+  });
+});
