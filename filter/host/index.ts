@@ -1,5 +1,5 @@
-// Proxy-wasm host emulator with Envoy's semantics, for running the filter's .wasm in tests,
-// benchmarks and the local gateway. See host.ts for the plugin lifecycle, stream.ts for the
+// Proxy-wasm host emulator with Envoy's semantics, for running the filter's .wasm in tests and
+// the local gateway (performance is measured in real Envoy: npm run bench:envoy). See host.ts for the plugin lifecycle, stream.ts for the
 // stream, abi.ts for Envoy's import table.
 
 export { ProxyWasmHost } from "./host";
