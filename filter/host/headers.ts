@@ -3,7 +3,9 @@
 // - adding a key that is one of Envoy's O(1) "inline" headers when it is already present
 //   appends ",value" to the existing entry (insertByKey -> appendToHeader); any other key
 //   adds a separate entry, so repeated headers stay repeated;
-// - replace (setCopy) overwrites the FIRST entry and keeps the others;
+// - replace (setCopy, what proxy_replace_header_map_value calls) removes every entry of the key
+//   and adds the new one at the end (pseudo-headers: at the end of the pseudo-headers);
+// - set (the inline setters such as setContentLength) changes the first entry in place;
 // - remove drops every entry; get returns the first entry (the wasm ABI has no way to
 //   return several values, Envoy context.cc getHeaderMapValue returns entry[0]);
 // - "host" in a request map is the :authority entry (StaticLookupTable legacy alias);
@@ -287,6 +289,13 @@ export class HeaderMap {
     if (info.pseudo) this.pseudo++;
   }
 
+  /** HeaderMapImpl::setCopy: remove, then addCopy. */
+  replace(key: string, value: string): void {
+    this.remove(key);
+    this.add(key, value);
+  }
+
+  /** An inline setter (setInline): the first entry's value in place, or a new entry. */
   set(key: string, value: string): void {
     const info = this.table.info(key);
     const i = this.find(info);
