@@ -37,6 +37,17 @@ describe("host: header maps", () => {
     assert.deepEqual(ctx.upstream.headers?.filter(([k]) => k === "content-type"), [["content-type", "a,b"]]);
   });
 
+  // Envoy 1.40 (official build) joins these repeated request headers too: the cors, cache,
+  // compressor and grpc filters register them as custom inline headers (source/common/http/
+  // header_map_impl.cc CustomInlineHeaderRegistry). mcp-session-id and last-event-id stay apart.
+  // Measured by test/envoy/differential.test.ts, which sends them twice through both engines.
+  it("joins repeated custom inline headers of the official build (accept, content-encoding) and keeps others apart", () => {
+    const { ctx } = run(onRequestHeaders([], () => []), [
+      ...REQUEST, ["accept", "a"], ["content-encoding", "gzip"], ["mcp-session-id", "s"], ["accept", "b"], ["content-encoding", "br"], ["mcp-session-id", "t"],
+    ]);
+    assert.deepEqual(ctx.upstream.headers?.slice(REQUEST.length), [["accept", "a,b"], ["content-encoding", "gzip,br"], ["mcp-session-id", "s"], ["mcp-session-id", "t"]]);
+  });
+
   it("keeps pseudo-headers in front of the others, also when the filter adds one", () => {
     const wasm = onRequestHeaders(["proxy_add_header_map_value"], (m) => {
       const k = m.str(":protocol"), v = m.str("websocket");
