@@ -1,7 +1,9 @@
 // The facts of envoy/envoy.yaml that the emulator gateway follows, read from the same rendered
 // file the Envoy engine runs, so that each fact has one place: the route, path handling, buffer
 // limits, the wasm plugin's settings and the local_reply_config mappers. A setting the emulator
-// does not model is an error naming it, never silently another behaviour.
+// does not model is an error naming it, never silently another behaviour. Known but not
+// applied: the timeouts (stream_idle_timeout, request_timeout, idle_timeout), the access log and
+// the stat prefix.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
