@@ -10,7 +10,7 @@ import type { HeaderList, HttpContext, LocalReply, ProxyWasmHost, StreamListener
 import type { GatewaySettings } from "./gateway-settings";
 import { PathRejected, preparePath, routeMatches } from "./gateway-path";
 import {
-  RequestRejected, asksToClose, decodeHead, downstreamResponseHead, filterRequestHeaders, filterResponseHeaders, get, upstreamRequestHead,
+  RequestRejected, asksToClose, decodeHead, downstreamResponseHead, filterRequestHeaders, filterResponseHeaders, get, isUpgrade, upstreamRequestHead,
   type ClientHead, type WireHead,
 } from "./gateway-http1";
 
@@ -98,8 +98,10 @@ export class Exchange implements StreamListener {
     const req = this.req;
     const client = req as ClientHead;
     let headers: HeaderList;
+    let upgrade = false;
     try {
       const decoded = decodeHead(client, { maxHeaders: this.env.settings.maxRequestHeaders });
+      upgrade = isUpgrade(decoded);
       // The connection manager answers Expect: 100-continue itself (proxy_100_continue is off)
       // as soon as the codec has accepted the head, before it looks at Host, path or upgrade.
       if (this.expectsContinue) this.res.writeContinue();
@@ -116,23 +118,25 @@ export class Exchange implements StreamListener {
       this.refusedEarly = true;
       return;
     }
-    // HTTP/1.1: a request without content-length or transfer-encoding has no body.
+    // HTTP/1.1: a request without content-length or transfer-encoding has no body. An upgrade
+    // request's stream never ends: the codec passes what follows its head on as the upgraded
+    // stream's data (so a filter that waits for the end of a body waits for good, as in Envoy).
     const declared = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.headers["transfer-encoding"] !== undefined || (declared !== undefined && declared > 0);
-    this.requestComplete = !hasBody;
-    this.driveRequest(() => this.ctx.requestHeaders(headers, !hasBody));
+    this.requestComplete = !hasBody && !upgrade;
+    this.driveRequest(() => this.ctx.requestHeaders(headers, this.requestComplete));
     if (!hasBody) { this.warnIfStalled(); return; }
     // The codec ends the stream with the last bytes of a sized body, and after the last chunk
     // of a chunked one; request trailers are dropped (HTTP/1 enable_trailers is off).
     let received = 0;
     req.on("data", (chunk: Buffer) => {
       received += chunk.length;
-      const last = declared !== undefined && received >= declared;
+      const last = declared !== undefined && received >= declared && !upgrade;
       if (last) this.requestComplete = true;
       this.driveRequest(() => this.ctx.requestBody(chunk, last));
     });
     req.on("end", () => {
-      if (declared === undefined) {
+      if (declared === undefined && !upgrade) {
         this.requestComplete = true;
         this.driveRequest(() => this.ctx.requestBody(new Uint8Array(0), true));
       }

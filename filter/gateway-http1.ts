@@ -87,7 +87,7 @@ function sanitizeTe(headers: HeaderList): HeaderList {
 }
 
 /** Utility::isUpgrade; the HTTP/1 codec drops an h2c upgrade before anything sees it. */
-function isUpgrade(headers: HeaderList): boolean {
+export function isUpgrade(headers: HeaderList): boolean {
   const upgrade = get(headers, "upgrade");
   return upgrade !== undefined && upgrade.toLowerCase() !== "h2c"
     && (get(headers, "connection") ?? "").split(",").some((t) => t.trim().toLowerCase() === "upgrade");

@@ -102,6 +102,13 @@ describe("gateway: the request the upstream gets, as Envoy sends it", function (
     }
   });
 
+  it("routes an upgrade off the route like any request, and closes: its stream never ends (codec_impl.cc)", async function () {
+    const o = await gw.send("GET /other HTTP/1.1\nhost: gw\nconnection: upgrade\nupgrade: websocket\n\n");
+    assert.equal(o.client.status, 404);
+    assert.equal(o.client.body.toString(), mappedBody(404));
+    assert.equal(header(o.client.headers, "connection"), "close");
+  });
+
   it("answers Expect: 100-continue itself once the codec took the head, before the path check (conn_manager_impl.cc)", async function () {
     const e = "expect: 100-continue\ncontent-length: 0\n";
     assert.deepEqual((await gw.send(`POST /mcp%2f HTTP/1.1\nhost: gw\n${e}\n`)).client.interim, [100]);
