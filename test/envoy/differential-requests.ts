@@ -89,7 +89,7 @@ function mcpBody(r: R): { kind: string; body: Buffer; reply: Reply } {
     return { kind: "invalid UTF-8", body: mutate(r, Buffer.concat([text.subarray(0, text.length - 4), Buffer.from([pick(r, [0xff, 0xc3, 0xed, 0x80])]), text.subarray(text.length - 4)])), reply: "json" };
   }
   if (k < 93) return { kind: "empty body", body: Buffer.alloc(0), reply: "json" };
-  if (k < 96) return { kind: "tools/list with a big answer", body: Buffer.from(message(r, 1).replace(/"method":"[^"]*"/, '"method":"tools/list"')), reply: pick(r, ["big-tools", "tools-json"] as const) };
+  if (k < 96) return { kind: "tools/list with a big answer", body: Buffer.from(message(r, 1).replace(/"method":"[^"]*"/, '"method":"tools/list"')), reply: pick(r, ["big-tools", "large-tools"] as const) };
   return { kind: "string-heavy call", body: Buffer.from(call("echo", 2, { data: "x".repeat(1000 + int(r, DIFF_POLICY.maxBodyBytes - 2000)) })), reply: "json" };
 }
 

@@ -23,7 +23,7 @@ export interface UpstreamRecord {
  *  upstreams answer a request alike. Every answer goes out at once. */
 export const REPLIES = [
   "json", "json-chunked", "sse", "tools-json", "tools-sse", "tools-sse-bom", "tools-gzip", "tools-text",
-  "accepted", "session-404", "error-500", "no-content", "trailers", "reset", "big-tools",
+  "accepted", "session-404", "error-500", "no-content", "trailers", "reset", "large-tools", "big-tools",
 ] as const;
 export type Reply = (typeof REPLIES)[number];
 
@@ -78,9 +78,12 @@ function answer(reply: string | undefined, body: Buffer, res: http.ServerRespons
       res.end();
       return;
     case "reset": res.socket?.destroy(); return;
+    // About 1.4 MiB, under the 2 MiB buffer envoy.yaml allows a filter that holds a response
+    // (above Envoy's 1 MiB default), and about 2.5 MiB, over it.
+    case "large-tools":
     case "big-tools": {
-      // Over the 2 MiB buffer Envoy allows a filter that holds a response.
-      const names = [...TOOLS, ...Array.from({ length: 12000 }, (_, i) => `tool-${i}-${"x".repeat(150)}`)];
+      const count = reply === "big-tools" ? 6000 : 3400;
+      const names = [...TOOLS, ...Array.from({ length: count }, (_, i) => `tool-${i}-${"x".repeat(150)}`)];
       return json(200, toolsResult(1, names));
     }
     default: return json(200, result, { "mcp-session-id": "s-1" });
@@ -128,8 +131,9 @@ export interface ClientView {
   trailers: Array<[string, string]>;
   /** The response ended as its framing says; false when the connection closed or reset first. */
   complete: boolean;
-  /** The connection closed without a (complete) response; "reset" for ECONNRESET. */
-  ended?: "closed" | "reset";
+  /** The connection closed without a (complete) response; "reset" for ECONNRESET; "stalled"
+   *  when nothing ended it within STALL_MS (a guard: no request here should stall). */
+  ended?: "closed" | "reset" | "stalled";
 }
 
 function parseHead(text: string): { status: number; headers: Array<[string, string]> } {
@@ -211,7 +215,7 @@ class ResponseReader {
   }
 
   /** The connection ended: a close-delimited body is complete now, anything else is cut. */
-  end(how: "closed" | "reset"): ClientView {
+  end(how: "closed" | "reset" | "stalled"): ClientView {
     if (this.state === "close" && how === "closed") this.finish();
     else if (this.state !== "done") {
       this.view.body = Buffer.concat(this.chunks);
@@ -221,6 +225,9 @@ class ResponseReader {
   }
 }
 
+/** A guard against a request that neither engine ends: far above any answer's time here. */
+const STALL_MS = 30_000;
+
 /** Writes `slices` one write each, each after the previous one was flushed, and reads the response. */
 export function exchangeRaw(url: string, method: string, slices: Buffer[]): Promise<ClientView> {
   const u = new URL(url);
@@ -228,9 +235,11 @@ export function exchangeRaw(url: string, method: string, slices: Buffer[]): Prom
     const reader = new ResponseReader(method);
     let settled = false;
     const socket = net.connect({ host: u.hostname, port: Number(u.port), noDelay: true });
+    const stall = setTimeout(() => settle(reader.end("stalled")), STALL_MS);
     const settle = (view: ClientView) => {
       if (settled) return;
       settled = true;
+      clearTimeout(stall);
       socket.destroy();
       resolve(view);
     };
@@ -304,7 +313,10 @@ export async function startSide(engine: Engine, pluginConfig: string): Promise<S
       const recordsBefore = upstream.records.length;
       const client = await exchangeRaw(gateway.url, method, slices);
       const barrier = barrierRequest(seq);
-      const seen = new Promise<void>((resolve) => waiters.set(barrier.token, resolve));
+      const seen = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${engine}: the barrier's audit line did not come within ${STALL_MS} ms`)), STALL_MS);
+        waiters.set(barrier.token, () => { clearTimeout(timer); resolve(); });
+      });
       const reply = await exchangeRaw(gateway.url, "POST", barrier.slices);
       if (reply.status !== 200) throw new Error(`${engine}: the barrier request got ${reply.status ?? reply.ended}`);
       await seen;

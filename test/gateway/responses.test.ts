@@ -42,6 +42,18 @@ describe("gateway: the response the client gets, as Envoy sends it", function ()
     assert.doesNotMatch(o.client.body.toString(), /get-env/);
   });
 
+  it("holds a tools/list answer up to envoy.yaml's 2 MiB buffer; above it the stream is reset (filter_manager.cc)", async function () {
+    const large = await post(TOOLS_LIST, "x-test-reply: large-tools\n");
+    assert.equal(large.client.status, 200);
+    assert.ok(large.client.body.length > 1024 * 1024, `${large.client.body.length} bytes`);
+    assert.doesNotMatch(large.client.body.toString(), /get-env/);
+    // The filter sent the headers on at once (without content-length): past the limit Envoy can
+    // only reset the stream, and the client sees the answer cut.
+    const big = await post(TOOLS_LIST, "x-test-reply: big-tools\n");
+    assert.equal(big.client.status, 200);
+    assert.deepEqual([big.client.complete, big.client.body.length], [false, 0]);
+  });
+
   it("frames a 204 and a HEAD answer without a body (codec_impl.cc encodeHeadersBase)", async function () {
     const noContent = await gw.send("GET /mcp HTTP/1.1\nhost: gw\nx-test-reply: no-content\n\n");
     assert.equal(noContent.client.status, 204);
