@@ -77,7 +77,7 @@ function mcpBody(r: R): { kind: string; body: Buffer; reply: Reply } {
   if (k < 30) {
     const text = message(r, pick(r, [1, 7, "abc", 0]));
     const list = text.includes("tools/list");
-    return { kind: list ? "tools/list" : "message", body: Buffer.from(text), reply: list ? pick(r, ["tools-json", "tools-sse", "tools-sse-bom", "tools-gzip", "tools-text", "error-500"] as const) : pick(r, ["json", "sse", "json-chunked", "accepted", "session-404", "trailers", "reset"] as const) };
+    return { kind: list ? "tools/list" : "message", body: Buffer.from(text), reply: list ? pick(r, ["tools-json", "tools-sse", "tools-sse-bom", "tools-gzip", "tools-text", "error-500"] as const) : pick(r, ["json", "sse", "json-chunked", "accepted", "session-404", "trailers", "reset", "odd-headers"] as const) };
   }
   if (k < 40) return { kind: "escapes and duplicate keys", body: Buffer.from(trickyBody(r)), reply: "json" };
   if (k < 52) return { kind: "batch", body: Buffer.from(batch(r)), reply: pick(r, ["json", "accepted", "tools-json"] as const) };

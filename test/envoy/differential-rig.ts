@@ -23,7 +23,7 @@ export interface UpstreamRecord {
  *  upstreams answer a request alike. Every answer goes out at once. */
 export const REPLIES = [
   "json", "json-chunked", "sse", "tools-json", "tools-sse", "tools-sse-bom", "tools-gzip", "tools-text",
-  "accepted", "session-404", "error-500", "no-content", "trailers", "reset", "large-tools", "big-tools",
+  "accepted", "session-404", "error-500", "no-content", "trailers", "reset", "large-tools", "big-tools", "odd-headers",
 ] as const;
 export type Reply = (typeof REPLIES)[number];
 
@@ -78,6 +78,15 @@ function answer(reply: string | undefined, body: Buffer, res: http.ServerRespons
       res.end();
       return;
     case "reset": res.socket?.destroy(); return;
+    case "odd-headers":
+      // Headers a proxy rewrites, drops or joins; no Date of its own.
+      res.sendDate = false;
+      res.writeHead(200, [
+        "server", "upstream", "content-type", "application/json", "cache-control", "no-cache", "x-envoy-upstream-service-time", "5",
+        "proxy-connection", "keep-alive", "upgrade", "h2c", "cache-control", "private", "x-tag", "1", "x-tag", "2",
+      ]);
+      res.end(result);
+      return;
     // About 1.4 MiB, under the 2 MiB buffer envoy.yaml allows a filter that holds a response
     // (above Envoy's 1 MiB default), and about 2.5 MiB, over it.
     case "large-tools":
