@@ -158,8 +158,6 @@ async function startEmulatorGateway(
     host, settings, upstream, agent,
     log: (level: "info" | "warn" | "error", message: string) => onLog({ level, message: `gateway: ${message}` }),
   };
-  // Envoy answers an HTTP/1.1 request without Host itself (gateway-http1.ts), as it does
-  // everything Node's parser refuses (clientError).
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean) => {
     try {
       new Exchange(env, req, res, expectsContinue).run();
@@ -169,6 +167,8 @@ async function startEmulatorGateway(
       res.end();
     }
   };
+  // The exchange answers an HTTP/1.1 request without Host as Envoy does (gateway-http1.ts), and
+  // refuseUnparsable what Node's parser refuses; the head size limit is envoy.yaml's.
   const server = http.createServer({ noDelay: true, requireHostHeader: false, maxHeaderSize: settings.maxRequestHeadersBytes },
     (req, res) => handle(req, res, false));
   // The exchange sends 100 Continue where Envoy does: only for a request it does not refuse first.
