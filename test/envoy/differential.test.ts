@@ -10,8 +10,10 @@ import { mulberry32 } from "../filter/fixtures";
 import { DIFF_POLICY, generateRequest, type GeneratedRequest } from "./differential-requests";
 import { startSide, type Observation, type Side } from "./differential-rig";
 
-const SEED = Number(process.env.DIFF_SEED ?? 20261202);
-const COUNT = Number(process.env.DIFF_COUNT ?? 3000);
+const DEFAULT_SEED = 20261202;
+const DEFAULT_COUNT = 3000;
+const SEED = Number(process.env.DIFF_SEED ?? DEFAULT_SEED);
+const COUNT = Number(process.env.DIFF_COUNT ?? DEFAULT_COUNT);
 const MAX_REPORTED = Number(process.env.DIFF_MAX ?? 1);
 
 /** Headers whose values legitimately differ between two runs of one request:
@@ -60,8 +62,8 @@ function describeRequest(index: number, req: GeneratedRequest): string {
 
 const clip = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "string" && x.length > 2000 ? `${x.slice(0, 2000)}… (${x.length} chars)` : x), 1);
 
-/** Outcomes the generator is meant to reach; a run of the default size that misses one has
- *  stopped testing it. */
+/** Outcomes the generator is meant to reach; the default run missing one means the generator
+ *  stopped testing it (another seed may miss a rare one, such as an upgrade's 403, by chance). */
 const EXPECTED_STATUSES = [200, 202, 204, 400, 403, 404, 413, 415, 426, 431, 500, 503];
 
 describe(`differential: the emulator gateway and Envoy agree on ${COUNT} generated requests (seed ${SEED})`, function () {
@@ -101,7 +103,7 @@ describe(`differential: the emulator gateway and Envoy agree on ${COUNT} generat
     // The run must reach both the upstream and the filter's judgement often, or agreement proves little.
     assert.ok(forwarded > COUNT * 0.2, `only ${forwarded} of ${COUNT} requests reached the upstream`);
     assert.ok(judged > COUNT * 0.5, `the filter logged for only ${judged} of ${COUNT} requests`);
-    if (COUNT >= 3000) {
+    if (SEED === DEFAULT_SEED && COUNT === DEFAULT_COUNT) {
       assert.deepEqual(EXPECTED_STATUSES.filter((s) => !statuses.has(s)), [], `statuses seen: ${[...statuses].sort().join(", ")}`);
     }
   });
