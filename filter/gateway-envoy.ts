@@ -3,11 +3,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { localEnvoyConfig, renderEnvoyConfig } from "../infra/envoyConfig";
+import { localEnvoyConfig } from "../infra/envoyConfig";
 import { EnvoyStartError, lineReader, startEnvoy, type EnvoyLine, type EnvoyProcess } from "../envoy/run";
 import type { LogEntry, LogLevel } from "./host";
-
-const ENVOY_YAML = path.join(__dirname, "..", "envoy", "envoy.yaml");
+import { renderGatewayYaml } from "./gateway-settings";
 const LISTENER = "mcp_listener";
 
 export interface EnvoyGatewayOptions {
@@ -64,7 +63,7 @@ export async function startEnvoyGateway(options: EnvoyGatewayOptions): Promise<E
     fs.writeFileSync(wasmPath, options.wasm);
   }
   const cleanup = () => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); };
-  const config = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), options.pluginConfig), {
+  const config = localEnvoyConfig(renderGatewayYaml(options.pluginConfig), {
     wasmPath,
     listen: options.listen,
     upstream: upstreamAddress(options.upstream),

@@ -1,98 +1,93 @@
-// One HTTP exchange through the filter, in the order Envoy's filter manager drives a wasm
-// filter: request headers, request body chunks (end of stream on the last), then the router
-// sends whatever the filter released; response headers and body chunks go the same way back.
+// One HTTP exchange through the filter, in the order Envoy drives it: the connection manager
+// prepares the request (gateway-path.ts, gateway-http1.ts), the filter manager runs the wasm
+// filter on request headers and body chunks (end of stream on the last), the router sends what
+// the filter released to the route's upstream, or answers 404 when no route matches and 503
+// when the upstream fails; response headers and body chunks go back the same way, and the
+// connection manager and codec frame what reaches each wire.
 import * as http from "node:http";
-import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
 import type { HeaderList, HttpContext, LocalReply, ProxyWasmHost, StreamListener } from "./host";
-
-// Connection-level headers: a proxy never forwards them (RFC 9110 7.6.1), and Envoy strips them
-// before the filter chain sees the request, then applies its own framing on each side.
-// Expect is answered by the proxy itself (Node sends the 100 Continue; Envoy does the same).
-const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect",
-]);
+import type { GatewaySettings } from "./gateway-settings";
+import { PathRejected, preparePath, routeMatches } from "./gateway-path";
+import {
+  RequestRejected, asksToClose, decodeHead, downstreamResponseHead, filterRequestHeaders, filterResponseHeaders, get, isUpgrade, upstreamRequestHead,
+  type ClientHead, type WireHead,
+} from "./gateway-http1";
 
 export interface ExchangeEnv {
   host: ProxyWasmHost;
+  settings: GatewaySettings;
   upstream: URL;
   agent: http.Agent;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
-/** The router's answer when the upstream cannot be reached: Envoy sends 503, and the
- *  local_reply_config in envoy/envoy.yaml replaces its text with this JSON-RPC error, which MCP
- *  clients can parse. Keep the two in step. */
-export const UPSTREAM_UNAVAILABLE_BODY = '{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":'
-  + '"Service unavailable: the MCP server is unreachable, or the policy filter failed and the gateway fails closed."}}';
-
-function pairs(raw: string[]): HeaderList {
-  const out: HeaderList = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i].toLowerCase(), raw[i + 1]]);
-  return out;
-}
-
-function withoutHopByHop(headers: HeaderList): HeaderList {
-  return headers.filter(([k]) => !HOP_BY_HOP.has(k));
-}
-
-function get(headers: HeaderList, name: string): string | undefined {
-  return headers.find(([k]) => k === name)?.[1];
-}
-
-/** Replace content-length by the size of the body actually sent, or drop it when the body is
- *  still streaming (then Node frames it chunked). A filter may rewrite bodies, so the size the
- *  upstream or client declared is not trusted. */
-function frame(headers: HeaderList, ended: boolean, bodyBytes: number, keepLength: boolean): HeaderList {
-  if (keepLength) return headers;
-  const out = headers.filter(([k]) => k !== "content-length");
-  if (ended) out.push(["content-length", String(bodyBytes)]);
-  return out;
-}
-
-/** Request headers as Envoy presents them to a wasm filter: the HTTP/1 codec turns Host into
- *  :authority, the connection manager sets :scheme, x-forwarded-proto and x-request-id before the
- *  filter chain runs, and transfer-encoding is consumed by the codec. */
-export function envoyRequestHeaders(req: http.IncomingMessage): HeaderList {
-  const raw = withoutHopByHop(pairs(req.rawHeaders));
-  const authority = get(raw, "host") ?? "";
-  const rest = raw.filter(([k]) => k !== "host");
-  const out: HeaderList = [
-    [":authority", authority], [":path", req.url ?? "/"], [":method", req.method ?? "GET"], [":scheme", "http"],
-    ...rest,
-  ];
-  if (get(rest, "x-forwarded-proto") === undefined) out.push(["x-forwarded-proto", "http"]);
-  if (get(rest, "x-request-id") === undefined) out.push(["x-request-id", randomUUID()]);
-  return out;
-}
-
 interface Side {
   head?: HeaderList;
+  /** The stream ended with the headers: the codec frames a headers-only message. */
+  headEnded: boolean;
   chunks: Buffer[];
   ended: boolean;
-  trailers?: HeaderList;
 }
 
-const freshSide = (): Side => ({ chunks: [], ended: false });
+const freshSide = (): Side => ({ chunks: [], ended: false, headEnded: false });
+
+/** Node's client always writes a Connection header; Envoy's codec writes none on a kept-alive
+ *  upstream connection, so it is taken out of the head Node rendered (its last line, since the
+ *  head carries its own framing). */
+function withoutNodeConnectionHeader(up: http.ClientRequest): void {
+  const rendered = (up as unknown as { _header: string })._header;
+  const stripped = rendered.replace(/Connection: keep-alive\r\n\r\n$/, "\r\n");
+  if (stripped === rendered) throw new Error("gateway: Node rendered the upstream head without its Connection: keep-alive line; update withoutNodeConnectionHeader");
+  (up as unknown as { _header: string })._header = stripped;
+}
+
+/**
+ * A request Node's HTTP parser refused: Envoy's codec refuses such requests too (the
+ * differential test holds the two to the same answers), with a 400, or a 431 for headers over
+ * max_request_headers_kb, that goes through local_reply_config
+ * (ServerConnectionImpl::sendProtocolError), and closes the connection.
+ */
+export function refuseUnparsable(env: ExchangeEnv, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === "ECONNRESET") { socket.destroy(); return; }
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  let head: HeaderList = [];
+  const body: Buffer[] = [];
+  const ctx = env.host.newHttpContext({ downstreamHeaders: (h) => { head = h; }, downstreamData: (c) => { body.push(Buffer.from(c)); } });
+  ctx.replyLocally(tooLarge ? 431 : 400, tooLarge ? "http1.headers_too_large" : "http1.codec_error");
+  ctx.done();
+  const wire = downstreamResponseHead(head, body.length === 0, { headRequest: false, closing: true, serverName: env.settings.serverName });
+  let text = `HTTP/1.1 ${wire.status} ${http.STATUS_CODES[wire.status] ?? ""}\r\n`;
+  for (let i = 0; i < wire.flat.length; i += 2) text += `${wire.flat[i]}: ${wire.flat[i + 1]}\r\n`;
+  socket.write(Buffer.concat([Buffer.from(`${text}\r\n`, "latin1"), ...body]));
+  // As after any response on a connection Envoy closes while the client may still send: read on
+  // and close after delayed_close_timeout (see Exchange.delayClose).
+  socket.removeAllListeners("data");
+  socket.on("data", () => undefined);
+  const timer = setTimeout(() => socket.destroy(), env.settings.delayedCloseMs);
+  socket.once("close", () => clearTimeout(timer));
+}
 
 export class Exchange implements StreamListener {
   private readonly ctx: HttpContext;
-  private readonly req: http.IncomingMessage;
-  private readonly res: http.ServerResponse;
-  private readonly env: ExchangeEnv;
   private readonly toUpstream = freshSide();
   private readonly toClient = freshSide();
   private upstreamReq?: http.ClientRequest;
   private upstreamRes?: http.IncomingMessage;
+  private upstreamStartMs = 0;
   private local?: LocalReply;
+  /** The whole request has been read (the connection manager's remote decode is complete). */
+  private requestComplete = false;
+  private routed = false;
+  private refusedEarly = false;
   private flushQueued = false;
   private clientStarted = false;
   private clientDone = false;
   private finished = false;
 
-  constructor(env: ExchangeEnv, req: http.IncomingMessage, res: http.ServerResponse) {
-    this.env = env;
-    this.req = req;
-    this.res = res;
+  constructor(private readonly env: ExchangeEnv, private readonly req: http.IncomingMessage, private readonly res: http.ServerResponse,
+    /** The client sent Expect: 100-continue and waits for the 100 (Node has not sent it). */
+    private readonly expectsContinue = false) {
     this.ctx = env.host.newHttpContext(this);
     // 'close' fires on normal completion and on a client abort alike: either way the stream is
     // over for Envoy, so the filter gets on_done/on_log/on_delete exactly once.
@@ -101,16 +96,50 @@ export class Exchange implements StreamListener {
 
   run(): void {
     const req = this.req;
-    // HTTP/1.1: a request without content-length or transfer-encoding has no body.
-    const hasBody = req.headers["transfer-encoding"] !== undefined
-      || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
-    this.driveRequest(() => this.ctx.requestHeaders(envoyRequestHeaders(req), !hasBody));
+    const client = req as ClientHead;
+    let headers: HeaderList;
+    let upgrade = false;
+    try {
+      const decoded = decodeHead(client, { maxHeaders: this.env.settings.maxRequestHeaders });
+      upgrade = isUpgrade(decoded);
+      // The connection manager answers Expect: 100-continue itself (proxy_100_continue is off)
+      // as soon as the codec has accepted the head, before it looks at Host, path or upgrade.
+      if (this.expectsContinue) this.res.writeContinue();
+      headers = filterRequestHeaders(decoded, client.method, {
+        prepare: () => preparePath(req.url ?? "/", this.env.settings),
+        routed: (path) => routeMatches(path, this.env.settings.route),
+      });
+    } catch (err) {
+      if (err instanceof PathRejected) this.ctx.replyLocally(400, err.details);
+      else if (err instanceof RequestRejected) this.ctx.replyLocally(err.status, err.details, Buffer.from(err.body));
+      else throw err;
+      // The connection closes after a request refused before any filter ran: the codec stops
+      // reading a connection it refused (an HTTP/1.0 one, a protocol error, an upgrade).
+      this.refusedEarly = true;
+      return;
+    }
+    // HTTP/1.1: a request without content-length or transfer-encoding has no body. An upgrade
+    // request's stream never ends: the codec passes what follows its head on as the upgraded
+    // stream's data (so a filter that waits for the end of a body waits for good, as in Envoy).
+    const declared = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
+    const hasBody = req.headers["transfer-encoding"] !== undefined || (declared !== undefined && declared > 0);
+    this.requestComplete = !hasBody && !upgrade;
+    this.driveRequest(() => this.ctx.requestHeaders(headers, this.requestComplete));
     if (!hasBody) { this.warnIfStalled(); return; }
-    req.on("data", (chunk: Buffer) => this.driveRequest(() => this.ctx.requestBody(chunk, false)));
+    // The codec ends the stream with the last bytes of a sized body, and after the last chunk
+    // of a chunked one; request trailers are dropped (HTTP/1 enable_trailers is off).
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      const last = declared !== undefined && received >= declared && !upgrade;
+      if (last) this.requestComplete = true;
+      this.driveRequest(() => this.ctx.requestBody(chunk, last));
+    });
     req.on("end", () => {
-      const trailers = pairs(req.rawTrailers);
-      if (trailers.length > 0) this.driveRequest(() => this.ctx.requestTrailers(trailers));
-      else this.driveRequest(() => this.ctx.requestBody(new Uint8Array(0), true));
+      if (declared === undefined && !upgrade) {
+        this.requestComplete = true;
+        this.driveRequest(() => this.ctx.requestBody(new Uint8Array(0), true));
+      }
       this.warnIfStalled();
     });
   }
@@ -131,8 +160,8 @@ export class Exchange implements StreamListener {
   upstreamHeaders(headers: HeaderList): void {
     this.toUpstream.head = headers;
     // This callback carries no end-of-stream flag; the stream's record does (headers-only
-    // requests such as GET and DELETE end here). Nothing has been released yet, so it is cheap.
-    if (this.ctx.upstream.ended) this.toUpstream.ended = true;
+    // requests such as GET and DELETE end here).
+    this.toUpstream.headEnded = this.toUpstream.ended = this.ctx.upstream.ended;
     this.queueFlush();
   }
   upstreamData(chunk: Uint8Array, endOfStream: boolean): void {
@@ -140,14 +169,14 @@ export class Exchange implements StreamListener {
     if (endOfStream) this.toUpstream.ended = true;
     this.queueFlush();
   }
-  upstreamTrailers(trailers: HeaderList): void {
-    this.toUpstream.trailers = trailers;
+  upstreamTrailers(): void {
+    // Only reachable with trailers the filter added; Envoy's HTTP/1 codec would not send them.
     this.toUpstream.ended = true;
     this.queueFlush();
   }
   downstreamHeaders(headers: HeaderList, endOfStream: boolean): void {
     this.toClient.head = headers;
-    if (endOfStream) this.toClient.ended = true;
+    this.toClient.headEnded = this.toClient.ended = endOfStream;
     this.queueFlush();
   }
   downstreamData(chunk: Uint8Array, endOfStream: boolean): void {
@@ -155,20 +184,19 @@ export class Exchange implements StreamListener {
     if (endOfStream) this.toClient.ended = true;
     this.queueFlush();
   }
-  downstreamTrailers(trailers: HeaderList): void {
-    this.toClient.trailers = trailers;
+  downstreamTrailers(): void {
     this.toClient.ended = true;
     this.queueFlush();
   }
   localReply(reply: LocalReply): void {
-    // The filter answered itself: nothing more goes upstream, whatever was already under way.
-    // The reply itself arrives through downstreamHeaders/downstreamData, as Envoy runs it
-    // through the filter's response callbacks.
+    // The filter, the router or the connection manager answered: nothing more goes upstream,
+    // whatever was already under way. The reply itself arrives through downstreamHeaders and
+    // downstreamData.
     this.local = reply;
     this.upstreamReq?.destroy();
     this.queueFlush();
   }
-  reset(details: string): void {
+  streamReset(details: string): void {
     this.env.log("warn", `${this.req.method} ${this.req.url}: stream reset (${details})`);
     this.resetBoth();
   }
@@ -193,8 +221,8 @@ export class Exchange implements StreamListener {
     this.flush();
   }
 
-  // Releases are collected and sent once the current host call has returned, so that a body
-  // released together with its headers is sent with an exact content-length.
+  // Releases are sent once the current host call has returned: the router and the codec act
+  // after the filter callback that released them.
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -211,37 +239,31 @@ export class Exchange implements StreamListener {
   private flushUpstream(): void {
     const side = this.toUpstream;
     if (side.head === undefined) return;
-    if (this.upstreamReq === undefined) {
-      const pending = side.chunks.reduce((n, c) => n + c.length, 0);
-      const hadBody = this.req.headers["transfer-encoding"] !== undefined || this.req.headers["content-length"] !== undefined;
-      // A GET or DELETE without a body must not gain a "content-length: 0" on the way.
-      const bodiless = side.ended && pending === 0 && !hadBody;
-      this.startUpstream(frame(withoutHopByHop(side.head), side.ended && side.trailers === undefined, pending, bodiless));
+    if (!this.routed) {
+      this.routed = true;
+      if (!routeMatches(get(side.head, ":path") ?? "/", this.env.settings.route)) {
+        this.ctx.replyLocally(404, "route_not_found");
+        return;
+      }
+      this.startUpstream(upstreamRequestHead(side.head, side.headEnded));
     }
     const up = this.upstreamReq;
     if (up === undefined) return;
     for (const chunk of side.chunks) up.write(chunk);
     side.chunks = [];
-    if (side.ended && !up.writableEnded) {
-      if (side.trailers) up.addTrailers(side.trailers);
-      up.end();
-    }
+    if (side.ended && !up.writableEnded) up.end();
   }
 
-  private startUpstream(head: HeaderList): void {
-    const method = get(head, ":method") ?? "GET";
-    const path = get(head, ":path") ?? "/";
-    const authority = get(head, ":authority");
-    // Node takes repeated headers in rawHeaders' flat form.
-    const headers = authority ? ["host", authority] : [];
-    for (const [k, v] of head) if (!k.startsWith(":")) headers.push(k, v);
+  private startUpstream(head: WireHead & { method: string; path: string }): void {
     const up = http.request({
       protocol: this.env.upstream.protocol,
       hostname: this.env.upstream.hostname,
       port: this.env.upstream.port,
-      method, path, headers, agent: this.env.agent,
+      method: head.method, path: head.path, headers: head.flat, setHost: false, agent: this.env.agent,
     });
+    withoutNodeConnectionHeader(up);
     this.upstreamReq = up;
+    this.upstreamStartMs = Date.now();
     up.on("socket", (s) => s.setNoDelay(true));
     up.on("response", (res) => this.onUpstreamResponse(res));
     up.on("error", (err) => this.onUpstreamError(err));
@@ -249,17 +271,14 @@ export class Exchange implements StreamListener {
 
   private onUpstreamResponse(res: http.IncomingMessage): void {
     this.upstreamRes = res;
-    const headers: HeaderList = [[":status", String(res.statusCode ?? 502)], ...withoutHopByHop(pairs(res.rawHeaders))];
-    const noBody = this.req.method === "HEAD" || res.statusCode === 204 || res.statusCode === 304
-      || res.headers["content-length"] === "0";
+    const status = res.statusCode ?? 502;
+    const headers = filterResponseHeaders(status, res.rawHeaders, Date.now() - this.upstreamStartMs);
+    const noBody = this.req.method === "HEAD" || status === 204 || status === 304 || res.headers["content-length"] === "0";
     this.drive(() => this.ctx.responseHeaders(headers, noBody));
     if (noBody) { res.resume(); return; }
     res.on("data", (chunk: Buffer) => this.drive(() => this.ctx.responseBody(chunk, false)));
-    res.on("end", () => {
-      const trailers = pairs(res.rawTrailers);
-      if (trailers.length > 0) this.drive(() => this.ctx.responseTrailers(trailers));
-      else this.drive(() => this.ctx.responseBody(new Uint8Array(0), true));
-    });
+    // Response trailers are dropped too (the upstream's HTTP/1 enable_trailers is off).
+    res.on("end", () => this.drive(() => this.ctx.responseBody(new Uint8Array(0), true)));
     // A reset after the headers were sent cannot become a 503 any more: Envoy resets the
     // downstream stream, which on HTTP/1 means closing the connection mid-body.
     res.on("close", () => { if (!res.complete) this.resetBoth(); });
@@ -269,11 +288,17 @@ export class Exchange implements StreamListener {
     if (this.finished || this.local) return;
     if (this.upstreamRes !== undefined || this.clientStarted) { this.resetBoth(); return; }
     this.env.log("warn", `upstream ${this.env.upstream.origin}: ${err.message}`);
-    // Envoy's router answers 503 and that reply goes through the filter's response callbacks too.
-    const body = Buffer.from(UPSTREAM_UNAVAILABLE_BODY);
-    const headers: HeaderList = [[":status", "503"], ["content-type", "application/json"], ["content-length", String(body.length)]];
-    this.drive(() => this.ctx.responseHeaders(headers, false));
-    this.drive(() => this.ctx.responseBody(body, true));
+    // The router's 503; local_reply_config gives it its body.
+    this.ctx.replyLocally(503, "upstream_reset_before_response_started{connection_termination}",
+      Buffer.from("upstream connect error or disconnect/reset before headers. reset reason: connection termination"));
+    this.flush();
+  }
+
+  /** The connection manager closes the connection after this response: the client asked to, a
+   *  local reply is a 400 (ActiveStream::onLocalReply), the request is not read to its end, or
+   *  it was refused before any filter ran. */
+  private closing(): boolean {
+    return asksToClose(this.req as ClientHead) || this.local?.status === 400 || !this.requestComplete || this.refusedEarly;
   }
 
   private flushClient(): void {
@@ -282,12 +307,14 @@ export class Exchange implements StreamListener {
     if (side.head === undefined || this.clientDone) return;
     if (!this.clientStarted) {
       this.clientStarted = true;
-      const status = Number(get(side.head, ":status") ?? "502");
-      const bytes = side.chunks.reduce((n, c) => n + c.length, 0);
-      const keepLength = this.req.method === "HEAD" || status === 204 || status === 304;
-      const head = frame(withoutHopByHop(side.head), side.ended && side.trailers === undefined, bytes, keepLength)
-        .filter(([k]) => !k.startsWith(":"));
-      res.writeHead(status, head);
+      const head = downstreamResponseHead(side.head, side.headEnded, {
+        headRequest: this.req.method === "HEAD", closing: this.closing(), serverName: this.env.settings.serverName,
+      });
+      // The head carries its own date, connection and framing; Node adds none of its own.
+      res.sendDate = false;
+      if (!head.flat.some((v, i) => i % 2 === 0 && v === "connection")) res.removeHeader("connection");
+      else if (!this.requestComplete) this.delayClose();
+      res.writeHead(head.status, head.flat);
       // SSE clients wait for the headers before any event exists: send them now.
       if (!side.ended) res.flushHeaders();
     }
@@ -295,9 +322,24 @@ export class Exchange implements StreamListener {
     side.chunks = [];
     if (side.ended) {
       this.clientDone = true;
-      if (side.trailers) res.addTrailers(side.trailers);
       res.end();
     }
+  }
+
+  /**
+   * Closing while the client may still be sending: Envoy flushes the response and waits
+   * delayed_close_timeout before it closes (ConnectionImpl FlushWriteAndDelay, chosen by
+   * ConnectionManagerImpl::doEndStream), reading on meanwhile. Node would close at once, and a
+   * close with unread bytes resets the connection, which can cost the client the response.
+   */
+  private delayClose(): void {
+    const socket = this.res.socket;
+    if (socket === null) return;
+    socket.destroySoon = () => {
+      this.req.resume();
+      const timer = setTimeout(() => socket.destroy(), this.env.settings.delayedCloseMs);
+      socket.once("close", () => clearTimeout(timer));
+    };
   }
 
   /** Abort both sides, as Envoy does on a stream reset: on HTTP/1 the client connection closes. */

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { ProxyWasmHost } from "./host";
 import type { LogEntry, LogLevel } from "./host";
-import { Exchange } from "./gateway-exchange";
+import { Exchange, refuseUnparsable } from "./gateway-exchange";
+import { readGatewaySettings, renderGatewayYaml } from "./gateway-settings";
 import { EnvoyRefused, startEnvoyGateway } from "./gateway-envoy";
 import type { EnvoyProcess } from "../envoy/run";
 
@@ -136,13 +137,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 async function startEmulatorGateway(
   options: GatewayOptions, upstream: URL, listen: { host: string; port: number }, onLog: (entry: LogEntry) => void,
 ): Promise<EmulatorGateway> {
-  // envoy/envoy.yaml sets allow_on_headers_stop_iteration and keeps the default FAIL_CLOSED:
-  // the gateway must behave as that Envoy does, or tests here would prove another setup.
+  // The Envoy settings come from envoy/envoy.yaml rendered as the envoy engine runs it, so the
+  // emulator proves the setup that is deployed, not another one.
+  const settings = readGatewaySettings(renderGatewayYaml(options.pluginConfig));
   const host = ProxyWasmHost.load(loadWasm(options.wasm), {
     pluginConfig: options.pluginConfig,
-    rootId: "mcp_filter",
-    allowOnHeadersStopIteration: true,
-    failurePolicy: "FAIL_CLOSED",
+    rootId: settings.rootId,
+    allowOnHeadersStopIteration: settings.allowOnHeadersStopIteration,
+    failurePolicy: settings.failurePolicy,
+    bufferLimitBytes: settings.bufferLimitBytes,
+    mapLocalReply: settings.mapLocalReply,
     logLevel: options.logLevel ?? "info",
     onLog,
   });
@@ -151,18 +155,27 @@ async function startEmulatorGateway(
 
   const agent = new http.Agent({ keepAlive: true });
   const env = {
-    host, upstream, agent,
+    host, settings, upstream, agent,
     log: (level: "info" | "warn" | "error", message: string) => onLog({ level, message: `gateway: ${message}` }),
   };
-  const server = http.createServer({ noDelay: true }, (req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean) => {
     try {
-      new Exchange(env, req, res).run();
+      new Exchange(env, req, res, expectsContinue).run();
     } catch (err) {
       env.log("error", `request ${req.method} ${req.url}: ${(err as Error).message}`);
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end();
     }
-  });
+  };
+  // The exchange answers an HTTP/1.1 request without Host as Envoy does (gateway-http1.ts), and
+  // refuseUnparsable what Node's parser refuses; the head size limit is envoy.yaml's.
+  const server = http.createServer({ noDelay: true, requireHostHeader: false, maxHeaderSize: settings.maxRequestHeadersBytes },
+    (req, res) => handle(req, res, false));
+  // The exchange sends 100 Continue where Envoy does: only for a request it does not refuse first.
+  server.on("checkContinue", (req, res) => handle(req, res, true));
+  // Envoy answers no other expectation (Node would answer 417): the request goes on with it.
+  server.on("checkExpectation", (req, res) => handle(req, res, false));
+  server.on("clientError", (err, socket) => refuseUnparsable(env, err, socket));
   // Long MCP streams (GET SSE, long tool calls) must not be cut by Node's default timeouts;
   // envoy.yaml likewise disables the route timeout.
   server.requestTimeout = 0;

@@ -2,6 +2,7 @@
 // options, the log, the stats store, shared data and shared queues, posted tasks.
 
 import { LogLevel, WasmResult, logLevelNumber } from "./constants";
+import type { LocalReplyMapper } from "./localreply";
 import { MetricStore } from "./metrics";
 
 export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
@@ -40,6 +41,9 @@ export interface HostOptions {
   maxLogEntries?: number;
   /** Called with the import's name ("env.proxy_log") before every host function the module calls. */
   onHostCall?: (name: string) => void;
+  /** The HCM's local_reply_config, applied to every local reply before the filters see it.
+   *  Default: none (Envoy's default body format: the body as it is, text/plain). */
+  mapLocalReply?: LocalReplyMapper;
 }
 
 export interface ResolvedOptions {
@@ -59,6 +63,7 @@ export interface ResolvedOptions {
   bufferLimitBytes: number;
   maxLogEntries: number;
   onHostCall?: (name: string) => void;
+  mapLocalReply?: LocalReplyMapper;
 }
 
 const POLICIES: readonly FailurePolicy[] = ["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"];
@@ -92,6 +97,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     bufferLimitBytes: limit,
     maxLogEntries,
     onHostCall: o.onHostCall,
+    mapLocalReply: o.mapLocalReply,
   };
 }
 

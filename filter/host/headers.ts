@@ -3,7 +3,9 @@
 // - adding a key that is one of Envoy's O(1) "inline" headers when it is already present
 //   appends ",value" to the existing entry (insertByKey -> appendToHeader); any other key
 //   adds a separate entry, so repeated headers stay repeated;
-// - replace (setCopy) overwrites the FIRST entry and keeps the others;
+// - replace (setCopy, what proxy_replace_header_map_value calls) removes every entry of the key
+//   and adds the new one at the end (pseudo-headers: at the end of the pseudo-headers);
+// - set (the inline setters such as setContentLength) changes the first entry in place;
 // - remove drops every entry; get returns the first entry (the wasm ABI has no way to
 //   return several values, Envoy context.cc getHeaderMapValue returns entry[0]);
 // - "host" in a request map is the :authority entry (StaticLookupTable legacy alias);
@@ -14,8 +16,10 @@ export type HeaderList = Array<[string, string]>;
 export type HeaderMapKind = "request" | "request-trailers" | "response" | "response-trailers";
 
 // Header names from source/common/http/headers.h for INLINE_REQ_HEADERS, INLINE_REQ_RESP_HEADERS,
-// INLINE_RESP_HEADERS and INLINE_RESP_HEADERS_TRAILERS (envoy/http/header_map.h). Extensions
-// compiled into Envoy may register more custom inline headers; those are not modeled.
+// INLINE_RESP_HEADERS and INLINE_RESP_HEADERS_TRAILERS (envoy/http/header_map.h), plus the
+// custom inline headers that extensions compiled into the official Envoy build register
+// (CustomInlineHeaderRegistry): those of the pinned release, measured by sending each name twice
+// through it (the cors, cache, compressor and grpc filters register most of them).
 const REQ_RESP = [
   "content-length", "x-envoy-attempt-count", "connection", "content-type", "x-envoy-decorator-operation",
   "keep-alive", "proxy-connection", "proxy-status", "x-request-id", "transfer-encoding", "upgrade", "via",
@@ -31,15 +35,25 @@ const REQ = [
   "x-forwarded-host", "x-forwarded-proto", "grpc-timeout", ":authority", ":method", ":path", ":protocol",
   ":scheme", "te", "user-agent",
 ];
+const REQ_CUSTOM = [
+  "accept", "accept-encoding", "authorization", "cache-control", "origin", "referer", "content-encoding", "if-none-match",
+  "if-match", "if-modified-since", "if-unmodified-since", "if-range", "pragma", "access-control-request-method",
+  "access-control-request-headers", "grpc-accept-encoding", "x-forwarded-port",
+];
+const RESP_CUSTOM = [
+  "cache-control", "content-encoding", "etag", "vary", "age", "expires", "last-modified", "access-control-allow-origin",
+  "access-control-allow-credentials", "access-control-allow-headers", "access-control-allow-methods",
+  "access-control-expose-headers", "access-control-max-age",
+];
 const RESP_TRAILERS = ["grpc-status", "grpc-message"];
 const RESP = [
   "x-envoy-upstream-service-time", ":status", "date", "x-envoy-degraded", "x-envoy-immediate-health-check-fail",
   "x-envoy-ratelimited", "x-envoy-upstream-canary", "x-envoy-upstream-healthchecked-cluster", "location", "server",
 ];
 const INLINE: Record<HeaderMapKind, ReadonlySet<string>> = {
-  request: new Set([...REQ, ...REQ_RESP]),
+  request: new Set([...REQ, ...REQ_RESP, ...REQ_CUSTOM]),
   "request-trailers": new Set(),
-  response: new Set([...RESP, ...REQ_RESP, ...RESP_TRAILERS]),
+  response: new Set([...RESP, ...REQ_RESP, ...RESP_TRAILERS, ...RESP_CUSTOM]),
   "response-trailers": new Set(RESP_TRAILERS),
 };
 
@@ -287,6 +301,13 @@ export class HeaderMap {
     if (info.pseudo) this.pseudo++;
   }
 
+  /** HeaderMapImpl::setCopy: remove, then addCopy. */
+  replace(key: string, value: string): void {
+    this.remove(key);
+    this.add(key, value);
+  }
+
+  /** An inline setter (setInline): the first entry's value in place, or a new entry. */
   set(key: string, value: string): void {
     const info = this.table.info(key);
     const i = this.find(info);

@@ -103,7 +103,7 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
     },
 
     proxy_replace_header_map_value(type: number, keyPtr: number, keySize: number, valuePtr: number, valueSize: number): number {
-      return mutateHeader(vm, type, keyPtr, keySize, valuePtr, valueSize, "set");
+      return mutateHeader(vm, type, keyPtr, keySize, valuePtr, valueSize, "replace");
     },
 
     proxy_remove_header_map_value(type: number, keyPtr: number, keySize: number): number {
@@ -230,7 +230,7 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
 }
 
 function mutateHeader(vm: WasmVm, type: number, keyPtr: number, keySize: number, valuePtr: number, valueSize: number,
-  op: "add" | "set" | "remove"): number {
+  op: "add" | "replace" | "remove"): number {
   type >>>= 0;
   if (type > HeaderMapType.Max) return R.BadArgument;
   const mem = vm.mem;
@@ -242,7 +242,7 @@ function mutateHeader(vm: WasmVm, type: number, keyPtr: number, keySize: number,
   const map = ctx.headerMap(type, true);
   if (!map) return R.BadArgument;
   if (op === "add") map.add(key, value);
-  else if (op === "set") map.set(key, value);
+  else if (op === "replace") map.replace(key, value);
   else map.remove(key);
   ctx.onHeadersModified(type);
   return R.Ok;

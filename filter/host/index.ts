@@ -8,7 +8,7 @@ export type { StreamListener, Received, StreamMode } from "./stream";
 export type { HostOptions, LogEntry, FailurePolicy } from "./core";
 export type { LogLevel } from "./constants";
 export type { HeaderList } from "./headers";
-export type { LocalReply } from "./localreply";
+export type { LocalReply, LocalReplyMapper } from "./localreply";
 export { NO_STATUS, WasmResult, FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, BufferType, HeaderMapType, StreamType, MetricType } from "./constants";
 export { checkModule, envoyImportTable, envoyExportTable } from "./abi";
 export type { AbiVersion } from "./abi";

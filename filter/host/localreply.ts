@@ -1,8 +1,10 @@
 // A local reply as Envoy prepares it (source/common/http/utility.cc prepareLocalReply and
 // encodeLocalReply): ":status", then the filter's extra headers (added as addCopy adds
-// them, keys lowercased), then content-length and a text/plain content-type for a non-empty
-// body; an empty body sends neither. A gRPC request gets a trailers-only 200 with
-// grpc-status and a percent-encoded grpc-message instead; a HEAD request gets no body.
+// them, keys lowercased), then the HCM's local_reply_config rewrite
+// (source/common/local_reply/local_reply.cc), then content-length and a content-type for a
+// non-empty body: the mapper's when it replaced the body, else text/plain where the reply set
+// none; an empty body sends neither. A gRPC request gets a trailers-only 200 with grpc-status
+// and a percent-encoded grpc-message instead; a HEAD request gets no body.
 
 import { HeaderList, HeaderMap } from "./headers";
 
@@ -16,6 +18,10 @@ export interface LocalReply {
 }
 
 export interface PreparedReply { headers: HeaderMap; body: Buffer; endWithHeaders: boolean }
+
+/** LocalReply::rewrite: the status, body and content type after the first matching mapper; with
+ *  none, Envoy's default body format keeps the body and says text/plain. */
+export type LocalReplyMapper = (reply: { status: number; details: string; body: Buffer }) => { status: number; body: Buffer; contentType: string };
 
 /** Grpc::Utility::httpToGrpcStatus */
 export function httpToGrpcStatus(code: number): number {
@@ -46,29 +52,32 @@ export function validGrpcStatus(s: number): number | undefined {
   return s >= 0 && s <= 16 ? s : undefined;
 }
 
-export function prepareLocalReply(reply: LocalReply, isGrpc: boolean, isHead: boolean): PreparedReply {
+export function prepareLocalReply(reply: LocalReply, isGrpc: boolean, isHead: boolean, map?: LocalReplyMapper): PreparedReply {
   const h = new HeaderMap("response");
   h.add(":status", String(reply.status));
   for (const [k, v] of reply.headers) h.add(k, v);
+  const mapped = map?.(reply) ?? { status: reply.status, body: reply.body, contentType: "text/plain" };
+  if (mapped.status !== reply.status) h.set(":status", String(mapped.status));
+  const body = mapped.body;
   if (isGrpc) {
     h.set(":status", "200");
     h.set("content-type", "application/grpc");
     if (h.get("grpc-status") === undefined) {
-      h.set("grpc-status", String(validGrpcStatus(reply.grpcStatus) ?? httpToGrpcStatus(reply.status)));
+      h.set("grpc-status", String(validGrpcStatus(reply.grpcStatus) ?? httpToGrpcStatus(mapped.status)));
     }
-    if (reply.body.length > 0 && !isHead) h.set("grpc-message", percentEncode(reply.body));
+    if (body.length > 0 && !isHead) h.set("grpc-message", percentEncode(body));
     h.remove("content-length");
     return { headers: h, body: Buffer.alloc(0), endWithHeaders: true };
   }
-  if (reply.body.length > 0) {
-    h.set("content-length", String(reply.body.length));
-    if (h.get("content-type") === undefined) h.set("content-type", "text/plain");
+  if (body.length > 0) {
+    h.set("content-length", String(body.length));
+    if (h.get("content-type") === undefined || !body.equals(reply.body)) h.set("content-type", mapped.contentType);
   } else {
     h.remove("content-length");
     h.remove("content-type");
   }
-  const endWithHeaders = isHead || reply.body.length === 0;
-  return { headers: h, body: isHead ? Buffer.alloc(0) : reply.body, endWithHeaders };
+  const endWithHeaders = isHead || body.length === 0;
+  return { headers: h, body: isHead ? Buffer.alloc(0) : body, endWithHeaders };
 }
 
 /** Grpc::Common::isGrpcRequestHeaders: content-type application/grpc, +suffix or ;params. */

@@ -110,7 +110,7 @@ export abstract class StreamFlow implements StreamOwner {
     this.responseDetails = reply.details;
     req.aborted = true;
     this.listener?.localReply?.(reply);
-    const prepared = prepareLocalReply(reply, isGrpcRequest(req.live?.get("content-type")), req.live?.get(":method") === "HEAD");
+    const prepared = prepareLocalReply(reply, isGrpcRequest(req.live?.get("content-type")), req.live?.get(":method") === "HEAD", this.core.opts.mapLocalReply);
     if (!resp.headersIn) {
       this.onHeaders(resp, prepared.headers.toList(), prepared.endWithHeaders, true);
       if (!prepared.endWithHeaders && !this.wasReset) this.onBody(resp, prepared.body, true, true);

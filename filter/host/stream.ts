@@ -35,6 +35,17 @@ export class HttpContext extends StreamFlow {
     return this.posted(this.onTrailers(this.resp, trailers));
   }
 
+  /**
+   * Envoy itself answers: a filter after this one (the router, when no route matches or the
+   * upstream fails) or the connection manager before any filter ran. The reply is prepared as
+   * every local reply is (local_reply_config included) and passes through this filter's response
+   * callbacks once the filter saw the request, as FilterManager::sendLocalReply sends it.
+   */
+  replyLocally(status: number, details: string, body: Uint8Array = new Uint8Array(0)): void {
+    this.sendLocalReply({ status, details, body: Buffer.from(body), headers: [], grpcStatus: -1 });
+    this.core.runPosted();
+  }
+
   private posted(status: number): number {
     this.core.runPosted();
     return status;

@@ -37,6 +37,17 @@ describe("host: header maps", () => {
     assert.deepEqual(ctx.upstream.headers?.filter(([k]) => k === "content-type"), [["content-type", "a,b"]]);
   });
 
+  // Envoy 1.40 (official build) joins these repeated request headers too: the cors, cache,
+  // compressor and grpc filters register them as custom inline headers (source/common/http/
+  // header_map_impl.cc CustomInlineHeaderRegistry). mcp-session-id and last-event-id stay apart.
+  // Measured by test/envoy/differential.test.ts, which sends them twice through both engines.
+  it("joins repeated custom inline headers of the official build (accept, content-encoding) and keeps others apart", () => {
+    const { ctx } = run(onRequestHeaders([], () => []), [
+      ...REQUEST, ["accept", "a"], ["content-encoding", "gzip"], ["mcp-session-id", "s"], ["accept", "b"], ["content-encoding", "br"], ["mcp-session-id", "t"],
+    ]);
+    assert.deepEqual(ctx.upstream.headers?.slice(REQUEST.length), [["accept", "a,b"], ["content-encoding", "gzip,br"], ["mcp-session-id", "s"], ["mcp-session-id", "t"]]);
+  });
+
   it("keeps pseudo-headers in front of the others, also when the filter adds one", () => {
     const wasm = onRequestHeaders(["proxy_add_header_map_value"], (m) => {
       const k = m.str(":protocol"), v = m.str("websocket");
@@ -77,9 +88,16 @@ describe("host: header maps", () => {
       headers: [["user-agent", "a"]], want: [["user-agent", "a,b"]],
     },
     {
-      name: "replace overwrites the first entry and keeps the others",
+      // Envoy source/common/http/header_map_impl.cc HeaderMapImpl::setCopy: remove, then addCopy.
+      // Real Envoy 1.40 forwards a replaced x-mcp-method after x-request-id (test/envoy/differential.test.ts).
+      name: "replace removes every entry of the key and adds the new value at the end",
       ops: (m) => { const k = m.str("x-tag"), v = m.str("z"); return [...m.call("proxy_replace_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
-      headers: [["x-tag", "a"], ["x-other", "o"], ["x-tag", "b"]], want: [["x-tag", "z"], ["x-other", "o"], ["x-tag", "b"]],
+      headers: [["x-tag", "a"], ["x-other", "o"], ["x-tag", "b"]], want: [["x-other", "o"], ["x-tag", "z"]],
+    },
+    {
+      name: "replace of an inline header (content-type) moves it to the end too",
+      ops: (m) => { const k = m.str("content-type"), v = m.str("text/plain"); return [...m.call("proxy_replace_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop]; },
+      headers: [["content-type", "application/json"], ["x-other", "o"]], want: [["x-other", "o"], ["content-type", "text/plain"]],
     },
     {
       name: "replace of a missing header adds it",
