@@ -6,13 +6,13 @@ import * as path from "node:path";
 import { localEnvoyConfig } from "../infra/envoyConfig";
 import { EnvoyStartError, lineReader, startEnvoy, type EnvoyLine, type EnvoyProcess } from "../envoy/run";
 import type { LogEntry, LogLevel } from "./host";
-import { renderGatewayYaml } from "./gateway-settings";
 const LISTENER = "mcp_listener";
 
 export interface EnvoyGatewayOptions {
   upstream: URL;
   listen: { host: string; port: number };
-  pluginConfig: string;
+  /** envoy/envoy.yaml rendered with the policy and the gateway key (renderGatewayYaml). */
+  rendered: string;
   /** The built filter: Envoy loads it from a file. */
   wasm: string | Uint8Array;
   logLevel: LogLevel;
@@ -63,7 +63,7 @@ export async function startEnvoyGateway(options: EnvoyGatewayOptions): Promise<E
     fs.writeFileSync(wasmPath, options.wasm);
   }
   const cleanup = () => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); };
-  const config = localEnvoyConfig(renderGatewayYaml(options.pluginConfig), {
+  const config = localEnvoyConfig(options.rendered, {
     wasmPath,
     listen: options.listen,
     upstream: upstreamAddress(options.upstream),

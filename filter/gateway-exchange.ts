@@ -7,7 +7,7 @@
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import type { HeaderList, HttpContext, LocalReply, ProxyWasmHost, StreamListener } from "./host";
-import type { GatewaySettings } from "./gateway-settings";
+import type { GatewaySettings, KeyAuth } from "./gateway-settings";
 import { PathRejected, preparePath, routeMatches } from "./gateway-path";
 import {
   RequestRejected, asksToClose, decodeHead, downstreamResponseHead, filterRequestHeaders, filterResponseHeaders, get, isUpgrade, upstreamRequestHead,
@@ -124,6 +124,13 @@ export class Exchange implements StreamListener {
     const declared = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
     const hasBody = req.headers["transfer-encoding"] !== undefined || (declared !== undefined && declared > 0);
     this.requestComplete = !hasBody && !upgrade;
+    const authorized = checkGatewayKey(headers, this.env.settings.keyAuth);
+    if (typeof authorized === "string") {
+      // api_key_auth answers before the wasm filter runs, whatever the path.
+      this.ctx.replyLocally(401, authorized, Buffer.from("Client authentication failed."));
+      return;
+    }
+    headers = authorized;
     this.driveRequest(() => this.ctx.requestHeaders(headers, this.requestComplete));
     if (!hasBody) { this.warnIfStalled(); return; }
     // The codec ends the stream with the last bytes of a sized body, and after the last chunk
@@ -359,4 +366,17 @@ export class Exchange implements StreamListener {
       this.env.log("error", `emulator error in done(): ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * envoy.filters.http.api_key_auth (Envoy source/extensions/filters/http/api_key_auth/api_key_auth.cc):
+ * the key is the header's first value; a request without it or with a key not among the
+ * credentials is refused (the details Envoy logs), otherwise the headers go on, without the
+ * key header when hide_credentials is set.
+ */
+export function checkGatewayKey(headers: HeaderList, auth: KeyAuth): HeaderList | "missing_api_key" | "unknown_api_key" {
+  const key = headers.find(([k]) => k === auth.header)?.[1];
+  if (key === undefined || key === "") return "missing_api_key";
+  if (!auth.keys.includes(key)) return "unknown_api_key";
+  return auth.hideCredentials ? headers.filter(([k]) => k !== auth.header) : headers;
 }

@@ -12,9 +12,18 @@ import type { FailurePolicy, LocalReplyMapper } from "./host";
 
 export const ENVOY_YAML = path.join(__dirname, "..", "envoy", "envoy.yaml");
 
-/** envoy.yaml rendered with a plugin configuration, as `pulumi up` renders it. */
-export function renderGatewayYaml(pluginConfig: string): string {
-  return renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), pluginConfig);
+/** envoy.yaml rendered with a plugin configuration and a gateway key, as `pulumi up` renders it. */
+export function renderGatewayYaml(pluginConfig: string, gatewayKey: string): string {
+  return renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), pluginConfig, gatewayKey);
+}
+
+/** envoy.filters.http.api_key_auth, as envoy.yaml configures it (one header source). */
+export interface KeyAuth {
+  /** The header the key is read from (its first value, as Envoy reads it). */
+  header: string;
+  keys: string[];
+  /** forwarding.hide_credentials: the header is removed before the request goes on. */
+  hideCredentials: boolean;
 }
 
 export interface GatewaySettings {
@@ -38,6 +47,7 @@ export interface GatewaySettings {
   allowOnHeadersStopIteration: boolean;
   failurePolicy: FailurePolicy;
   mapLocalReply: LocalReplyMapper;
+  keyAuth: KeyAuth;
 }
 
 type Obj = Record<string, unknown>;
@@ -158,8 +168,8 @@ export function readGatewaySettings(renderedYaml: string): GatewaySettings {
   const common = obj(hcm.common_http_protocol_options);
   onlyKnown(common, ["idle_timeout", "max_headers_count"], "common_http_protocol_options");
   const filters = list(hcm.http_filters).map((f) => String(obj(f).name));
-  if (JSON.stringify(filters) !== '["envoy.filters.http.wasm","envoy.filters.http.router"]') {
-    throw unmodelled("http_filters", JSON.stringify(filters) + " (the wasm filter then the router are modelled)");
+  if (JSON.stringify(filters) !== '["envoy.filters.http.api_key_auth","envoy.filters.http.wasm","envoy.filters.http.router"]') {
+    throw unmodelled("http_filters", JSON.stringify(filters) + " (api_key_auth, the wasm filter, then the router are modelled)");
   }
   const escaped = String(hcm.path_with_escaped_slashes_action ?? "KEEP_UNCHANGED");
   if (escaped !== "KEEP_UNCHANGED" && escaped !== "REJECT_REQUEST" && escaped !== "IMPLEMENTATION_SPECIFIC_DEFAULT") {
@@ -180,5 +190,20 @@ export function readGatewaySettings(renderedYaml: string): GatewaySettings {
     allowOnHeadersStopIteration: wasm.allow_on_headers_stop_iteration === true,
     failurePolicy: (failure === "UNSPECIFIED" ? "FAIL_CLOSED" : failure) as FailurePolicy,
     mapLocalReply: localReplyMapper(obj(hcm.local_reply_config)),
+    keyAuth: readKeyAuth(obj(obj(list(hcm.http_filters)[0]).typed_config)),
+  };
+}
+
+function readKeyAuth(config: Obj): KeyAuth {
+  const where = "envoy.filters.http.api_key_auth";
+  onlyKnown(config, ["@type", "credentials", "key_sources", "forwarding"], where);
+  const sources = list(config.key_sources).map(obj);
+  if (sources.length !== 1 || Object.keys(sources[0]).join() !== "header") throw unmodelled(where, "key sources other than one header");
+  const forwarding = obj(config.forwarding);
+  onlyKnown(forwarding, ["hide_credentials"], `${where}.forwarding`);
+  return {
+    header: String(sources[0].header).toLowerCase(),
+    keys: list(config.credentials).map((c) => String(obj(c).key)),
+    hideCredentials: forwarding.hide_credentials === true,
   };
 }

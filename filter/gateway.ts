@@ -5,6 +5,7 @@
 // - envoy: real Envoy (`npm run setup:envoy`) with envoy/envoy.yaml rendered as `pulumi up`
 //   renders it, only the wasm path and the addresses made local.
 // Production traffic goes through Envoy in the stack; this is a playground and a test rig.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -13,6 +14,7 @@ import { ProxyWasmHost } from "./host";
 import type { LogEntry, LogLevel } from "./host";
 import { Exchange, refuseUnparsable } from "./gateway-exchange";
 import { readGatewaySettings, renderGatewayYaml } from "./gateway-settings";
+import { gatewayKeyHeader } from "../infra/envoyConfig";
 import { EnvoyRefused, startEnvoyGateway } from "./gateway-envoy";
 import type { EnvoyProcess } from "../envoy/run";
 
@@ -30,6 +32,9 @@ export interface GatewayOptions {
   listen?: string;
   /** The filter configuration: the same JSON Envoy passes as the plugin configuration. */
   pluginConfig: string;
+  /** The gateway key clients must send in X-MCP-Gateway-Key, as in the stack. Default: a
+   *  random one, which `key` tells. */
+  gatewayKey?: string;
   /** The compiled filter, as a path or bytes. Default filter/build/mcp_filter.wasm. */
   wasm?: string | Uint8Array;
   /** Envoy's log level for the wasm logger. Default info. */
@@ -43,6 +48,10 @@ export interface GatewayOptions {
 interface GatewayBase {
   /** e.g. http://127.0.0.1:10000 */
   readonly url: string;
+  /** The gateway key, and the header it goes in: envoy.yaml's api_key_auth refuses any request
+   *  without it. */
+  readonly key: string;
+  readonly keyHeader: string;
   /** A filter metric by the name the filter defines (mcp_filter.denied.<rule>); undefined
    *  until the filter has defined it. */
   metric(name: string): Promise<number | undefined>;
@@ -117,29 +126,34 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const upstream = parseUpstream(options.upstream);
   const listen = parseListen(options.listen ?? "127.0.0.1:10000");
   const onLog = options.onLog ?? printLog;
+  const key = options.gatewayKey ?? randomBytes(32).toString("hex");
+  const rendered = renderGatewayYaml(options.pluginConfig, key);
+  const keyHeader = gatewayKeyHeader(rendered);
   if ((options.engine ?? "emulator") === "envoy") {
     const handle = await startEnvoyGateway({
-      upstream, listen, pluginConfig: options.pluginConfig, wasm: options.wasm ?? DEFAULT_WASM,
+      upstream, listen, rendered, wasm: options.wasm ?? DEFAULT_WASM,
       logLevel: options.logLevel ?? "info", onLog,
       onAccessLog: options.onAccessLog ?? ((line) => process.stderr.write(`[access] ${line}\n`)),
     });
     return {
       engine: "envoy",
       url: handle.url,
+      key,
+      keyHeader,
       envoy: handle.envoy,
       metric: async (name) => (await handle.envoy.stats()).get(`wasmcustom.${name}`),
       close: () => handle.close(),
     };
   }
-  return startEmulatorGateway(options, upstream, listen, onLog);
+  return startEmulatorGateway(options, rendered, upstream, listen, onLog);
 }
 
 async function startEmulatorGateway(
-  options: GatewayOptions, upstream: URL, listen: { host: string; port: number }, onLog: (entry: LogEntry) => void,
+  options: GatewayOptions, rendered: string, upstream: URL, listen: { host: string; port: number }, onLog: (entry: LogEntry) => void,
 ): Promise<EmulatorGateway> {
   // The Envoy settings come from envoy/envoy.yaml rendered as the envoy engine runs it, so the
   // emulator proves the setup that is deployed, not another one.
-  const settings = readGatewaySettings(renderGatewayYaml(options.pluginConfig));
+  const settings = readGatewaySettings(rendered);
   const host = ProxyWasmHost.load(loadWasm(options.wasm), {
     pluginConfig: options.pluginConfig,
     rootId: settings.rootId,
@@ -192,6 +206,8 @@ async function startEmulatorGateway(
   return {
     engine: "emulator",
     url: `http://${hostPart}:${addr.port}`,
+    key: settings.keyAuth.keys[0],
+    keyHeader: settings.keyAuth.header,
     host,
     metric: async (name) => host.metric(name),
     close(): Promise<void> {
@@ -206,10 +222,10 @@ async function startEmulatorGateway(
   };
 }
 
-interface CliArgs { engine: Engine; upstream: string; listen: string; config: string; wasm?: string; logLevel: LogLevel }
+interface CliArgs { engine: Engine; upstream: string; listen: string; config: string; wasm?: string; logLevel: LogLevel; gatewayKey?: string }
 
 const USAGE = "usage: npm run gateway -- --upstream http://127.0.0.1:3001 --listen 127.0.0.1:10000 --config policy.json"
-  + " [--engine emulator|envoy] [--wasm filter/build/mcp_filter.wasm] [--log-level info]";
+  + " [--engine emulator|envoy] [--key GATEWAY_KEY] [--wasm filter/build/mcp_filter.wasm] [--log-level info]";
 
 function parseArgs(argv: string[]): CliArgs {
   const values = new Map<string, string>();
@@ -217,7 +233,7 @@ function parseArgs(argv: string[]): CliArgs {
     const arg = argv[i];
     const eq = arg.indexOf("=");
     const [key, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    if (!["--engine", "--upstream", "--listen", "--config", "--wasm", "--log-level"].includes(key)) {
+    if (!["--engine", "--upstream", "--listen", "--config", "--key", "--wasm", "--log-level"].includes(key)) {
       throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
     }
     const value = inline ?? argv[++i];
@@ -231,7 +247,10 @@ function parseArgs(argv: string[]): CliArgs {
   if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level ${logLevel}: use one of ${LOG_LEVELS.join(", ")}`);
   const engine = (values.get("--engine") ?? "emulator") as Engine;
   if (!ENGINES.includes(engine)) throw new Error(`--engine ${engine}: use one of ${ENGINES.join(", ")}`);
-  return { engine, upstream, config, listen: values.get("--listen") ?? "127.0.0.1:10000", wasm: values.get("--wasm"), logLevel };
+  return {
+    engine, upstream, config, listen: values.get("--listen") ?? "127.0.0.1:10000", wasm: values.get("--wasm"), logLevel,
+    gatewayKey: values.get("--key"),
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -260,7 +279,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`gateway: ${message}\n`);
     return 1;
   }
-  process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config}, engine ${args.engine})\n`);
+  process.stdout.write(`mcp gateway: listening on ${gateway.url} -> ${args.upstream} (filter config ${args.config}, engine ${args.engine})\n`
+    + `mcp gateway: send the gateway key with every request: ${gateway.keyHeader}: ${gateway.key}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => { clearInterval(orphanWatch); void gateway.close().then(resolve); };
     process.once("SIGTERM", stop);

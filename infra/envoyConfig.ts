@@ -1,12 +1,16 @@
 // envoy/envoy.yaml is complete on its own, with the default policy as the wasm plugin's
-// configuration. The stack uploads it with only that string replaced by the `policy` config
-// value. This module is the one place that knows where the string sits, for infra and tests.
+// configuration and no gateway key (so it refuses every request). The stack uploads it with
+// that string replaced by the `policy` config value and the stack's gateway key added. This
+// module is the one place that knows where those sit, for infra, the gateway and the tests.
 import { parseDocument } from "yaml";
 
 const HCM_TYPE =
   "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const WASM_FILTER = "envoy.filters.http.wasm";
+const KEY_FILTER = "envoy.filters.http.api_key_auth";
 export const ROOT_ID = "mcp_filter";
+/** The client name the gateway key is filed under (api_key_auth's credentials[].client). */
+export const KEY_CLIENT = "librechat";
 
 type Path = (string | number)[];
 
@@ -53,12 +57,44 @@ export function pluginConfigurationOf(envoyYaml: string): string {
   return value;
 }
 
-/** envoy.yaml with the mcp_filter policy replaced; comments and everything else kept. A string
- *  policy is taken as the exact plugin configuration text, as a playground's policy file is. */
-export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unknown> | string): string {
+/** YAML path of api_key_auth's config in the HCM that runs the mcp_filter. */
+function keyFilterPath(bootstrap: unknown): Path {
+  const configPath = pluginConfigurationPath(bootstrap);
+  const httpFilters = configPath.slice(0, configPath.indexOf("http_filters") + 1);
+  let node: unknown = bootstrap;
+  for (const key of httpFilters) node = (node as Record<string | number, unknown>)[key];
+  const at = asList(node).findIndex((f) => asRecord(f).name === KEY_FILTER);
+  if (at < 0 || at > (configPath[httpFilters.length] as number)) {
+    throw new Error(`envoy.yaml must run ${KEY_FILTER} before the ${WASM_FILTER} with root_id ${ROOT_ID}`);
+  }
+  return [...httpFilters, at, "typed_config"];
+}
+
+/** The header the gateway key travels in (api_key_auth's one key source). */
+export function gatewayKeyHeader(envoyYaml: string): string {
+  const bootstrap = parseDocument(envoyYaml).toJS();
+  let node: unknown = bootstrap;
+  for (const key of keyFilterPath(bootstrap)) node = (node as Record<string | number, unknown>)[key];
+  const sources = asList(asRecord(node).key_sources);
+  const header = asRecord(sources[0]).header;
+  if (sources.length !== 1 || typeof header !== "string") throw new Error(`${KEY_FILTER} in envoy.yaml must read exactly one header`);
+  return header;
+}
+
+/**
+ * envoy.yaml with the mcp_filter policy replaced and the gateway key as api_key_auth's one
+ * credential; comments and everything else kept. A string policy is taken as the exact plugin
+ * configuration text, as a playground's policy file is. The result holds the key: keep it secret.
+ */
+export function renderEnvoyConfig(envoyYaml: string, policy: Record<string, unknown> | string, gatewayKey: string): string {
+  // api_key_auth compares the header value as sent; a key with spaces or control characters
+  // could never be sent intact.
+  if (!/^[\x21-\x7e]{16,}$/.test(gatewayKey)) throw new Error("the gateway key must be at least 16 printable ASCII characters, without spaces");
   const doc = parseDocument(envoyYaml);
   if (doc.errors.length > 0) throw new Error(`envoy.yaml does not parse: ${doc.errors[0].message}`);
-  doc.setIn(pluginConfigurationPath(doc.toJS()), typeof policy === "string" ? policy : JSON.stringify(policy));
+  const bootstrap = doc.toJS();
+  doc.setIn(pluginConfigurationPath(bootstrap), typeof policy === "string" ? policy : JSON.stringify(policy));
+  doc.setIn([...keyFilterPath(bootstrap), "credentials"], doc.createNode([{ key: gatewayKey, client: KEY_CLIENT }]));
   // Keep envoy.yaml's layout (unindented lists) and never fold the one-line policy JSON.
   return doc.toString({ indentSeq: false, lineWidth: 0 });
 }

@@ -2,6 +2,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "./config";
+import { renderEnvoyConfig } from "./envoyConfig";
+import { generateSecrets, GATEWAY_KEY_SIZES } from "./secrets";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 import { envoyReadyCheck } from "./healthchecks";
 
@@ -12,8 +14,10 @@ export interface GatewayArgs {
   mcpNetwork: docker.Network;
   /** Pinned Envoy image, 1.35 or later (allow_on_headers_stop_iteration). */
   image: string;
-  /** The rendered envoy.yaml, with the stack's policy. */
-  envoyConfig: string;
+  /** envoy/envoy.yaml as checked in; rendered here with the policy and the gateway key. */
+  envoyYaml: string;
+  /** The stack's mcp_filter policy. */
+  policy: Record<string, unknown>;
   /** Path of the built filter on this machine. */
   wasmPath: string;
   /** Hash of the filter's sources: a new hash replaces the container with the new wasm. */
@@ -31,10 +35,16 @@ export interface GatewayArgs {
 export class Gateway extends pulumi.ComponentResource {
   public readonly image: docker.RemoteImage;
   public readonly container: docker.Container;
+  /** The gateway key (secret): only requests that carry it get past Envoy. */
+  public readonly key: pulumi.Output<string>;
 
   constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mcp-envoy-wasm:infra:Gateway", name, {}, opts);
     this.image = pinnedImage(`${name}-image`, args.image, this);
+    // Generated once per stack: a secret in state, like LibreChat's own (infra/secrets.ts).
+    this.key = pulumi.secret(generateSecrets(`${name}-key`, GATEWAY_KEY_SIZES, this).values.apply((v) => v.gatewayKey));
+    // The rendered file holds the key, so it travels as a secret too.
+    const envoyConfig = pulumi.secret(this.key.apply((key) => renderEnvoyConfig(args.envoyYaml, args.policy, key)));
     this.container = new docker.Container(
       `${name}-container`,
       {
@@ -42,7 +52,7 @@ export class Gateway extends pulumi.ComponentResource {
         image: this.image.imageId,
         command: ["envoy", "-c", CONTAINER_PATHS.envoyConfig],
         uploads: [
-          { file: CONTAINER_PATHS.envoyConfig, content: args.envoyConfig },
+          { file: CONTAINER_PATHS.envoyConfig, content: envoyConfig },
           // Read from disk when the container is created; sourceHash makes a new build a
           // new container, because uploads only happen at creation.
           { file: CONTAINER_PATHS.wasm, source: args.wasmPath, sourceHash: args.wasmHash },

@@ -7,3 +7,4 @@ export const librechatUrl = stack.outputs.librechatUrl;
 export const mcpEndpoint = stack.outputs.mcpEndpoint;
 export const envoyMetricsUrl = stack.outputs.envoyMetricsUrl;
 export const envoyContainer = stack.outputs.envoyContainer;
+export const gatewayKey = stack.outputs.gatewayKey;

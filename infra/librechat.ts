@@ -19,10 +19,15 @@ export interface LibreChatArgs {
   port: number;
   /** The URL users open; LibreChat builds its links from it. */
   url: string;
+  /** The gateway key (secret), which librechat.yaml sends to Envoy from MCP_GATEWAY_KEY. */
+  gatewayKey: pulumi.Output<string>;
   containerPrefix: string;
   /** Resources the services wait for: the healthy gateway. */
   after: pulumi.Resource[];
 }
+
+/** The variable librechat.yaml reads the gateway key from (`${MCP_GATEWAY_KEY}` in headers). */
+export const GATEWAY_KEY_ENV = "MCP_GATEWAY_KEY";
 
 /** LibreChat's env var for each provider key. */
 export const PROVIDER_ENV: Record<Provider, string> = {
@@ -111,6 +116,7 @@ export class LibreChat extends pulumi.ComponentResource {
           ...(args.enableMeilisearch ? [] : ["SEARCH=false"]),
           ...services.flatMap((s) => s.env),
           ...secretEnv(this.secrets),
+          pulumi.secret(args.gatewayKey.apply((key) => `${GATEWAY_KEY_ENV}=${key}`)),
           ...providerEnv,
         ],
         volumes: [

@@ -8,6 +8,10 @@
 // - LibreChat's secrets (librechat-secrets). Rotating them on purpose:
 //   `pulumi up --replace <urn of librechat-secrets>` (sessions end; user-stored provider keys
 //   encrypted with the old CREDS_KEY can no longer be read).
+// - The gateway key (gateway-key): LibreChat sends it on every MCP request and Envoy lets in
+//   only requests that carry it. Its own generator, so that rotating LibreChat's secrets leaves
+//   it alone; `pulumi up --replace <urn of gateway-key>` rotates it, and replaces both Envoy and
+//   LibreChat, which get the new value together.
 // - The RAG database password (librechat-vectordb-password). Postgres takes
 //   POSTGRES_PASSWORD only when it creates its data directory, so the password must live as
 //   long as the vectordb volume; rotating LibreChat's secrets must not change it.
@@ -29,6 +33,9 @@ export const LIBRECHAT_SECRET_SIZES = {
 export type LibreChatSecrets = Record<keyof typeof LIBRECHAT_SECRET_SIZES, string>;
 
 export const POSTGRES_SECRET_SIZES = { postgresPassword: 24 };
+
+/** The gateway key: 32 bytes, hex. */
+export const GATEWAY_KEY_SIZES = { gatewayKey: 32 };
 export type PostgresSecrets = Record<keyof typeof POSTGRES_SECRET_SIZES, string>;
 
 // Run as `node -e <script>`: Node is on every machine that runs this program, and passing

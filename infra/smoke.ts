@@ -3,7 +3,7 @@
 // --metrics, --key and --librechat override them, and --no-librechat skips LibreChat's check.
 import { execFileSync } from "node:child_process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 
 /** The header LibreChat sends the gateway key in (librechat/librechat.yaml). */
@@ -66,7 +66,13 @@ export function smokeSteps(t: SmokeTarget): Step[] {
         before = await counters(t.metrics);
         const transport = new StreamableHTTPClientTransport(new URL(t.endpoint), { requestInit: { headers: mcpHeaders(t.key) } });
         client = new Client({ name: "mcp-envoy-wasm-smoke", version: "1.0.0" });
-        await client.connect(transport, { timeout: TIMEOUT_MS });
+        try {
+          await client.connect(transport, { timeout: TIMEOUT_MS });
+        } catch (err) {
+          // The SDK's message carries the body; the status says more (401: the key is wrong).
+          if (err instanceof StreamableHTTPError) fail(`HTTP ${err.code}: ${err.message}`);
+          throw err;
+        }
         return `session ${transport.sessionId ?? "(none)"}`;
       },
     },

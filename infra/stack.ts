@@ -4,7 +4,6 @@ import * as fs from "fs";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, PROJECT_ROOT, projectFiles, urlHost } from "./config";
-import { renderEnvoyConfig } from "./envoyConfig";
 import { FilterBuild, filterSourceHash } from "./filterBuild";
 import { Gateway } from "./gateway";
 import { LibreChat } from "./librechat";
@@ -41,7 +40,8 @@ export function createStack(options: StackOptions = {}) {
     network,
     mcpNetwork,
     image: cfg.images.envoy,
-    envoyConfig: renderEnvoyConfig(fs.readFileSync(files.envoyConfig, "utf8"), cfg.policy),
+    envoyYaml: fs.readFileSync(files.envoyConfig, "utf8"),
+    policy: cfg.policy,
     wasmPath: files.wasm,
     wasmHash: filter.sourceHash,
     publishAddress: cfg.publishAddress,
@@ -63,6 +63,7 @@ export function createStack(options: StackOptions = {}) {
     publishAddress: cfg.publishAddress,
     port: cfg.ports.librechat,
     url: librechatUrl,
+    gatewayKey: gateway.key,
     containerPrefix: prefix,
     after: [gateway.container],
   });
@@ -80,6 +81,8 @@ export function createStack(options: StackOptions = {}) {
       envoyMetricsUrl: `http://127.0.0.1:${cfg.ports.envoyMetrics}/stats/prometheus`,
       // For `docker logs -f <name>`: the filter's audit log and Envoy's access log.
       envoyContainer: gateway.container.name,
+      // For curl and `npm run smoke`: `npx pulumi stack output --show-secrets gatewayKey`.
+      gatewayKey: gateway.key,
     },
   };
 }

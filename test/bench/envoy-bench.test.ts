@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import { parse } from "yaml";
 import { startEnvoy, validateEnvoyConfig, type EnvoyProcess } from "../../envoy/run";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
-import { CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ConfigName } from "../../filter/bench/envoy/configs";
 import { checkPolicies, post, toolsCall } from "../../filter/bench/envoy/checks";
 import { parseH2loadLog, quantile } from "../../filter/bench/envoy/load";
 import { goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
@@ -19,7 +19,7 @@ describe("bench:envoy configurations", function () {
   const configs = proxyConfigs(UPSTREAM);
 
   it("B is the stack's envoy.yaml as pulumi up renders it with Pulumi.yaml's default policy, made local", function () {
-    const expected = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), defaultPolicy()), {
+    const expected = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), defaultPolicy(), BENCH_GATEWAY_KEY), {
       wasmPath: WASM_PATH, listen: { host: "127.0.0.1", port: 0 }, upstream: UPSTREAM, admin: { host: "127.0.0.1", port: 0 },
     });
     assert.equal(configs.B, expected);
@@ -34,9 +34,13 @@ describe("bench:envoy configurations", function () {
     assert.deepEqual(withoutFilters(configs.A), withoutFilters(configs.B));
     assert.deepEqual(withoutFilters(configs.C), withoutFilters(configs.B));
     const names = (k: ConfigName) => hcmOf(parse(configs[k]) as Doc).http_filters.map((f) => f.name);
-    assert.deepEqual(names("A"), ["envoy.filters.http.router"]);
-    assert.deepEqual(names("B"), ["envoy.filters.http.wasm", "envoy.filters.http.router"]);
-    assert.deepEqual(names("C"), ["envoy.filters.http.mcp", "envoy.filters.http.rbac", "envoy.filters.http.router"]);
+    // The stack's gateway key check stays in all three; only the policy filter differs.
+    const keyCheck = (k: ConfigName) => JSON.stringify(hcmOf(parse(configs[k]) as Doc).http_filters[0]);
+    assert.equal(keyCheck("A"), keyCheck("B"));
+    assert.equal(keyCheck("C"), keyCheck("B"));
+    assert.deepEqual(names("A"), ["envoy.filters.http.api_key_auth", "envoy.filters.http.router"]);
+    assert.deepEqual(names("B"), ["envoy.filters.http.api_key_auth", "envoy.filters.http.wasm", "envoy.filters.http.router"]);
+    assert.deepEqual(names("C"), ["envoy.filters.http.api_key_auth", "envoy.filters.http.mcp", "envoy.filters.http.rbac", "envoy.filters.http.router"]);
   });
 
   for (const k of CONFIGS) {

@@ -49,9 +49,14 @@ describe("envoy/envoy.yaml", () => {
     assert.strictEqual(config.allow_on_headers_stop_iteration, true);
   });
 
-  it("runs the wasm filter before the router, and the router last", () => {
+  it("checks the gateway key first, then runs the wasm filter, and the router last", () => {
     const names = hcm.http_filters.map((f: { name: string }) => f.name);
-    assert.deepStrictEqual(names, ["envoy.filters.http.wasm", "envoy.filters.http.router"]);
+    assert.deepStrictEqual(names, ["envoy.filters.http.api_key_auth", "envoy.filters.http.wasm", "envoy.filters.http.router"]);
+    const keyCheck = hcm.http_filters[0].typed_config;
+    // As checked in, no key is valid: the file on its own refuses every request.
+    assert.deepStrictEqual(keyCheck.credentials, []);
+    assert.deepStrictEqual(keyCheck.key_sources, [{ header: "x-mcp-gateway-key" }]);
+    assert.deepStrictEqual(keyCheck.forwarding, { hide_credentials: true }, "the MCP server never sees the key");
   });
 
   it("listens, administers and routes on the ports and names the stack uses", () => {
@@ -90,7 +95,7 @@ describe("envoy/envoy.yaml", () => {
       assert.strictEqual(m.filter.status_code_filter.comparison.op, "EQ");
       return m.filter.status_code_filter.comparison.value.default_value;
     });
-    assert.deepStrictEqual(statuses, [400, 404, 408, 413, 431, 500, 502, 503, 504]);
+    assert.deepStrictEqual(statuses, [400, 401, 404, 408, 413, 431, 500, 502, 503, 504]);
     for (const m of mappers) {
       assert.strictEqual(m.body_format_override.content_type, "application/json");
       const body = JSON.parse(m.body_format_override.text_format_source.inline_string);
@@ -107,7 +112,7 @@ describe("envoy/envoy.yaml", () => {
 
 describe("rendering envoy.yaml with a stack's policy", () => {
   const custom = { ...DEFAULT_POLICY, mode: "monitor", rules: [{ action: "deny", tools: ["echo"] }] };
-  const rendered = renderEnvoyConfig(envoyYaml, custom);
+  const rendered = renderEnvoyConfig(envoyYaml, custom, "0123456789abcdef0123456789abcdef");
 
   it("replaces the plugin configuration with the policy", () => {
     assert.deepStrictEqual(JSON.parse(pluginConfigurationOf(rendered)), custom);
@@ -121,6 +126,7 @@ describe("rendering envoy.yaml with a stack's policy", () => {
       let node: any = doc;
       for (const key of at.slice(0, -1)) node = node[key];
       node[at[at.length - 1]] = "<policy>";
+      (doc as any).static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.credentials = "<key>";
       return doc;
     };
     assert.deepStrictEqual(clear(after), clear(before));
@@ -128,7 +134,16 @@ describe("rendering envoy.yaml with a stack's policy", () => {
 
   it("refuses a config without exactly one mcp_filter", () => {
     const doc = parse(envoyYaml);
-    doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.splice(0, 1);
+    const filters = doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
+    filters.splice(filters.findIndex((f: { name: string }) => f.name === "envoy.filters.http.wasm"), 1);
     assert.throws(() => pluginConfigurationPath(doc), /exactly one envoy\.filters\.http\.wasm with root_id mcp_filter; found 0/);
+  });
+
+  it("puts the gateway key in as the one credential, and refuses a key that could not be sent intact", () => {
+    const filters = parse(rendered).static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
+    assert.deepStrictEqual(filters[0].typed_config.credentials, [{ key: "0123456789abcdef0123456789abcdef", client: "librechat" }]);
+    for (const bad of ["", "short", "has a space in it 123", "tab\there-0123456789"]) {
+      assert.throws(() => renderEnvoyConfig(envoyYaml, custom, bad), /the gateway key must be at least 16 printable ASCII characters/);
+    }
   });
 });

@@ -5,6 +5,8 @@ import * as path from "path";
 import { configSchema, Constants } from "librechat-data-provider";
 import { parse } from "yaml";
 import { ALIASES, CONTAINER_PORTS } from "../../infra/config";
+import { gatewayKeyHeader } from "../../infra/envoyConfig";
+import { GATEWAY_KEY_ENV } from "../../infra/librechat";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const raw = parse(fs.readFileSync(path.join(ROOT, "librechat", "librechat.yaml"), "utf8"));
@@ -56,6 +58,14 @@ describe("librechat/librechat.yaml", () => {
     const userHeader = pulumiYaml.config.policy.default.userHeader as string;
     const sent = Object.entries(server.headers).filter(([name]) => name.toLowerCase() === userHeader);
     assert.deepStrictEqual(sent.map(([, value]) => value), ["{{LIBRECHAT_USER_ID}}"]);
+  });
+
+  it("sends the gateway key in the header Envoy checks, from the variable the stack sets", () => {
+    const server = Object.values(raw.mcpServers)[0] as { headers: Record<string, string> };
+    const keyHeader = gatewayKeyHeader(fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8"));
+    const sent = Object.entries(server.headers).filter(([name]) => name.toLowerCase() === keyHeader);
+    // LibreChat replaces ${VAR} in an admin-configured server's headers with its environment.
+    assert.deepStrictEqual(sent.map(([, value]) => value), [`\${${GATEWAY_KEY_ENV}}`]);
   });
 
   it("allows the gateway's MCP listener only: its scheme, host and port", () => {

@@ -61,7 +61,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: bypass attempts inside 
     everything = await startEverything();
     recorder = await startRecorder(everything.url);
     gw = await startTestGateway(recorder.url, POLICY, engine);
-    session = await connect(gw.url);
+    session = await connect(gw.url, gw.auth);
   });
 
   after(async function () {

@@ -126,7 +126,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
 
   it("SSE events reach the client one by one, as the upstream writes them", async function () {
     const arrivals: Array<{ at: number; data: string }> = [];
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, { headers: gw.auth }, resolve));
     assert.equal(res.headers["content-type"], "text/event-stream");
     assert.equal(res.headers["content-length"], undefined);
     const sentBefore = stub.sent.length;
@@ -145,7 +145,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
 
   it("a client that goes away mid-stream closes the upstream request too", async function () {
     const closedBefore = stub.closed.length;
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/events`, { headers: gw.auth }, resolve));
     await new Promise<void>((resolve) => res.once("data", () => resolve()));
     res.destroy();
     const deadline = Date.now() + 2000;
@@ -154,7 +154,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
   });
 
   it("an upstream that dies mid-stream ends the client's response incomplete, not as a clean end", async function () {
-    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/broken`, resolve));
+    const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${gw.url}/mcp/broken`, { headers: gw.auth }, resolve));
     let body = "";
     res.on("data", (c: Buffer) => { body += c.toString(); });
     await new Promise<void>((resolve) => { res.on("close", () => resolve()); res.on("error", () => undefined); });
@@ -166,7 +166,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const get = (): Promise<{ reused: boolean; body: string; length?: string }> => new Promise((resolve, reject) => {
-        const req = http.get(`${gw.url}/mcp/plain`, { agent }, (res) => {
+        const req = http.get(`${gw.url}/mcp/plain`, { agent, headers: gw.auth }, (res) => {
           let body = "";
           res.on("data", (c: Buffer) => { body += c.toString(); });
           res.on("end", () => resolve({ reused: req.reusedSocket, body, length: res.headers["content-length"] }));
@@ -188,7 +188,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
   it("answers 503 with a JSON-RPC error body when the upstream is down", async function () {
     const down = await startTestGateway(`http://127.0.0.1:${await freePort()}`, POLICY, engine);
     try {
-      const res = await rawRequest(`${down.url}/mcp`, "POST", { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      const res = await rawRequest(`${down.url}/mcp`, "POST", { ...down.auth, "content-type": "application/json", accept: "application/json, text/event-stream" },
         JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }));
       assert.equal(res.status, 503);
       assert.match(String(res.headers["content-type"]), /application\/json/);
@@ -204,7 +204,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
     const sdk = await startSdkServer(false);
     const via = await startTestGateway(sdk.url, POLICY, engine);
     try {
-      const live = await connect(via.url);
+      const live = await connect(via.url, via.auth);
       const headers = { ...sessionHeaders(live), "mcp-session-id": "00000000-0000-4000-8000-000000000000" };
       const body = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
       const direct = await rawRequest(`${sdk.url}/mcp`, "POST", headers, body);
@@ -213,7 +213,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
       assert.deepEqual([proxied.status, proxied.headers["content-type"], proxied.text], [direct.status, direct.headers["content-type"], direct.text]);
       // What LibreChat's client sees: a 404 it can act on by initializing again.
       const stale = new Client({ name: "stale", version: "1.0.0" });
-      await stale.connect(new StreamableHTTPClientTransport(new URL("/mcp", via.url), { sessionId: "00000000-0000-4000-8000-000000000000" }));
+      await stale.connect(new StreamableHTTPClientTransport(new URL("/mcp", via.url), { sessionId: "00000000-0000-4000-8000-000000000000", requestInit: { headers: via.auth } }));
       await assert.rejects(stale.listTools(), (err: unknown) => err instanceof StreamableHTTPError && err.code === 404);
       await stale.close();
       await live.close();
@@ -227,7 +227,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
     const sdk = await startSdkServer(true);
     const via = await startTestGateway(sdk.url, POLICY, engine);
     try {
-      const live = await connect(via.url);
+      const live = await connect(via.url, via.auth);
       const res = await rawRequest(`${via.url}/mcp`, "POST", sessionHeaders(live), JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" }));
       assert.match(String(res.headers["content-type"]), /application\/json/);
       // The filter drops content-length and releases the headers before the body is rewritten,
@@ -257,14 +257,16 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
       for (const c of children.splice(0)) await stopChild(c);
     });
 
-    async function listening(child: ChildProcess): Promise<string> {
+    /** The URL and the gateway key the CLI prints once it listens. */
+    async function listening(child: ChildProcess): Promise<{ url: string; auth: Record<string, string> }> {
       let out = "";
-      return new Promise<string>((resolve, reject) => {
+      return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out}`)), 20_000);
         child.stdout!.on("data", (d: Buffer) => {
           out += d.toString();
           const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(out);
-          if (m && m[2] !== "0") { clearTimeout(timer); resolve(m[1]); }
+          const k = /send the gateway key with every request: ([a-z0-9-]+): (\S+)\n/.exec(out);
+          if (m && k && m[2] !== "0") { clearTimeout(timer); resolve({ url: m[1], auth: { [k[1]]: k[2] } }); }
         });
         child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
       });
@@ -275,14 +277,19 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: the gateway as an HTTP 
     it("prints the real port when listening on port 0, proxies, logs to stderr, and exits 0 on SIGTERM with nothing left running", async function () {
       const config = path.join(tmp, "policy.json");
       fs.writeFileSync(config, JSON.stringify(POLICY));
-      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config]);
+      const key = randomUUID();
+      const child = cli(["--upstream", stub.url, "--listen", "127.0.0.1:0", "--config", config, "--key", key]);
       let err = "";
       child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-      const url = await listening(child);
+      const { url, auth } = await listening(child);
+      assert.deepEqual(auth, { "x-mcp-gateway-key": key }, "the CLI prints the key it was given");
       const spawned = childPids(child.pid!);
       assert.equal(spawned.length, engine === "envoy" ? 1 : 0, `the gateway's child processes: ${spawned.join(", ")}`);
-      assert.equal((await rawRequest(`${url}/mcp/plain`, "GET", {})).text, "ok");
-      const denied = await rawRequest(`${url}/mcp`, "POST", { "content-type": "application/json", "x-user-id": "u-cli" },
+      assert.equal((await rawRequest(`${url}/mcp/plain`, "GET", auth)).text, "ok");
+      const unauthorized = await rawRequest(`${url}/mcp/plain`, "GET", {});
+      assert.equal(unauthorized.status, 401, "without the key, as in the stack");
+      assert.equal((JSON.parse(unauthorized.text) as { error: { code: number } }).error.code, -32000);
+      const denied = await rawRequest(`${url}/mcp`, "POST", { ...auth, "content-type": "application/json", "x-user-id": "u-cli" },
         JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get-env", arguments: {} } }));
       assert.equal(denied.status, 200);
       await until(() => err.includes('"user":"u-cli"'));

@@ -136,7 +136,14 @@ export function callsReaching(recorder: Recorder, tools: string[]): Array<Record
   return hits;
 }
 
-export interface TestGateway { gateway: Gateway; url: string; logs: LogEntry[]; close(): Promise<void> }
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  /** The gateway key header, as LibreChat sends it: every request through the gateway needs it. */
+  auth: Record<string, string>;
+  logs: LogEntry[];
+  close(): Promise<void>;
+}
 
 /** The gateway in-process, with the real filter build: a missing build throws here and fails the run. */
 export async function startTestGateway(upstream: string, policy: object, engine: Engine): Promise<TestGateway> {
@@ -144,17 +151,23 @@ export async function startTestGateway(upstream: string, policy: object, engine:
   const gateway = await startGateway({
     engine, upstream, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(policy), onLog: (e) => logs.push(e), onAccessLog: () => undefined,
   });
-  return { gateway, url: gateway.url, logs, close: () => gateway.close() };
+  return { gateway, url: gateway.url, auth: { [gateway.keyHeader]: gateway.key }, logs, close: () => gateway.close() };
 }
 
-export interface Session { client: Client; transport: StreamableHTTPClientTransport; close(): Promise<void> }
+export interface Session {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+  /** The headers the session sends on every request (the gateway key, a user id). */
+  headers: Record<string, string>;
+  close(): Promise<void>;
+}
 
 export async function connect(baseUrl: string, headers: Record<string, string> = {}): Promise<Session> {
   const transport = new StreamableHTTPClientTransport(new URL("/mcp", baseUrl), { requestInit: { headers } });
   const client = new Client({ name: "e2e", version: "1.0.0" });
   await client.connect(transport);
   return {
-    client, transport,
+    client, transport, headers,
     close: async () => { await client.close().catch(() => undefined); },
   };
 }
@@ -211,6 +224,7 @@ export function responseMessages(res: RawResponse): Array<Record<string, unknown
 /** Headers a Streamable HTTP client sends inside a live session. */
 export function sessionHeaders(s: Session, contentType: string | undefined = "application/json"): Record<string, string> {
   const h: Record<string, string> = {
+    ...s.headers,
     accept: "application/json, text/event-stream",
     "mcp-session-id": s.transport.sessionId ?? "",
     "mcp-protocol-version": s.transport.protocolVersion ?? "",

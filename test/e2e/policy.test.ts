@@ -40,8 +40,8 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
   let enforce: TestGateway;
   let monitor: TestGateway;
   const sessions: Session[] = [];
-  const open = async (url: string, headers: Record<string, string> = {}): Promise<Session> => {
-    const s = await connect(url, headers);
+  const open = async (via: TestGateway, headers: Record<string, string> = {}): Promise<Session> => {
+    const s = await connect(via.url, { ...via.auth, ...headers });
     sessions.push(s);
     return s;
   };
@@ -63,7 +63,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
 
   describe("maxBodyBytes", function () {
     it("a body of exactly maxBodyBytes is judged and forwarded", async function () {
-      const s = await open(enforce.url);
+      const s = await open(enforce);
       recorder.requests.length = 0;
       const body = echoBodyOfSize(21, MAX_BODY);
       const res = await rawRequest(`${enforce.url}/mcp`, "POST", sessionHeaders(s), body);
@@ -77,7 +77,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
     });
 
     it("a body one byte over maxBodyBytes gets a JSON-RPC error, is counted, and nothing reaches the server", async function () {
-      const s = await open(enforce.url);
+      const s = await open(enforce);
       recorder.requests.length = 0;
       const counted = await enforce.gateway.metric("mcp_filter.oversize_bodies") ?? 0;
       const res = await rawRequest(`${enforce.url}/mcp`, "POST", sessionHeaders(s), echoBodyOfSize(22, MAX_BODY + 1));
@@ -95,14 +95,14 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
 
   describe("mode: monitor", function () {
     it("enforce mode denies get-env and counts the denial under the rule's name", async function () {
-      const s = await open(enforce.url);
+      const s = await open(enforce);
       const counted = await enforce.gateway.metric(`mcp_filter.denied.${RULE}`) ?? 0;
       await assert.rejects(s.client.callTool({ name: "get-env", arguments: {} }), (err: unknown) => err instanceof McpError && err.code === -32602);
       assert.equal(await enforce.gateway.metric(`mcp_filter.denied.${RULE}`), counted + 1);
     });
 
     it("monitor mode forwards the same call, so get-env runs, and counts it as a would-be denial", async function () {
-      const s = await open(monitor.url);
+      const s = await open(monitor);
       recorder.requests.length = 0;
       const counted = await monitor.gateway.metric(`mcp_filter.would_deny.${RULE}`) ?? 0;
       const result = await s.client.callTool({ name: "get-env", arguments: {} });
@@ -113,7 +113,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
     });
 
     it("monitor mode lists the tools enforce mode hides", async function () {
-      const s = await open(monitor.url);
+      const s = await open(monitor);
       const names = (await s.client.listTools()).tools.map((t) => t.name);
       assert.ok(names.includes("get-env"), names.join(", "));
     });
@@ -121,7 +121,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
 
   describe("per-user rules keyed on userHeader", function () {
     it("alice may not call echo and does not see it listed", async function () {
-      const alice = await open(enforce.url, { "x-user-id": "alice" });
+      const alice = await open(enforce, { "x-user-id": "alice" });
       recorder.requests.length = 0;
       await assert.rejects(alice.client.callTool({ name: "echo", arguments: { message: "hi" } }), (err: unknown) => {
         assert.ok(err instanceof McpError);
@@ -136,7 +136,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
     });
 
     it("bob, under the same policy, calls echo and sees it listed", async function () {
-      const bob = await open(enforce.url, { "x-user-id": "bob" });
+      const bob = await open(enforce, { "x-user-id": "bob" });
       const result = await bob.client.callTool({ name: "echo", arguments: { message: "hi from bob" } });
       assert.match(text(result), /hi from bob/);
       const names = (await bob.client.listTools()).tools.map((t) => t.name);
@@ -164,7 +164,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: policy features through
     /** tools/list as `user`, then a resume from before its answer; the names the replay lists. */
     async function replayedTools(user?: string): Promise<string[]> {
       const extra: Record<string, string> = user === undefined ? {} : { "x-user-id": user };
-      const s = await open(enforce.url, extra);
+      const s = await open(enforce, extra);
       const list = await rawRequest(`${enforce.url}/mcp`, "POST", { ...sessionHeaders(s), ...extra }, JSON.stringify({ jsonrpc: "2.0", id: 31, method: "tools/list" }));
       const ids = [...list.text.matchAll(/^id: *(.+?)\r?$/gm)].map((m) => m[1]);
       // The SDK's server opens each stream with an empty event that has an id (a resumption point).

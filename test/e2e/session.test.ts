@@ -26,8 +26,9 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   let recorder: Recorder;
   let gw: TestGateway;
   const sessions: Session[] = [];
-  const open = async (url: string): Promise<Session> => {
-    const s = await connect(url);
+  // The gateway with its key, as LibreChat connects; the server itself without.
+  const open = async (via: TestGateway | string): Promise<Session> => {
+    const s = typeof via === "string" ? await connect(via) : await connect(via.url, via.auth);
     sessions.push(s);
     return s;
   };
@@ -46,7 +47,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   });
 
   it("initialize hands the server's session id to the client, and later requests carry it to the server", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     const sid = s.transport.sessionId;
     assert.match(sid ?? "", /^[0-9a-f-]{36}$/, "the initialize response's mcp-session-id reached the client");
     await s.client.ping();
@@ -59,13 +60,13 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
     const direct = await open(everything.url);
     const all = (await direct.client.listTools()).tools.map((t) => t.name).sort();
     for (const d of DENIED) assert.ok(all.includes(d), `server-everything offers ${d}, so hiding it is observable`);
-    const s = await open(gw.url);
+    const s = await open(gw);
     const seen = (await s.client.listTools()).tools.map((t) => t.name).sort();
     assert.deepEqual(seen, all.filter((n) => !DENIED.includes(n)));
   });
 
   it("an allowed tools/call runs: get-sum of 7 and 3 is 10", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     recorder.requests.length = 0;
     const result = await s.client.callTool({ name: "get-sum", arguments: { a: 7, b: 3 } });
     assert.match(text(result), /\b10\b/);
@@ -76,7 +77,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   });
 
   it("a denied tools/call reaches the SDK as a JSON-RPC error and the same session keeps working", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     const counted = await gw.gateway.metric("mcp_filter.denied.no-env-no-fetch") ?? 0;
     await assert.rejects(s.client.callTool({ name: "get-env", arguments: {} }), (err: unknown) => {
       assert.ok(err instanceof McpError, `expected McpError, got ${String(err)}`);
@@ -92,7 +93,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   });
 
   it("progress notifications of a long-running tool arrive while it runs, not in one lump at the end", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     const steps = 5;
     const stepMs = 300;
     const t0 = Date.now();
@@ -113,7 +114,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   });
 
   it("the GET SSE stream carries server-initiated messages, and DELETE ends the session at the server", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     const sid = s.transport.sessionId ?? "";
     const logs: string[] = [];
     s.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { logs.push(String(n.params.data)); });
@@ -131,6 +132,7 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
     assert.ok(recorder.requests.some((r) => r.method === "DELETE" && r.headers["mcp-session-id"] === sid), "DELETE reached the server");
     assert.equal(s.transport.sessionId, undefined, "the SDK accepted the DELETE response");
     const refused = await rawRequest(`${gw.url}/mcp`, "POST", {
+      ...gw.auth,
       "content-type": "application/json", accept: "application/json, text/event-stream",
       "mcp-session-id": sid, "mcp-protocol-version": s.transport.protocolVersion ?? "",
     }, JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }));
@@ -138,14 +140,14 @@ for (const engine of ENGINES) describe(`e2e [${engine}]: an MCP session through 
   });
 
   it("the server's answer for an unknown session reaches the client unchanged", async function () {
-    const s = await open(gw.url);
+    const s = await open(gw);
     const headers = {
       "content-type": "application/json", accept: "application/json, text/event-stream",
       "mcp-session-id": "00000000-0000-4000-8000-000000000000", "mcp-protocol-version": s.transport.protocolVersion ?? "",
     };
     const body = JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/list" });
     const direct = await rawRequest(`${everything.url}/mcp`, "POST", headers, body);
-    const via = await rawRequest(`${gw.url}/mcp`, "POST", headers, body);
+    const via = await rawRequest(`${gw.url}/mcp`, "POST", { ...headers, ...gw.auth }, body);
     assert.ok(direct.status >= 400, `server-everything refuses the unknown session (got ${direct.status})`);
     assert.equal(via.status, direct.status);
     assert.equal(via.headers["content-type"], direct.headers["content-type"]);

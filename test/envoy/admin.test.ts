@@ -10,7 +10,7 @@ import { localEnvoyConfig, METRICS_LISTENER, renderEnvoyConfig } from "../../inf
 import { envoyReadyCheck } from "../../infra/healthchecks";
 import { startEnvoy, type EnvoyProcess } from "../../envoy/run";
 import { freePort, rawRequest } from "../e2e/harness";
-import { ENVOY_YAML, FILTER_WASM, LISTENER, STACK_POLICY } from "./stack";
+import { ENVOY_YAML, FILTER_WASM, GATEWAY_AUTH, GATEWAY_KEY, LISTENER, STACK_POLICY } from "./stack";
 
 // The address another container on Envoy's network uses stands in as 127.0.0.2: on Linux every
 // 127/8 address reaches this machine, but a socket bound to 127.0.0.1 only answers on 127.0.0.1,
@@ -38,7 +38,7 @@ describe("Envoy's admin interface and the metrics listener", function () {
   let metricsPort: number;
 
   before(async function () {
-    const rendered = renderEnvoyConfig(ENVOY_YAML, STACK_POLICY);
+    const rendered = renderEnvoyConfig(ENVOY_YAML, STACK_POLICY, GATEWAY_KEY);
     adminPort = await freePort();
     // The container's bind addresses (0.0.0.0 for the listeners, 127.0.0.1 for the admin),
     // on free ports. The MCP server is not needed: nothing here is forwarded to it.
@@ -67,9 +67,11 @@ describe("Envoy's admin interface and the metrics listener", function () {
 
   it("the MCP listener has no admin pages either", async function () {
     for (const p of ["/quitquitquit", "/stats/prometheus", "/ready"]) {
-      assert.equal((await rawRequest(`http://${OTHER_CONTAINER}:${mcpPort}${p}`, "GET", {})).status, 404, `GET ${p}`);
+      // Without the gateway key nothing gets past Envoy's key check.
+      assert.equal((await rawRequest(`http://${OTHER_CONTAINER}:${mcpPort}${p}`, "POST", {})).status, 401, `POST ${p} without the key`);
+      assert.equal((await rawRequest(`http://${OTHER_CONTAINER}:${mcpPort}${p}`, "GET", GATEWAY_AUTH)).status, 404, `GET ${p}`);
       // A POST meets the policy filter first, which refuses a body without a JSON content type.
-      assert.equal((await rawRequest(`http://${OTHER_CONTAINER}:${mcpPort}${p}`, "POST", {})).status, 415, `POST ${p}`);
+      assert.equal((await rawRequest(`http://${OTHER_CONTAINER}:${mcpPort}${p}`, "POST", GATEWAY_AUTH)).status, 415, `POST ${p}`);
     }
     assert.deepEqual([(await envoy.admin("/ready")).status], [200], "Envoy is still serving");
   });

@@ -5,6 +5,9 @@
 import { call } from "../filter/helpers";
 import { fuzzBody, mutate, pick, randomJson } from "../filter/corpus";
 import type { Reply } from "./differential-rig";
+import { GATEWAY_AUTH, GATEWAY_KEY } from "./stack";
+
+const [[KEY_HEADER]] = Object.entries(GATEWAY_AUTH);
 
 /** The policy both engines run: per-user, prompt, resource and method rules, tools hidden. */
 export const DIFF_POLICY = {
@@ -112,6 +115,12 @@ function target(r: R): string {
 /** Headers an MCP client sends, and some it should not. */
 function mcpHeaders(r: R, reply: Reply): Header[] {
   const h: Header[] = [["host", pick(r, ["gateway", "127.0.0.1:10000", "envoy:10000"])]];
+  // The gateway key, as LibreChat sends it, and now and then missing, wrong, or sent twice.
+  const key = r();
+  if (key < 0.9) h.push([KEY_HEADER, GATEWAY_KEY]);
+  else if (key < 0.93) h.push([KEY_HEADER, `${GATEWAY_KEY}x`]);
+  else if (key < 0.96) h.push([KEY_HEADER, "wrong"], [KEY_HEADER, GATEWAY_KEY]);
+  else if (key < 0.98) h.push([KEY_HEADER, GATEWAY_KEY], [KEY_HEADER, "wrong"]);
   if (r() < 0.9) h.push(["accept", "application/json, text/event-stream"]);
   const user = int(r, 6);
   if (user === 1) h.push(["x-user-id", "alice"]);

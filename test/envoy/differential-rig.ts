@@ -7,6 +7,7 @@ import * as zlib from "node:zlib";
 import { startGateway, type Engine, type Gateway } from "../../filter/gateway";
 import type { LogEntry } from "../../filter/host";
 import { TOOLS, sse, toolsResult } from "../filter/fixtures";
+import { GATEWAY_AUTH, GATEWAY_KEY } from "./stack";
 
 /** What an upstream received: the head as the gateway wrote it (names with their case, in order). */
 export interface UpstreamRecord {
@@ -295,7 +296,8 @@ export interface Observation {
 function barrierRequest(seq: number): { slices: Buffer[]; token: string } {
   const id = `barrier-${seq}`;
   const body = `{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":{"name":"get-env"}}`;
-  const head = `POST /mcp HTTP/1.1\r\nhost: barrier\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+  const key = Object.entries(GATEWAY_AUTH).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const head = `POST /mcp HTTP/1.1\r\nhost: barrier\r\n${key}content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
   return { slices: [Buffer.from(head + body)], token: `"id":"${id}"` };
 }
 
@@ -308,7 +310,7 @@ export async function startSide(engine: Engine, pluginConfig: string): Promise<S
   const logs: LogEntry[] = [];
   const waiters = new Map<string, () => void>();
   const gateway = await startGateway({
-    engine, upstream: upstream.url, listen: "127.0.0.1:0", pluginConfig,
+    engine, upstream: upstream.url, listen: "127.0.0.1:0", pluginConfig, gatewayKey: GATEWAY_KEY,
     onLog: (e) => {
       logs.push(e);
       for (const [token, wake] of waiters) if (e.message.includes(token)) { waiters.delete(token); wake(); }

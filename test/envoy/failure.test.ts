@@ -10,6 +10,7 @@ import { EnvoyStartError, startEnvoy, type EnvoyLine, type EnvoyProcess } from "
 import { ProxyModule, op } from "../host/proxy-module";
 import { REQUEST } from "../host/helpers";
 import {
+  GATEWAY_AUTH,
   JSON_HEADERS, LISTENER, STACK_POLICY, call, connectionsPerWorker, emulatorLikeStack, hostPortOf, mappedBody, prometheusValues,
   stackConfig, startStackRig, startStub, upstreamRequests, waitFor, type StackRig, type Stub,
 } from "./stack";
@@ -149,11 +150,11 @@ describe("Envoy: after a VM failure under FAIL_CLOSED", function () {
     trap = await startWithTrapModule(1);
     const url = trap.stack.mcpUrl;
     const reached = () => seen.reached.push(trap.recorder.requests.length);
-    seen.before = exchange(await rawRequest(url, "GET", { accept: "text/event-stream" }));
+    seen.before = exchange(await rawRequest(url, "GET", { ...GATEWAY_AUTH, accept: "text/event-stream" }));
     reached();
     seen.trapped = exchange(await rawRequest(url, "POST", JSON_HEADERS, call(1, "echo")));
     reached();
-    seen.after.push(exchange(await rawRequest(url, "GET", { accept: "text/event-stream" })));
+    seen.after.push(exchange(await rawRequest(url, "GET", { ...GATEWAY_AUTH, accept: "text/event-stream" })));
     seen.after.push(exchange(await rawRequest(url, "POST", JSON_HEADERS, call(2, "echo"))));
     reached();
   });
@@ -205,7 +206,7 @@ describe("Envoy: FAIL_CLOSED closes only the worker whose VM failed", function (
     const start = await connectionsPerWorker(envoy);
     const statuses: number[] = [];
     // Each GET on its own connection; the kernel spreads connections over the workers.
-    for (let i = 0; i < 24; i++) statuses.push((await rawRequest(mcpUrl, "GET", { accept: "text/event-stream" })).status);
+    for (let i = 0; i < 24; i++) statuses.push((await rawRequest(mcpUrl, "GET", { ...GATEWAY_AUTH, accept: "text/event-stream" })).status);
     const end = await connectionsPerWorker(envoy);
     const taken = end.map((n, i) => n - start[i]).sort((a, b) => a - b);
     const answered = [statuses.filter((s) => s === 503).length, statuses.filter((s) => s === 200).length].sort((a, b) => a - b);

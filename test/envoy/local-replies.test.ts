@@ -7,6 +7,7 @@ import { freePort, rawRequest, type RawResponse } from "../e2e/harness";
 import { startGateway } from "../../filter/gateway";
 import type { ProxyWasmHost } from "../../filter/host";
 import {
+  GATEWAY_KEY,
   ENVOY_YAML, JSON_HEADERS, STACK_POLICY, call, emulatorLikeStack, mappedBody, prometheusValues, requestHeaderList, rpc,
   startStackEnvoy, startStackRig, upstreamRequests, type StackEnvoy, type StackRig,
 } from "./stack";
@@ -48,7 +49,7 @@ describe("Envoy: its own error replies are JSON-RPC errors", function () {
 
   it("the local gateway's emulator answers the same 503 when the MCP server is down", async function () {
     const gateway = await startGateway({
-      engine: "emulator", upstream: `http://127.0.0.1:${nothingThere}`, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(STACK_POLICY), onLog: () => undefined,
+      engine: "emulator", upstream: `http://127.0.0.1:${nothingThere}`, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(STACK_POLICY), gatewayKey: GATEWAY_KEY, onLog: () => undefined,
     });
     try {
       const res = await rawRequest(`${gateway.url}/mcp`, "POST", JSON_HEADERS, call(1, "echo"));

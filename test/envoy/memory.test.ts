@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
 import { startEnvoy, type EnvoyProcess } from "../../envoy/run";
+import { GATEWAY_AUTH, GATEWAY_KEY } from "./stack";
 import { ProxyWasmHost } from "../../filter/host";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -142,6 +143,7 @@ function send(agent: http.Agent, port: number, i: number, tally: Tally): Promise
   const kind = kindOf(i);
   const body = Buffer.from(kind.body(i));
   const headers: Record<string, string> = {
+    ...GATEWAY_AUTH,
     "content-type": "application/json", accept: "application/json, text/event-stream", "content-length": String(body.length),
     "x-user-id": `user-${i % 7}`, "mcp-session-id": "memory-test", "mcp-protocol-version": "2025-06-18",
   };
@@ -195,7 +197,7 @@ describe("Envoy: memory over a long mixed run", function () {
 
   before(async function () {
     upstream = await startUpstream();
-    const rendered = renderEnvoyConfig(fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8"), defaultPolicy());
+    const rendered = renderEnvoyConfig(fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8"), defaultPolicy(), GATEWAY_KEY);
     const config = localEnvoyConfig(rendered, {
       wasmPath: WASM, listen: { host: "127.0.0.1", port: 0 }, upstream: { host: "127.0.0.1", port: upstream.port }, admin: { host: "127.0.0.1", port: 0 },
     });

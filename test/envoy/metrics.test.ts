@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { rawRequest } from "../e2e/harness";
 import { startGateway, type EmulatorGateway } from "../../filter/gateway";
-import { JSON_HEADERS, STACK_POLICY, call, connectionsPerWorker, hostPortOf, prometheusValues, rpc, startStackEnvoy, startStub, type StackEnvoy, type Stub } from "./stack";
+import { GATEWAY_KEY, JSON_HEADERS, STACK_POLICY, call, connectionsPerWorker, hostPortOf, prometheusValues, rpc, startStackEnvoy, startStub, type StackEnvoy, type Stub } from "./stack";
 
 const README = fs.readFileSync(path.join(__dirname, "..", "..", "filter", "README.md"), "utf8");
 const MAX_BODY = STACK_POLICY.maxBodyBytes as number;
@@ -136,7 +136,7 @@ describe("Envoy: the filter's metrics on /stats/prometheus", function () {
 
   it("the emulator shows the same /stats/prometheus counter lines for the same requests", async function () {
     const gateway = await startGateway({
-      engine: "emulator", upstream: stub.url, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(STACK_POLICY), onLog: () => undefined,
+      engine: "emulator", upstream: stub.url, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(STACK_POLICY), gatewayKey: GATEWAY_KEY, onLog: () => undefined,
     }) as EmulatorGateway;
     try {
       await send(`${gateway.url}/mcp`, MIX);

@@ -4,6 +4,7 @@ import { strict as assert } from "node:assert";
 import { rawRequest, startRecorder, type Recorder } from "../e2e/harness";
 import { MCP_CLUSTER } from "../../infra/envoyConfig";
 import {
+  GATEWAY_AUTH,
   JSON_HEADERS, call, hostPortOf, mcpConnectionManager, rpc, startStackEnvoy, startStackRig, startStub,
   type Bootstrap, type StackEnvoy, type StackRig, type Stub,
 } from "./stack";
@@ -44,7 +45,7 @@ describe("Envoy: the routing headers reach the MCP server", function () {
   }
 
   it("a GET (no JSON-RPC): the client's x-mcp-* headers are removed", async function () {
-    const res = await rawRequest(rig.stack.mcpUrl, "GET", { accept: "text/event-stream", "x-mcp-method": "tools/call", "x-mcp-tool": "echo" });
+    const res = await rawRequest(rig.stack.mcpUrl, "GET", { ...GATEWAY_AUTH, accept: "text/event-stream", "x-mcp-method": "tools/call", "x-mcp-tool": "echo" });
     assert.equal(res.status, 200);
     assert.deepEqual(routingHeaders(rig.recorder), { method: undefined, tool: undefined });
   });
@@ -124,7 +125,7 @@ describe("Envoy: a route on x-mcp-tool sends one tool to a second cluster", func
 
   it("nor a GET, whose x-mcp-tool the filter removes", async function () {
     const before = echo.requests.length;
-    const res = await rawRequest(stack.mcpUrl, "GET", { accept: "text/event-stream", "x-mcp-tool": "echo" });
+    const res = await rawRequest(stack.mcpUrl, "GET", { ...GATEWAY_AUTH, accept: "text/event-stream", "x-mcp-tool": "echo" });
     assert.equal(res.status, 200);
     assert.equal(echo.requests.length, before);
     assert.equal(main.requests[main.requests.length - 1].method, "GET");

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
 import { startEnvoy, type EnvoyProcess } from "../../envoy/run";
 import { ENGINES, rawRequest, startTestGateway, type TestGateway } from "../e2e/harness";
+import { GATEWAY_AUTH, GATEWAY_KEY } from "./stack";
 
 const ROOT = path.join(__dirname, "..", "..");
 const WASM = path.join(ROOT, "filter", "build", "mcp_filter.wasm");
@@ -41,7 +42,7 @@ describe("Envoy settings the filter relies on", function () {
 
     before(async function () {
       upstream = await startUpstream((res) => res.end("{}"));
-      const rendered = renderEnvoyConfig(fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8"), POLICY);
+      const rendered = renderEnvoyConfig(fs.readFileSync(path.join(ROOT, "envoy", "envoy.yaml"), "utf8"), POLICY, GATEWAY_KEY);
       assert.match(rendered, /allow_on_headers_stop_iteration: true/);
       const config = localEnvoyConfig(rendered.replace("allow_on_headers_stop_iteration: true", "allow_on_headers_stop_iteration: false"), {
         wasmPath: WASM, listen: { host: "127.0.0.1", port: 0 }, upstream: { host: "127.0.0.1", port: upstream.port }, admin: { host: "127.0.0.1", port: 0 },
@@ -57,7 +58,7 @@ describe("Envoy settings the filter relies on", function () {
     it("stalls a POST: the filter's header pause also stops its body callbacks, so nothing is ever answered", async function () {
       const { port } = await envoy.listener("mcp_listener");
       const outcome = await Promise.race([
-        rawRequest(`http://127.0.0.1:${port}/mcp`, "POST", JSON_HEADERS, getEnv).then((r) => `answered ${r.status}`),
+        rawRequest(`http://127.0.0.1:${port}/mcp`, "POST", { ...GATEWAY_AUTH, ...JSON_HEADERS }, getEnv).then((r) => `answered ${r.status}`),
         new Promise<string>((resolve) => setTimeout(() => resolve("no answer"), 3000)),
       ]);
       assert.equal(outcome, "no answer", "envoy.yaml sets allow_on_headers_stop_iteration: true because without it the filter cannot work");
@@ -91,7 +92,7 @@ describe("Envoy settings the filter relies on", function () {
       it("is cut off, never passed on unfiltered", async function () {
         const list = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
         // An answer that arrived whole, filtered or not, would resolve: the stream must be reset.
-        await assert.rejects(rawRequest(`${gw.url}/mcp`, "POST", JSON_HEADERS, list), /aborted|socket hang up|ECONNRESET/);
+        await assert.rejects(rawRequest(`${gw.url}/mcp`, "POST", { ...gw.auth, ...JSON_HEADERS }, list), /aborted|socket hang up|ECONNRESET/);
         assert.deepEqual(upstream.seen, ["POST /mcp"], "the request itself went through");
       });
     });

@@ -9,7 +9,8 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { MCP_CLUSTER, localEnvoyConfig, pluginConfigurationOf, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
+import { randomBytes } from "node:crypto";
+import { MCP_CLUSTER, gatewayKeyHeader, localEnvoyConfig, pluginConfigurationOf, renderEnvoyConfig, ROOT_ID } from "../../infra/envoyConfig";
 import { lineReader, startEnvoy, type EnvoyProcess } from "../../envoy/run";
 import { ProxyWasmHost, type HeaderList, type HostOptions } from "../../filter/host";
 import { startRecorder, type Recorder } from "../e2e/harness";
@@ -20,9 +21,12 @@ export const FILTER_WASM = path.join(ROOT, "filter", "build", "mcp_filter.wasm")
 /** The stack's default policy, exactly as envoy.yaml (and Pulumi.yaml) carry it. */
 export const STACK_POLICY: Record<string, unknown> = JSON.parse(pluginConfigurationOf(ENVOY_YAML));
 export const LISTENER = "mcp_listener";
+/** The gateway key these Envoys are rendered with, new each run, and the header it goes in. */
+export const GATEWAY_KEY = randomBytes(24).toString("hex");
+export const GATEWAY_AUTH: Record<string, string> = { [gatewayKeyHeader(ENVOY_YAML)]: GATEWAY_KEY };
 
-/** What an MCP client sends with a POST. */
-export const JSON_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+/** What LibreChat's MCP client sends with a POST: the gateway key, and JSON. */
+export const JSON_HEADERS = { ...GATEWAY_AUTH, "content-type": "application/json", accept: "application/json, text/event-stream" };
 export const rpc = (id: number | string, method: string, params?: object): string =>
   JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
 export const call = (id: number | string, tool: string, args: object = {}): string => rpc(id, "tools/call", { name: tool, arguments: args });
@@ -51,7 +55,7 @@ export function stackConfig(o: StackConfigOptions): string {
   const wasmPath = o.wasmPath ?? FILTER_WASM;
   // A missing build fails the run here, with what to do; it never skips.
   if (!fs.existsSync(wasmPath)) throw new Error(`${wasmPath} not found; build the filter first with: npm run build:filter`);
-  const yaml = localEnvoyConfig(renderEnvoyConfig(ENVOY_YAML, o.policy ?? STACK_POLICY), {
+  const yaml = localEnvoyConfig(renderEnvoyConfig(ENVOY_YAML, o.policy ?? STACK_POLICY, GATEWAY_KEY), {
     wasmPath, upstream: o.upstream, listen: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 },
   });
   if (!o.edit) return yaml;
@@ -153,7 +157,7 @@ export function prometheusValues(text: string): Map<string, number> {
 /** The host emulator set up as envoy.yaml sets up the filter: the same plugin settings, failure
  *  policy and listener buffer limit, read from the rendered bootstrap. */
 export function emulatorLikeStack(policy: Policy = STACK_POLICY, wasm: string | Uint8Array = FILTER_WASM, options: HostOptions = {}): ProxyWasmHost {
-  const doc: Bootstrap = parse(renderEnvoyConfig(ENVOY_YAML, policy));
+  const doc: Bootstrap = parse(renderEnvoyConfig(ENVOY_YAML, policy, GATEWAY_KEY));
   const listener = doc.static_resources.listeners[0];
   const wasmFilter = mcpConnectionManager(doc).http_filters.find((f: Bootstrap) => f.typed_config?.config?.root_id === ROOT_ID);
   const plugin = wasmFilter.typed_config.config;

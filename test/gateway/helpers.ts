@@ -5,6 +5,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { startSide, type Observation, type Side } from "../envoy/differential-rig";
+import { GATEWAY_AUTH } from "../envoy/stack";
+
+const KEY_LINES = Object.entries(GATEWAY_AUTH).map(([k, v]) => `${k}: ${v}\n`).join("");
 
 export const POLICY = {
   defaultAction: "allow",
@@ -17,8 +20,10 @@ export const CALL = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"na
 
 export interface TestGateway {
   side: Side;
-  /** Sends the request bytes (one write, or the slices given) and waits for all of its effects. */
-  send(head: string, body?: string | Buffer): Promise<Observation>;
+  /** Sends the request bytes (one write, or the slices given) and waits for all of its effects.
+   *  The gateway key goes in as the head's first header, as LibreChat sends it, unless `withKey`
+   *  is false. */
+  send(head: string, body?: string | Buffer, withKey?: boolean): Promise<Observation>;
   close(): Promise<void>;
 }
 
@@ -27,8 +32,9 @@ export async function startEmulator(policy: object = POLICY): Promise<TestGatewa
   let seq = 0;
   return {
     side,
-    send: (head, body = "") => {
-      const bytes = Buffer.concat([Buffer.from(head.replace(/\n/g, "\r\n"), "latin1"), Buffer.from(body)]);
+    send: (head, body = "", withKey = true) => {
+      const keyed = withKey ? head.replace("\n", `\n${KEY_LINES}`) : head;
+      const bytes = Buffer.concat([Buffer.from(keyed.replace(/\n/g, "\r\n"), "latin1"), Buffer.from(body)]);
       return side.run(/^\S+/.exec(head)?.[0] ?? "GET", [bytes], seq++);
     },
     close: () => side.close(),

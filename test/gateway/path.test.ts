@@ -6,8 +6,9 @@
 import * as assert from "node:assert/strict";
 import { PathRejected, preparePath, routeMatches } from "../../filter/gateway-path";
 import { readGatewaySettings, renderGatewayYaml } from "../../filter/gateway-settings";
+import { GATEWAY_KEY } from "../envoy/stack";
 
-const settings = readGatewaySettings(renderGatewayYaml('{"defaultAction":"allow"}'));
+const settings = readGatewaySettings(renderGatewayYaml('{"defaultAction":"allow"}', GATEWAY_KEY));
 
 const PREPARED: Array<[string, string]> = [
   ["/mcp", "/mcp"], ["/mcp/", "/mcp/"], ["/mcp?x=1", "/mcp?x=1"], ["//mcp", "/mcp"], ["/a/../mcp", "/mcp"],

@@ -7,6 +7,9 @@ import * as net from "node:net";
 import { startGateway } from "../../filter/gateway";
 import { exchangeRaw } from "../envoy/differential-rig";
 import { CALL, POLICY, header, mappedBody, startEmulator, type TestGateway } from "./helpers";
+import { GATEWAY_AUTH, GATEWAY_KEY } from "../envoy/stack";
+
+const KEY = Object.entries(GATEWAY_AUTH).map(([k, v]) => `${k}: ${v}\r\n`).join("");
 
 const TOOLS_LIST = '{"jsonrpc":"2.0","id":2,"method":"tools/list"}';
 
@@ -82,7 +85,7 @@ describe("gateway: the response the client gets, as Envoy sends it", function ()
     // Megabytes in a few large writes: a gateway that closed at once would reset the connection
     // while they arrive, and the client would lose the response.
     const body = Buffer.alloc(3 * 1024 * 1024, 0x20);
-    const head = Buffer.from(`POST /mcp HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+    const head = Buffer.from(`POST /mcp HTTP/1.1\r\nhost: gw\r\n${KEY}content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
     const slices = [head, ...[0, 1, 2].map((i) => body.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024))];
     const view = await exchangeRaw(gw.side.gateway.url, "POST", slices);
     assert.equal(view.status, 413);
@@ -101,9 +104,9 @@ describe("gateway: the response the client gets, as Envoy sends it", function ()
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const down = await startGateway({ upstream: `http://127.0.0.1:${port}`, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(POLICY), onLog: () => undefined });
+    const down = await startGateway({ upstream: `http://127.0.0.1:${port}`, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(POLICY), gatewayKey: GATEWAY_KEY, onLog: () => undefined });
     try {
-      const view = await exchangeRaw(down.url, "GET", [Buffer.from("GET /mcp HTTP/1.1\r\nhost: gw\r\n\r\n")]);
+      const view = await exchangeRaw(down.url, "GET", [Buffer.from(`GET /mcp HTTP/1.1\r\nhost: gw\r\n${KEY}\r\n`)]);
       assert.equal(view.status, 503);
       assert.equal(view.body.toString(), mappedBody(503));
     } finally {

@@ -3,8 +3,9 @@
 import * as assert from "node:assert/strict";
 import { readGatewaySettings, renderGatewayYaml } from "../../filter/gateway-settings";
 import { POLICY, mappedBody } from "./helpers";
+import { GATEWAY_KEY } from "../envoy/stack";
 
-const RENDERED = renderGatewayYaml(JSON.stringify(POLICY));
+const RENDERED = renderGatewayYaml(JSON.stringify(POLICY), GATEWAY_KEY);
 
 describe("gateway: the Envoy facts the emulator reads from envoy.yaml", () => {
   const settings = readGatewaySettings(RENDERED);

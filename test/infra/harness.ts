@@ -21,6 +21,7 @@ export const FAKE_SECRETS = {
   jwtRefreshSecret: "d".repeat(64),
   meiliMasterKey: "e".repeat(64),
   postgresPassword: "f".repeat(48),
+  gatewayKey: "0123456789abcdef".repeat(4),
 };
 
 export interface Registration {

@@ -8,7 +8,7 @@ import { pluginConfigurationOf } from "../../infra/envoyConfig";
 import { filterSourceHash } from "../../infra/filterBuild";
 import * as pulumi from "@pulumi/pulumi";
 import {
-  FAKE_SECRETS, mockImageId, plainStrings, prepareMocks, pulumiYamlDefaults, Registration, Run, runStack, settled, wireEnv,
+  FAKE_SECRETS, isSecretMarker, mockImageId, plainStrings, prepareMocks, pulumiYamlDefaults, Registration, Run, runStack, settled, wireEnv,
 } from "./harness";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -27,6 +27,7 @@ const BASE_RESOURCES = [
   ["command:local:Command", "filter-build"],
   ["mcp-envoy-wasm:infra:Gateway", "gateway"],
   ["docker:index/remoteImage:RemoteImage", "gateway-image"],
+  ["command:local:Command", "gateway-key"],
   [CONTAINER, "gateway-container"],
   ["mcp-envoy-wasm:infra:LibreChat", "librechat"],
   ["command:local:Command", "librechat-secrets"],
@@ -183,7 +184,7 @@ describe("stack under mocks (default config)", () => {
   it("sends LibreChat's secrets and provider keys as secrets, and nowhere in plain text", () => {
     const secretEnv = wireEnv(run.get("librechat-container")).filter((e) => e.secret).map((e) => e.entry.split("=")[0]);
     assert.deepStrictEqual(secretEnv.sort(), ["ANTHROPIC_API_KEY", "CREDS_IV", "CREDS_KEY", "GOOGLE_KEY", "JWT_REFRESH_SECRET",
-      "JWT_SECRET", "OPENAI_API_KEY"]);
+      "JWT_SECRET", "MCP_GATEWAY_KEY", "OPENAI_API_KEY"]);
     const leaked = run.registrations.flatMap((r) => plainStrings(r.wire).filter((s) =>
       Object.values(FAKE_SECRETS).some((secret) => s.includes(secret))).map((s) => `${r.name}: ${s}`));
     assert.deepStrictEqual(leaked, []);
@@ -191,13 +192,34 @@ describe("stack under mocks (default config)", () => {
 
   it("generates the secrets once, unlogged, with stdout kept secret", async () => {
     const rag = await runStack({ config: { enableRag: "true", openaiApiKey: "sk-test-123" }, secretKeys: ["openaiApiKey"] });
-    for (const secrets of [run.get("librechat-secrets"), rag.get("librechat-vectordb-password")]) {
+    for (const secrets of [run.get("librechat-secrets"), run.get("gateway-key"), rag.get("librechat-vectordb-password")]) {
       assert.deepStrictEqual(secrets.inputs.interpreter, ["node", "-e"], secrets.name);
       assert.strictEqual(secrets.inputs.logging, "none", secrets.name);
       assert.deepStrictEqual(secrets.additionalSecretOutputs, ["stdout"], secrets.name);
       assert.deepStrictEqual(secrets.ignoreChanges.sort(), ["addPreviousOutputInEnv", "create", "interpreter", "logging"]);
       assert.strictEqual(secrets.inputs.triggers, undefined, secrets.name);
     }
+  });
+
+  it("gives Envoy and LibreChat the one generated gateway key, only ever as a secret", async () => {
+    const key = FAKE_SECRETS.gatewayKey;
+    // Envoy: the rendered envoy.yaml holds the key as api_key_auth's credential, so the whole
+    // upload travels as a secret.
+    const gateway = run.get("gateway-container");
+    const uploads = gateway.wire.uploads;
+    const config = isSecretMarker(uploads) ? (uploads.value as unknown[])[0] : (uploads as unknown[])[0];
+    const content = (config as Record<string, unknown>).content;
+    assert.ok(isSecretMarker(uploads) || isSecretMarker(content), "envoy.yaml is uploaded as a secret");
+    const rendered = parse(gateway.inputs.uploads[0].content);
+    const keyCheck = rendered.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0];
+    assert.strictEqual(keyCheck.name, "envoy.filters.http.api_key_auth");
+    assert.deepStrictEqual(keyCheck.typed_config.credentials, [{ key, client: "librechat" }]);
+    // LibreChat: the same key, as a secret variable that librechat.yaml reads.
+    assert.deepStrictEqual(wireEnv(run.get("librechat-container")).find((e) => e.entry.startsWith("MCP_GATEWAY_KEY=")),
+      { entry: `MCP_GATEWAY_KEY=${key}`, secret: true });
+    // The user's copy, for curl and npm run smoke: a secret output.
+    assert.strictEqual(await settled(run.stack.outputs.gatewayKey), key);
+    assert.strictEqual(await pulumi.isSecret(run.stack.outputs.gatewayKey), true);
   });
 
   it("health-checks every container and waits for it, replacing it delete-first", () => {
@@ -242,6 +264,7 @@ describe("stack under mocks (default config)", () => {
     assert.strictEqual(o.mcpEndpoint, "http://localhost:10000/mcp");
     assert.strictEqual(o.envoyMetricsUrl, "http://127.0.0.1:9902/stats/prometheus");
     assert.strictEqual(await settled(o.envoyContainer), `${PREFIX}-envoy`);
+    assert.strictEqual(await settled(o.gatewayKey), FAKE_SECRETS.gatewayKey);
   });
 });
 
@@ -331,7 +354,7 @@ describe("program entry (infra/index.ts)", () => {
     await prepareMocks();
     const entry = require("../../infra/index");
     assert.deepStrictEqual(Object.keys(entry).sort(),
-      ["envoyContainer", "envoyMetricsUrl", "librechatUrl", "mcpEndpoint"]);
+      ["envoyContainer", "envoyMetricsUrl", "gatewayKey", "librechatUrl", "mcpEndpoint"]);
     assert.strictEqual(entry.librechatUrl, "http://localhost:3080");
     assert.strictEqual(await settled(entry.envoyContainer as pulumi.Output<string>), "mcp-envoy-wasm-dev-envoy");
     await pulumi.runtime.disconnect();

@@ -2,13 +2,17 @@
 // deny a get-env call and allow get-sum, B removes get-env from the tools/list answer, and every
 // bench body passes each configuration whole to the upstream and back. A run that fails a check
 // measures nothing.
+import * as fs from "node:fs";
 import * as http from "node:http";
-import { ANSWER_HEADER, CALL_ANSWER_SSE, CONFIGS, TOOLS_LIST_ANSWER, type ConfigName } from "./configs";
+import { gatewayKeyHeader } from "../../../infra/envoyConfig";
+import { ANSWER_HEADER, BENCH_GATEWAY_KEY, CALL_ANSWER_SSE, CONFIGS, ENVOY_YAML, TOOLS_LIST_ANSWER, type ConfigName } from "./configs";
 
 export interface Reply { status: number; contentType: string; body: string }
 
-/** Headers a LibreChat MCP client sends on every POST (the user id through {{LIBRECHAT_USER_ID}}). */
+/** Headers a LibreChat MCP client sends on every POST (the gateway key, and the user id through
+ *  {{LIBRECHAT_USER_ID}}). */
 export const CLIENT_HEADERS: Record<string, string> = {
+  [gatewayKeyHeader(fs.readFileSync(ENVOY_YAML, "utf8"))]: BENCH_GATEWAY_KEY,
   "content-type": "application/json",
   accept: "application/json, text/event-stream",
   "mcp-session-id": "0b9c1a9e-3d7c-4a52-9a3e-2f1d3c4b5a69",

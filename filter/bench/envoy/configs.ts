@@ -4,6 +4,7 @@
 // are that same document with only the HCM's http_filters replaced, so the listener, the HCM
 // settings (timeouts, path normalisation, access log, local reply mappers) and the cluster are
 // the same in all three, and only the filter differs.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, parseDocument } from "yaml";
@@ -15,6 +16,8 @@ export const WASM_PATH = path.join(ROOT, "filter", "build", "mcp_filter.wasm");
 /** A tools/list answer recorded from server-everything 2026.8.31 (the stack's MCP server), as it
  *  sends it: one SSE event, 13 tools, get-env and gzip-file-as-resource among them. */
 export const TOOLS_LIST_SSE = path.join(__dirname, "tools-list.sse");
+/** The gateway key the bench's Envoys are rendered with, new each run; checks.ts sends it. */
+export const BENCH_GATEWAY_KEY = randomBytes(24).toString("hex");
 /** The listener every configuration under test names (envoy.yaml's). */
 export const LISTENER = "mcp_listener";
 const UPSTREAM_LISTENER = "upstream";
@@ -115,17 +118,23 @@ function nativeFilters(policy: Record<string, unknown>): unknown[] {
 /** The three configurations under test, each with its own admin and listener on a free port. */
 export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH): Record<ConfigName, string> {
   const policy = defaultPolicy();
-  const b = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), policy), {
+  const b = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), policy, BENCH_GATEWAY_KEY), {
     wasmPath,
     listen: { host: "127.0.0.1", port: 0 },
     upstream,
     admin: { host: "127.0.0.1", port: 0 },
   });
+  // Every configuration keeps the stack's gateway key check (api_key_auth, before the filter):
+  // it is part of the deployed path, so A is the stack without a policy filter, and only the
+  // policy filter differs between A, B and C.
   const withFilters = (filters: unknown[]): string => {
     const doc = parseDocument(b);
-    const configPath = pluginConfigurationPath(doc.toJS());
+    const bootstrap = doc.toJS();
+    const configPath = pluginConfigurationPath(bootstrap);
     const httpFilters = configPath.slice(0, configPath.indexOf("http_filters") + 1);
+    const keyCheck = doc.getIn([...httpFilters, 0]);
     doc.setIn(httpFilters, doc.createNode(filters));
+    (doc.getIn(httpFilters) as { items: unknown[] }).items.unshift(keyCheck);
     return doc.toString({ indentSeq: false, lineWidth: 0 });
   };
   return { A: withFilters([ROUTER]), B: b, C: withFilters(nativeFilters(policy)) };
