@@ -279,7 +279,11 @@ export class Exchange implements StreamListener {
   private onUpstreamResponse(res: http.IncomingMessage): void {
     this.upstreamRes = res;
     const status = res.statusCode ?? 502;
-    const headers = filterResponseHeaders(status, res.rawHeaders, Date.now() - this.upstreamStartMs);
+    // The route's response_headers_to_remove go before any filter sees the response (the router's
+    // onUpstreamHeaders applies the route's header changes, Envoy source/common/router/router.cc).
+    const remove = this.env.settings.responseHeadersToRemove;
+    const headers = filterResponseHeaders(status, res.rawHeaders, Date.now() - this.upstreamStartMs)
+      .filter(([k]) => !remove.includes(k));
     const noBody = this.req.method === "HEAD" || status === 204 || status === 304 || res.headers["content-length"] === "0";
     this.drive(() => this.ctx.responseHeaders(headers, noBody));
     if (noBody) { res.resume(); return; }
@@ -370,12 +374,15 @@ export class Exchange implements StreamListener {
 
 /**
  * envoy.filters.http.api_key_auth (Envoy source/extensions/filters/http/api_key_auth/api_key_auth.cc):
- * the key is the header's first value; a request without it or with a key not among the
- * credentials is refused (the details Envoy logs), otherwise the headers go on, without the
- * key header when hide_credentials is set.
+ * with no credentials configured every request is refused; otherwise the key is the header's
+ * first value, less a leading "Bearer " (Source::getKey strips it from any header); a request
+ * without it or with a key not among the credentials is refused (the details Envoy logs), and
+ * the others go on, without the key header when hide_credentials is set.
  */
-export function checkGatewayKey(headers: HeaderList, auth: KeyAuth): HeaderList | "missing_api_key" | "unknown_api_key" {
-  const key = headers.find(([k]) => k === auth.header)?.[1];
+export function checkGatewayKey(headers: HeaderList, auth: KeyAuth): HeaderList | "missing_credentials" | "missing_api_key" | "unknown_api_key" {
+  if (auth.keys.length === 0) return "missing_credentials";
+  const value = headers.find(([k]) => k === auth.header)?.[1];
+  const key = value?.startsWith("Bearer ") ? value.slice("Bearer ".length) : value;
   if (key === undefined || key === "") return "missing_api_key";
   if (!auth.keys.includes(key)) return "unknown_api_key";
   return auth.hideCredentials ? headers.filter(([k]) => k !== auth.header) : headers;

@@ -29,6 +29,8 @@ export interface KeyAuth {
 export interface GatewaySettings {
   /** The one route's match: requests whose path it does not match get the router's 404. */
   route: { kind: "path_separated_prefix" | "prefix"; value: string };
+  /** The route's response_headers_to_remove, lower case. */
+  responseHeadersToRemove: string[];
   normalizePath: boolean;
   mergeSlashes: boolean;
   /** path_with_escaped_slashes_action: only these two are modelled. */
@@ -126,6 +128,11 @@ function localReplyMapper(config: Obj): LocalReplyMapper {
   };
 }
 
+/** The one route of the MCP virtual host (readRoute checks its shape). */
+function theRoute(routeConfig: Obj): Obj {
+  return obj(list(obj(list(routeConfig.virtual_hosts)[0]).routes)[0]);
+}
+
 function readRoute(routeConfig: Obj): GatewaySettings["route"] {
   onlyKnown(routeConfig, ["name", "virtual_hosts"], "route_config");
   const hosts = list(routeConfig.virtual_hosts).map(obj);
@@ -133,7 +140,7 @@ function readRoute(routeConfig: Obj): GatewaySettings["route"] {
   onlyKnown(hosts[0], ["name", "domains", "routes"], "route_config.virtual_hosts[0]");
   const routes = list(hosts[0].routes).map(obj);
   if (routes.length !== 1) throw unmodelled("route_config.virtual_hosts[0]", `${routes.length} routes (one is modelled)`);
-  onlyKnown(routes[0], ["match", "route"], "the route");
+  onlyKnown(routes[0], ["match", "route", "response_headers_to_remove"], "the route");
   const match = obj(routes[0].match);
   const action = obj(routes[0].route);
   onlyKnown(action, ["cluster", "timeout", "idle_timeout"], "the route's action");
@@ -178,6 +185,7 @@ export function readGatewaySettings(renderedYaml: string): GatewaySettings {
   const failure = String(wasm.failure_policy ?? "FAIL_CLOSED");
   return {
     route: readRoute(obj(hcm.route_config)),
+    responseHeadersToRemove: list(theRoute(obj(hcm.route_config)).response_headers_to_remove).map((h) => String(h).toLowerCase()),
     normalizePath: hcm.normalize_path === true,
     mergeSlashes: hcm.merge_slashes === true,
     escapedSlashes: escaped === "REJECT_REQUEST" ? "REJECT_REQUEST" : "KEEP_UNCHANGED",

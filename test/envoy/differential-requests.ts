@@ -117,10 +117,12 @@ function mcpHeaders(r: R, reply: Reply): Header[] {
   const h: Header[] = [["host", pick(r, ["gateway", "127.0.0.1:10000", "envoy:10000"])]];
   // The gateway key, as LibreChat sends it, and now and then missing, wrong, or sent twice.
   const key = r();
-  if (key < 0.9) h.push([KEY_HEADER, GATEWAY_KEY]);
-  else if (key < 0.93) h.push([KEY_HEADER, `${GATEWAY_KEY}x`]);
-  else if (key < 0.96) h.push([KEY_HEADER, "wrong"], [KEY_HEADER, GATEWAY_KEY]);
-  else if (key < 0.98) h.push([KEY_HEADER, GATEWAY_KEY], [KEY_HEADER, "wrong"]);
+  if (key < 0.88) h.push([KEY_HEADER, GATEWAY_KEY]);
+  else if (key < 0.91) h.push([KEY_HEADER, `${GATEWAY_KEY}x`]);
+  else if (key < 0.93) h.push([KEY_HEADER, "wrong"], [KEY_HEADER, GATEWAY_KEY]);
+  else if (key < 0.95) h.push([KEY_HEADER, GATEWAY_KEY], [KEY_HEADER, "wrong"]);
+  else if (key < 0.97) h.push([KEY_HEADER, `Bearer ${GATEWAY_KEY}`]);
+  else if (key < 0.98) h.push([KEY_HEADER, `bearer ${GATEWAY_KEY}`]);
   if (r() < 0.9) h.push(["accept", "application/json, text/event-stream"]);
   const user = int(r, 6);
   if (user === 1) h.push(["x-user-id", "alice"]);

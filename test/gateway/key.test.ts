@@ -3,6 +3,7 @@
 // source/extensions/filters/http/api_key_auth/api_key_auth.cc; measured on Envoy 1.40).
 import * as assert from "node:assert/strict";
 import { GATEWAY_AUTH, GATEWAY_KEY } from "../envoy/stack";
+import { checkGatewayKey } from "../../filter/gateway-exchange";
 import { CALL, header, mappedBody, startEmulator, upstreamHeaders, type TestGateway } from "./helpers";
 
 const [[KEY_HEADER]] = Object.entries(GATEWAY_AUTH);
@@ -37,6 +38,15 @@ describe("gateway: the gateway key, checked before the policy filter", function 
     assert.equal(o.upstream.length, 1);
     assert.equal(header(upstreamHeaders(o), KEY_HEADER), undefined);
     assert.equal(header(upstreamHeaders(o), "x-mcp-tool"), "echo", "the policy filter judged it");
+  });
+
+  it("a leading \"Bearer \" is taken off the key, as Envoy takes it off any key header; \"bearer \" is not", async function () {
+    assert.equal((await post(`${KEY_HEADER}: Bearer ${GATEWAY_KEY}\n`)).client.status, 200);
+    assert.equal((await post(`${KEY_HEADER}: bearer ${GATEWAY_KEY}\n`)).client.status, 401);
+  });
+
+  it("with no credentials configured (envoy.yaml as checked in), every request is refused", function () {
+    assert.equal(checkGatewayKey([[KEY_HEADER, GATEWAY_KEY]], { header: KEY_HEADER, keys: [], hideCredentials: true }), "missing_credentials");
   });
 
   it("the key is checked before routing: a path off /mcp without it gets 401, with it 404", async function () {
