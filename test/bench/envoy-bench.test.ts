@@ -2,13 +2,16 @@
 // they are, its checks can fail, and its conclusions show a missed goal. No timing is asserted.
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { parse } from "yaml";
 import { startEnvoy, validateEnvoyConfig, type EnvoyProcess } from "../../envoy/run";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
-import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ComparedConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { buildBaselineWasm } from "../../filter/bench/envoy/baseline";
 import { checkPolicies, post, toolsCall } from "../../filter/bench/envoy/checks";
 import { parseH2loadLog, quantile } from "../../filter/bench/envoy/load";
-import { goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
+import { baselineRatios, goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
 
 const UPSTREAM = { host: "127.0.0.1", port: 3001 };
 
@@ -33,9 +36,9 @@ describe("bench:envoy configurations", function () {
     };
     assert.deepEqual(withoutFilters(configs.A), withoutFilters(configs.B));
     assert.deepEqual(withoutFilters(configs.C), withoutFilters(configs.B));
-    const names = (k: ConfigName) => hcmOf(parse(configs[k]) as Doc).http_filters.map((f) => f.name);
+    const names = (k: ComparedConfig) => hcmOf(parse(configs[k]) as Doc).http_filters.map((f) => f.name);
     // The stack's gateway key check stays in all three; only the policy filter differs.
-    const keyCheck = (k: ConfigName) => JSON.stringify(hcmOf(parse(configs[k]) as Doc).http_filters[0]);
+    const keyCheck = (k: ComparedConfig) => JSON.stringify(hcmOf(parse(configs[k]) as Doc).http_filters[0]);
     assert.equal(keyCheck("A"), keyCheck("B"));
     assert.equal(keyCheck("C"), keyCheck("B"));
     assert.deepEqual(names("A"), ["envoy.filters.http.api_key_auth", "envoy.filters.http.router"]);
@@ -59,27 +62,38 @@ describe("bench:envoy configurations", function () {
 describe("bench:envoy checks, in real Envoy", function () {
   const started: EnvoyProcess[] = [];
   const urls = {} as Record<ConfigName, string>;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
 
   before(async function () {
     const upstream = await startEnvoy({ config: upstreamConfig() });
     started.push(upstream);
-    const configs = proxyConfigs(await upstream.listener(UPSTREAM_LISTENER));
-    for (const k of CONFIGS) {
+    const address = await upstream.listener(UPSTREAM_LISTENER);
+    // B0 as --baseline HEAD builds it: the filter's sources at HEAD, from git, not the work tree.
+    const configs: Record<ConfigName, string> = { ...proxyConfigs(address), B0: proxyConfigs(address, buildBaselineWasm("HEAD", tmp)).B };
+    for (const k of [...CONFIGS, "B0"] as const) {
       const e = await startEnvoy({ config: configs[k] });
       started.push(e);
       const l = await e.listener(LISTENER);
       urls[k] = `http://${l.host}:${l.port}/mcp`;
     }
   });
-  after(async function () { await Promise.all(started.map((e) => e.stop())); });
+  after(async function () {
+    await Promise.all(started.map((e) => e.stop()));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
-  it("pass: B and C deny get-env and allow get-sum, and only B hides get-env from tools/list", async function () {
+  it("pass: B, B0 and C deny get-env and allow get-sum, and only B and B0 hide get-env from tools/list", async function () {
     await checkPolicies(urls);
   });
 
   it("fail when a configuration that should deny does not", async function () {
     await assert.rejects(checkPolicies({ ...urls, C: urls.A }), /check failed for C: get-env was not denied by RBAC/);
     await assert.rejects(checkPolicies({ ...urls, B: urls.C }), /check failed for B: get-env was not denied with a JSON-RPC error/);
+    await assert.rejects(checkPolicies({ ...urls, B0: urls.A }), /check failed for B0: get-env was not denied with a JSON-RPC error/);
+  });
+
+  it("a baseline ref git does not know is refused before anything is built", function () {
+    assert.throws(() => buildBaselineWasm("no-such-ref-3f9a", tmp), /no-such-ref-3f9a/);
   });
 
   it("C reads the whole body: a duplicate params.name after a long argument decides, as in B", async function () {
@@ -115,6 +129,12 @@ describe("bench:envoy results", function () {
     const missed = goals(cases, rs, sse).filter((g) => !g.met).map((g) => g.goal);
     assert.equal(missed.length, 3, missed.join("; "));
     assert.ok(goals(cases, rs, sse).find((g) => g.goal.startsWith("SSE"))!.met);
+  });
+
+  it("with a baseline, B's added CPU is also set against B0's", function () {
+    const cases = [row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 900, 600, 130), row(SMALL_CASE, "B0", 950, 550, 125), row(SMALL_CASE, "C", 950, 600, 120)];
+    assert.deepEqual(baselineRatios(cases), [{ name: SMALL_CASE, addedCpuVsBaseline: 1.2 }]);
+    assert.deepEqual(baselineRatios([...cases.slice(0, 2), row(SMALL_CASE, "B0", 1000, 500, 99)]), [{ name: SMALL_CASE, addedCpuVsBaseline: null }]);
   });
 
   it("no ratio when C adds no CPU over A, and that is a miss, not a pass", function () {

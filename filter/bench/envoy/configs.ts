@@ -23,12 +23,18 @@ export const LISTENER = "mcp_listener";
 const UPSTREAM_LISTENER = "upstream";
 
 export const CONFIGS = ["A", "B", "C"] as const;
-export type ConfigName = (typeof CONFIGS)[number];
+/** A, B and C: the configurations every run compares. */
+export type ComparedConfig = (typeof CONFIGS)[number];
+/** B0, with `--baseline REF`: B's configuration with the filter built at REF. */
+export type ConfigName = ComparedConfig | "B0";
 export const CONFIG_TITLES: Record<ConfigName, string> = {
   A: "passthrough (router only)",
   B: "mcp_filter (wasm, default policy)",
   C: "native envoy.filters.http.mcp + RBAC",
+  B0: "mcp_filter built at the baseline commit (wasm, default policy)",
 };
+/** B and B0: the configurations that run this project's filter. */
+export const runsTheFilter = (k: ConfigName): boolean => k === "B" || k === "B0";
 
 /** Requests carrying this header get the recorded tools/list answer from the upstream. */
 export const ANSWER_HEADER = "x-bench-answer";
@@ -116,7 +122,7 @@ function nativeFilters(policy: Record<string, unknown>): unknown[] {
 }
 
 /** The three configurations under test, each with its own admin and listener on a free port. */
-export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH): Record<ConfigName, string> {
+export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH): Record<ComparedConfig, string> {
   const policy = defaultPolicy();
   const b = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), policy, BENCH_GATEWAY_KEY), {
     wasmPath,

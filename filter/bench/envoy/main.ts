@@ -1,20 +1,24 @@
 // npm run build:filter && npm run bench:envoy [-- --json] [--rounds 3] [--duration 2]
 //   [--warmup 0.3] [--clients 4] [--sse-events 2000] [--sse-interval-ms 1] [--log-level info]
+//   [--baseline REF]
 // The filter's cost in real Envoy (one worker), against passthrough (A) and Envoy's native MCP
 // filter with RBAC (C): requests/s, p50 and p99 latency, and Envoy's CPU time per request, for
 // a small tools/call, 64 KB and 1 MB bodies and a tools/list whose answer the filter rewrites;
 // then the delay the filter adds to each SSE event. Configurations alternate within each round,
-// so a machine that gets busier or quieter during the run shifts all three alike.
+// so a machine that gets busier or quieter during the run shifts all three alike. With
+// --baseline REF, a fourth configuration (B0) runs the filter built from git at REF, so that a
+// change to the filter is measured against the code before it in the same run.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
 import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
-import { CONFIGS, LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
+import { buildBaselineWasm, commitOf } from "./baseline";
+import { LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
 import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
-import { TOOLS_LIST_CASE, goals, printReport, ratios, type CaseResult, type Report } from "./report";
+import { TOOLS_LIST_CASE, baselineRatios, goals, printReport, ratios, type CaseResult, type Report } from "./report";
 import { measureSse } from "./sse";
 
 interface Options {
@@ -23,12 +27,14 @@ interface Options {
   /** Envoy's log level. info, as the stack runs Envoy, writes the filter's audit line for every
    *  request; warn measures the filter without it. */
   logLevel: EnvoyLogLevel;
+  /** A git ref whose filter runs as B0, or null. */
+  baseline: string | null;
 }
 
 const LOG_LEVELS: EnvoyLogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 function parseOptions(argv: string[]): Options {
-  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level"]);
+  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level", "--baseline"]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
   const num = (flag: string, def: number, min: number): number => {
     const i = argv.indexOf(flag);
@@ -46,6 +52,7 @@ function parseOptions(argv: string[]): Options {
     sseEvents: Math.round(num("--sse-events", 2000, 2)),
     sseIntervalMs: num("--sse-interval-ms", 1, 0),
     logLevel: logLevel(argv),
+    baseline: baseline(argv),
   };
 }
 
@@ -66,6 +73,14 @@ function logLevel(argv: string[]): EnvoyLogLevel {
   const level = argv[i + 1] as EnvoyLogLevel;
   if (!LOG_LEVELS.includes(level)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${argv[i + 1]}`);
   return level;
+}
+
+function baseline(argv: string[]): string | null {
+  const i = argv.indexOf("--baseline");
+  if (i < 0) return null;
+  const ref = argv[i + 1];
+  if (ref === undefined || ref.startsWith("--")) throw new Error("--baseline needs a git ref, e.g. --baseline main");
+  return ref;
 }
 
 interface BenchCase { name: string; body: Buffer; headers: Record<string, string>; file: string }
@@ -136,11 +151,15 @@ async function main(): Promise<void> {
   try {
     const start = async (config: string): Promise<EnvoyProcess> => { const e = await startEnvoy({ config, logLevel: o.logLevel }); started.push(e); return e; };
     const upstream = await start(upstreamConfig());
-    const configs = proxyConfigs(await upstream.listener(UPSTREAM_LISTENER));
+    const upstreamAddress = await upstream.listener(UPSTREAM_LISTENER);
+    const configs: Partial<Record<ConfigName, string>> = proxyConfigs(upstreamAddress);
+    const baselineWasm = o.baseline === null ? null : buildBaselineWasm(o.baseline, tmp);
+    if (baselineWasm !== null) configs.B0 = proxyConfigs(upstreamAddress, baselineWasm).B;
+    const names = Object.keys(configs) as ConfigName[];
     const envoys = {} as Record<ConfigName, EnvoyProcess>;
     const urls = {} as Record<ConfigName, string>;
-    for (const k of CONFIGS) {
-      envoys[k] = await start(configs[k]);
+    for (const k of names) {
+      envoys[k] = await start(configs[k]!);
       const l = await envoys[k].listener(LISTENER);
       urls[k] = `http://${l.host}:${l.port}/mcp`;
     }
@@ -153,7 +172,7 @@ async function main(): Promise<void> {
       log(`round ${round + 1}/${o.rounds}:`);
       for (const c of cases) {
         // Each round and case starts with another configuration, so none always runs first.
-        const order = CONFIGS.map((_, i) => CONFIGS[(i + round + cases.indexOf(c)) % CONFIGS.length]);
+        const order = names.map((_, i) => names[(i + round + cases.indexOf(c)) % names.length]);
         for (const k of order) {
           const key = `${c.name}\u0000${k}`;
           samples.set(key, [...(samples.get(key) ?? []), await measure(h2load, envoys[k], urls[k], c, o, tmp)]);
@@ -167,7 +186,7 @@ async function main(): Promise<void> {
     log("SSE...\n");
     const sse = await measureSse({ events: o.sseEvents, warmup: Math.floor(o.sseEvents / 10), intervalMs: o.sseIntervalMs, wasmPath: WASM_PATH, logLevel: o.logLevel });
 
-    const results: CaseResult[] = cases.flatMap((c) => CONFIGS.map((k) => {
+    const results: CaseResult[] = cases.flatMap((c) => names.map((k) => {
       const s = samples.get(`${c.name}\u0000${k}`)!;
       const med = (f: (x: Sample) => number) => median(s.map(f));
       return { name: c.name, bytes: c.body.length, config: k, rps: Math.round(med((x) => x.rps)), p50Us: Math.round(med((x) => x.p50Us)), p99Us: Math.round(med((x) => x.p99Us)), cpuUsPerReq: Math.round(med((x) => x.cpuUsPerReq) * 10) / 10 };
@@ -178,6 +197,7 @@ async function main(): Promise<void> {
       envoyLogLevel: o.logLevel,
       cases: results,
       ratios: rs,
+      ...(o.baseline === null ? {} : { baseline: { ref: o.baseline, commit: commitOf(o.baseline), ratios: baselineRatios(results) } }),
       sse: { medianAddedUs: sse.medianAddedUs, p99AddedUs: sse.p99AddedUs },
       goals: goals(results, rs, sse),
       machine: { cpus: os.cpus().length, loadAverageBefore, loadAverageAfter: os.loadavg() },

@@ -19,6 +19,13 @@ export interface Ratio {
   addedCpuVsNative: number | null;
 }
 
+/** With `--baseline REF`: the filter's added CPU per request against the same filter built at REF. */
+export interface BaselineRatio {
+  name: string;
+  /** (B − A) / (B0 − A) of CPU per request; null when B0 added no measurable CPU over A. */
+  addedCpuVsBaseline: number | null;
+}
+
 export interface Goal { goal: string; met: boolean; detail: string }
 
 export interface Report {
@@ -26,6 +33,7 @@ export interface Report {
   envoyLogLevel: string;
   cases: CaseResult[];
   ratios: Ratio[];
+  baseline?: { ref: string; commit: string; ratios: BaselineRatio[] };
   sse: { medianAddedUs: number; p99AddedUs: number };
   goals: Goal[];
   machine: { cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
@@ -48,13 +56,21 @@ function find(cases: CaseResult[], name: string, config: ConfigName): CaseResult
   return c;
 }
 
+/** (B − A) / (X − A) of CPU per request: B's added CPU over passthrough against X's; null when X
+ *  added no measurable CPU over A. */
+function addedCpuRatio(cases: CaseResult[], name: string, against: ConfigName): number | null {
+  const [a, b, x] = (["A", "B", against] as const).map((k) => find(cases, name, k).cpuUsPerReq);
+  return x - a > 0 ? Math.round(((b - a) / (x - a)) * 100) / 100 : null;
+}
+
+const caseNames = (cases: CaseResult[]): string[] => [...new Set(cases.map((c) => c.name))];
+
 export function ratios(cases: CaseResult[]): Ratio[] {
-  const names = [...new Set(cases.map((c) => c.name))];
-  return names.map((name) => {
-    const [a, b, c] = CONFIGS.map((k) => find(cases, name, k).cpuUsPerReq);
-    const native = c - a;
-    return { name, addedCpuVsNative: native > 0 ? Math.round(((b - a) / native) * 100) / 100 : null };
-  });
+  return caseNames(cases).map((name) => ({ name, addedCpuVsNative: addedCpuRatio(cases, name, "C") }));
+}
+
+export function baselineRatios(cases: CaseResult[]): BaselineRatio[] {
+  return caseNames(cases).map((name) => ({ name, addedCpuVsBaseline: addedCpuRatio(cases, name, "B0") }));
 }
 
 export function goals(cases: CaseResult[], rs: Ratio[], sse: SseResult): Goal[] {
@@ -93,6 +109,7 @@ export function printReport(r: Report, sse: SseResult, setup: string): void {
   lines.push(`Envoy ${r.envoyVersion}, one worker. ${setup}`);
   lines.push(`Machine: ${r.machine.cpus} CPUs; load average (1, 5, 15 min) ${r.machine.loadAverageBefore.map((x) => x.toFixed(2)).join(" ")} before, ${r.machine.loadAverageAfter.map((x) => x.toFixed(2)).join(" ")} after.`);
   for (const k of CONFIGS) lines.push(`  ${k}: ${CONFIG_TITLES[k]}`);
+  if (r.baseline) lines.push(`  B0: ${CONFIG_TITLES.B0}, ${r.baseline.ref} (${r.baseline.commit.slice(0, 12)})`);
   lines.push("");
   const cols: Array<[string, number]> = [["case", 22], ["bytes", 9], ["config", 8], ["req/s", 9], ["p50 µs", 9], ["p99 µs", 9], ["CPU µs/req", 12]];
   lines.push(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join(""));
@@ -106,6 +123,15 @@ export function printReport(r: Report, sse: SseResult, setup: string): void {
     const [a, b, c] = CONFIGS.map((k) => find(r.cases, ratio.name, k).cpuUsPerReq);
     const value = ratio.addedCpuVsNative === null ? "n/a" : ratio.addedCpuVsNative.toFixed(2);
     lines.push(`  ${ratio.name.padEnd(22)} B +${(b - a).toFixed(1).padStart(7)}   C +${(c - a).toFixed(1).padStart(7)}   ratio ${value}${isCallCase(ratio.name) ? "" : " (B also rewrites the answer; C cannot)"}`);
+  }
+  if (r.baseline) {
+    lines.push("");
+    lines.push(`Added CPU per request over A (µs) of this filter (B) and of the filter at ${r.baseline.ref} (B0), and the ratio (B − A) / (B0 − A):`);
+    for (const ratio of r.baseline.ratios) {
+      const [a, b, b0] = (["A", "B", "B0"] as const).map((k) => find(r.cases, ratio.name, k).cpuUsPerReq);
+      const value = ratio.addedCpuVsBaseline === null ? "n/a" : ratio.addedCpuVsBaseline.toFixed(2);
+      lines.push(`  ${ratio.name.padEnd(22)} B +${(b - a).toFixed(1).padStart(7)}   B0 +${(b0 - a).toFixed(1).padStart(7)}   ratio ${value}`);
+    }
   }
   lines.push("");
   lines.push(`SSE: delay B adds per event against A: median ${r.sse.medianAddedUs} µs, p99 ${r.sse.p99AddedUs} µs`
