@@ -2,7 +2,7 @@
 // The oracle is the server's own reading: JSON.parse(new TextDecoder().decode(body)).
 import * as assert from "node:assert/strict";
 import { startHost, post, call, header } from "./helpers";
-import { serverToolCalls } from "./fixtures";
+import { serverParse, serverToolCalls } from "./fixtures";
 
 const DENIED = new Set(["get-env"]);
 
@@ -57,6 +57,64 @@ describe("filter: bypass attempts", () => {
     const host = startHost({ defaultAction: "allow", rules: [{ action: "deny", tools: ["x\uFFFD"] }] });
     assert.equal(post(host, '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x\\ud800"}}').forwarded, true);
     assert.equal(post(host, '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x\\ufffd"}}').forwarded, false);
+  });
+
+  describe("reading JSON as the server does (filter/README.md)", () => {
+    const HEAD = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":';
+    const mismatched: Array<[string, string, string]> = [
+      ["an array closed with }", '{"a":[1}}', "}"],
+      ["an object closed with ]", '{"a":{"b":1]]', "]"],
+    ];
+    for (const [what, args, wrong] of mismatched) {
+      it(`params.arguments with ${what} gets -32700 at the wrong closer and is not forwarded`, () => {
+        const body = HEAD + args + "}}";
+        assert.equal(serverParse(body), undefined, "the server must refuse this body too");
+        const host = startHost();
+        const x = post(host, body);
+        assert.equal(x.forwarded, false, "a body the server cannot parse was forwarded");
+        assert.equal(x.upstreamBody, "");
+        assert.equal(x.reply?.status, 400);
+        assert.equal(x.json.error.code, -32700);
+        assert.equal(x.json.error.message, `Parse error: unexpected token at byte ${HEAD.length + args.indexOf(wrong)}`);
+      });
+    }
+
+    it("decodes an escape in the name key alone: a denied tool is refused as unknown, an allowed one is forwarded", () => {
+      // Only `name` is escaped, so a filter that cannot decode keys would refuse both as
+      // lacking params.name rather than judge the tool.
+      const written = (tool: string) => `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"n\\u0061me":"${tool}","arguments":{}}}`;
+      const host = startHost();
+      const denied = written("get-env");
+      assert.deepEqual(serverToolCalls(denied), ["get-env"]);
+      const x = post(host, denied);
+      assert.equal(x.forwarded, false);
+      assert.equal(x.json.error.code, -32602);
+      assert.equal(x.json.error.message, "Unknown tool: get-env", "judged as the tool get-env, not as a call without a name");
+      const allowed = written("echo");
+      assert.deepEqual(serverToolCalls(allowed), ["echo"]);
+      const y = post(host, allowed);
+      assert.equal(y.forwarded, true, "an allowed tool whose name key is escaped was refused");
+      assert.equal(y.upstreamBody, allowed);
+      assert.equal(header(y.ctx.upstream.headers, "x-mcp-tool"), "echo");
+    });
+
+    it("skips one leading BOM as TextDecoder does: an allowed call is forwarded byte for byte; a second BOM is a parse error", () => {
+      const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+      const host = startHost();
+      const once = Buffer.concat([bom, Buffer.from(call("echo", 3))]);
+      assert.equal(serverParse(once).params.name, "echo");
+      const x = post(host, once);
+      assert.equal(x.forwarded, true, "an allowed call after one BOM was refused");
+      assert.deepEqual(x.ctx.upstream.body, once);
+      assert.equal(header(x.ctx.upstream.headers, "x-mcp-tool"), "echo");
+      // TextDecoder drops only the first; JSON.parse refuses the U+FEFF that is left.
+      const twice = Buffer.concat([bom, bom, Buffer.from(call("echo", 4))]);
+      assert.equal(serverParse(twice), undefined);
+      const y = post(host, twice);
+      assert.equal(y.forwarded, false, "a body the server cannot parse (a BOM left after the first) was forwarded");
+      assert.equal(y.json.error.code, -32700);
+      assert.equal(y.json.error.message, "Parse error: unexpected token at byte 3");
+    });
   });
 
   describe("bodies the filter cannot judge fail closed", () => {

@@ -9,6 +9,8 @@ describe("filter: requests", () => {
       { name: "an allowed tools/call is forwarded unchanged", body: call("echo", 1, { message: "hi" }), forwarded: true },
       { name: "a denied tool is answered with Unknown tool and not forwarded", body: call("get-env", 7), forwarded: false, code: -32602, message: "Unknown tool: get-env" },
       { name: "a glob rule denies every matching tool", body: call("gzip-file-as-resource", 2), forwarded: false, code: -32602, message: "Unknown tool: gzip-file-as-resource" },
+      { name: "a glob's trailing * also matches nothing: gzip-* denies the tool named gzip-", body: call("gzip-", 2), forwarded: false, code: -32602, message: "Unknown tool: gzip-" },
+      { name: "a glob's literal part must match whole: gzip-* leaves the tool named gzip alone", body: call("gzip", 2), forwarded: true },
       { name: "a per-user allow rule lets the named user through", body: call("get-sum", 3, { a: 7, b: 3 }), user: "alice", forwarded: true },
       { name: "the same tool is denied to another user", body: call("get-sum", 3, { a: 7, b: 3 }), user: "bob", forwarded: false, code: -32602, message: "Unknown tool: get-sum" },
       { name: "a missing user header is the empty user", body: call("get-sum", 3), forwarded: false, code: -32602 },

@@ -22,6 +22,16 @@ describe("filter: tools/list", () => {
     assert.equal(host.metric("mcp_filter.tools_hidden"), 3);
   });
 
+  it("removes a denied tool that comes last in a plain JSON answer, and the answer stays JSON", () => {
+    const host = startHost();
+    const x = post(host, LIST);
+    const out = respond(x.ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult(2, ["echo", "trigger-long-running-operation", "get-env"]));
+    assert.deepEqual(names(out), ["echo", "trigger-long-running-operation"]);
+    assert.equal(host.metric("mcp_filter.tools_hidden"), 1);
+    const alone = respond(post(host, LIST).ctx, [[":status", "200"], ["content-type", "application/json"]], toolsResult(2, ["get-env"]));
+    assert.deepEqual(names(alone), []);
+  });
+
   it("reads response headers of any size: small ones and ones over 1 KB in turn", () => {
     // Small header maps are read into a static buffer, larger ones into the heap.
     const host = startHost();

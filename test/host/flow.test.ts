@@ -20,6 +20,16 @@ function judgeModule(headers: number, last = D.Continue): Uint8Array {
   return m.build();
 }
 
+/** Headers return `headers`; a tick continues context 2's stream; the body callback logs the length it is offered. */
+function heldModule(headers: number): Uint8Array {
+  const m = new ProxyModule(["proxy_set_effective_context", "proxy_continue_stream", "proxy_set_tick_period_milliseconds"]);
+  m.on("proxy_on_vm_start", 2, [...m.call("proxy_set_tick_period_milliseconds", 1000), ...drop, ...i32(1)]);
+  m.on("proxy_on_tick", 1, [...m.call("proxy_set_effective_context", 2), ...drop, ...m.logCode(m.call("proxy_continue_stream", 0))], false);
+  m.on("proxy_on_request_headers", 3, i32(headers));
+  m.on("proxy_on_request_body", 3, [...m.log("body"), ...m.logCode(local(1)), ...i32(D.Continue)]);
+  return m.build();
+}
+
 function localReplyModule(where: "proxy_on_request_headers" | "proxy_on_response_headers", headers: HeaderList = [["X-Reason", "Policy"]]): Uint8Array {
   const m = new ProxyModule(["proxy_send_local_response", "proxy_add_header_map_value"]);
   const details = m.str("denied by policy"), body = m.str("nope"), pairs = m.str(pairsBytes(headers));
@@ -170,22 +180,42 @@ describe("host: stream control", () => {
   });
 
   it("continue_stream from another context (after set_effective_context) resumes a stalled request", () => {
-    const m = new ProxyModule(["proxy_set_effective_context", "proxy_continue_stream", "proxy_set_tick_period_milliseconds"]);
-    m.on("proxy_on_vm_start", 2, [...m.call("proxy_set_tick_period_milliseconds", 1000), ...drop, ...i32(1)]);
-    m.on("proxy_on_tick", 1, [...m.call("proxy_set_effective_context", 2), ...drop, ...m.logCode(m.call("proxy_continue_stream", 0))], false);
-    m.on("proxy_on_request_headers", 3, i32(H.StopIteration));
-    m.on("proxy_on_request_body", 3, [...m.log("body"), ...i32(D.Continue)]);
-    const host = startHost(m.build());
+    const host = startHost(heldModule(H.StopIteration));
     const ctx = host.newHttpContext();
     ctx.requestHeaders(REQUEST, false);
     ctx.requestBody(Buffer.from("{}"), true);
     assert.equal(ctx.requestStalled, true);
     host.tick();
-    assert.deepEqual(lines(host), [letter(R.Ok), "body"], "the buffered body is then delivered to the filter");
+    assert.deepEqual(lines(host), [letter(R.Ok), "body", letter(2)], "the buffered body is then delivered to the filter");
     assert.equal(ctx.requestStalled, false);
     assert.equal(ctx.upstream.body.toString(), "{}");
     assert.equal(ctx.upstream.ended, true);
   });
+
+  const holds: Array<[string, number, boolean]> = [
+    ["StopAllIterationAndBuffer", H.StopAllIterationAndBuffer, true],
+    ["StopAllIterationAndWatermark", H.StopAllIterationAndWatermark, true],
+    ["StopIteration without allow_on_headers_stop_iteration", H.StopIteration, false],
+  ];
+  for (const [what, status, allow] of holds) {
+    it(`holds every body byte from the upstream while the headers stop with ${what}; continue_stream sends them all once`, () => {
+      const host = startHost(heldModule(status), { allowOnHeadersStopIteration: allow });
+      const ctx = host.newHttpContext();
+      ctx.requestHeaders(REQUEST, false);
+      for (const [chunk, end] of [["ab", false], ["cd", false], ["ef", true]] as const) {
+        ctx.requestBody(Buffer.from(chunk), end);
+        assert.equal(ctx.upstream.headers, undefined, `headers after ${chunk}`);
+        assert.equal(ctx.upstream.body.toString(), "", `body after ${chunk}`);
+        assert.equal(ctx.upstream.ended, false, `end after ${chunk}`);
+      }
+      assert.equal(ctx.requestStalled, true);
+      assert.deepEqual(lines(host), [], "no body callback while the headers hold everything");
+      host.tick();
+      assert.deepEqual(lines(host), [letter(R.Ok), "body", letter(6)], "the filter is then offered the whole body once");
+      assert.equal(ctx.upstream.body.toString(), "abcdef");
+      assert.equal(ctx.upstream.ended, true);
+    });
+  }
 
   it("close_stream resets the stream with details wasm_close_stream", () => {
     const m = new ProxyModule(["proxy_close_stream"]);
