@@ -4,6 +4,7 @@
 // inside the containers) live here too, and tests hold both files to them.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { checkPolicy } from "./policy";
 
 /** The repository root; Pulumi runs the program from infra/ (Pulumi.yaml `main`). */
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -110,24 +111,6 @@ export function checkPort(key: string, port: number): number {
     throw new Error(`config ${key} = ${port} is not a TCP port; use a number from 1 to 65535.`);
   }
   return port;
-}
-
-/**
- * A shape check only: the filter validates the policy itself and refuses to start on a bad
- * one. This catches the common slip early: `pulumi config set --path policy.x ...` on a
- * stack without its own policy writes a policy holding only `x`.
- */
-export function checkPolicy(policy: unknown): Record<string, unknown> {
-  const p = policy as Record<string, unknown> | null;
-  if (typeof p !== "object" || p === null || Array.isArray(p) || typeof p.defaultAction !== "string" ||
-      !Array.isArray(p.rules)) {
-    throw new Error(
-      "config policy must be a whole policy object with at least defaultAction and rules " +
-        "(see filter/README.md). To change one field, copy the default policy from Pulumi.yaml " +
-        "into Pulumi.<stack>.yaml under mcp-envoy-wasm:policy and edit it there.",
-    );
-  }
-  return p;
 }
 
 function providerKey(config: pulumi.Config, key: string): pulumi.Output<string> {

@@ -1,9 +1,10 @@
 // Config checks that stop a bad `pulumi up` before it touches Docker, and the secrets generator.
 import * as assert from "assert";
 import { execFileSync } from "child_process";
-import { checkPinnedImage, checkPinnedPackage, checkPolicy, checkPort, urlHost } from "../../infra/config";
+import { checkPinnedImage, checkPinnedPackage, checkPort, urlHost } from "../../infra/config";
 import { cookieEnv } from "../../infra/librechat";
 import { ragEmbeddingsEnv } from "../../infra/librechatServices";
+import { checkPolicy } from "../../infra/policy";
 import { generatorScript, LIBRECHAT_SECRET_SIZES, parseGenerated } from "../../infra/secrets";
 import { pulumiYamlDefaults, runStack } from "./harness";
 
@@ -13,6 +14,7 @@ describe("config checks", () => {
     assert.ok(run.registrations.length > 0);
     for (const [key, value] of Object.entries(pulumiYamlDefaults())) {
       if (key.endsWith("Image")) assert.strictEqual(checkPinnedImage(key, value), value);
+      if (key.endsWith(":policy")) assert.deepStrictEqual(checkPolicy(JSON.parse(value)), JSON.parse(value));
     }
   });
 
@@ -36,12 +38,42 @@ describe("config checks", () => {
     assert.strictEqual(checkPort("gatewayPort", 10000), 10000);
   });
 
-  it("refuse a partial policy, the result of `config set --path` on an unset policy", () => {
-    assert.throws(() => checkPolicy({ mode: "monitor" }), /whole policy object with at least defaultAction and rules/);
-    assert.throws(() => checkPolicy("allow"), /whole policy object/);
-    assert.throws(() => checkPolicy([]), /whole policy object/);
+  it("refuse a partial policy, the result of `config set --path` on an unset policy, saying how to set it whole", () => {
+    assert.throws(() => checkPolicy({ mode: "monitor" }), /policy\.defaultAction: required\nSet the whole policy: copy the default from Pulumi.yaml/);
+    assert.throws(() => checkPolicy("allow"), /^Error: config policy does not match filter\/policy\.schema\.json:\n {2}policy: expected an object, got "allow"$/);
+    assert.throws(() => checkPolicy([]), /policy: expected an object, got \[\]/);
     const policy = { defaultAction: "deny", rules: [] };
     assert.strictEqual(checkPolicy(policy), policy);
+  });
+
+  it("refuse a policy the filter would refuse, naming every bad field with its value and the limit", () => {
+    const policy = {
+      defaultAction: "deny",
+      maxBodyBytes: 0,
+      userHeader: "Host",
+      rules: [
+        { name: "a-b", action: "deny", tools: ["get-env"] },
+        { name: "a_b", action: "allow", users: [] },
+        { action: "deny", tools: ["get-[env]"], tool: ["x"] },
+      ],
+    };
+    const lines = (() => {
+      try { checkPolicy(policy); } catch (e) { return (e as Error).message.split("\n").slice(1).map((l) => l.trim()); }
+      return [];
+    })();
+    assert.deepStrictEqual(lines.map((l) => l.slice(0, l.indexOf(": "))).sort(), [
+      "policy.maxBodyBytes", "policy.rules[1].name", "policy.rules[1].users", "policy.rules[2].tool", "policy.rules[2].tools[0]", "policy.userHeader",
+    ]);
+    assert.ok(lines.includes("policy.maxBodyBytes: expected an integer from 1 to 67108864, got 0"), lines.join("\n"));
+    assert.ok(lines.includes('policy.rules[1].name: "a_b" clashes with "a-b" (metrics read - and . as _)'), lines.join("\n"));
+    assert.ok(lines.includes("policy.rules[1].users: an empty list matches nothing; omit the field to match anything"), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith('policy.rules[2].tools[0]: "get-[env]" is not allowed: a glob:')), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith("policy.rules[2].tool: unknown field (fields: action, name, methods,")), lines.join("\n"));
+  });
+
+  it("stop the program on a bad policy, naming the field", async () => {
+    const policy = JSON.stringify({ defaultAction: "deny", rules: [{ action: "deny", tools: [] }] });
+    await assert.rejects(runStack({ config: { policy } }), /policy\.rules\[0\]\.tools: an empty list/);
   });
 
   it("print localhost for loopback and wildcard addresses, the address otherwise", () => {
