@@ -2,11 +2,13 @@
 // and the benchmark. It writes the configuration to a temporary directory, starts Envoy with its
 // admin interface wherever the configuration puts it, waits until Envoy says it is ready, and
 // stops it with SIGTERM. Envoy's own lines are parsed so callers can read the filter's log.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ENVOY_LOG_FLUSH_MS, envoyLogFlags } from "../infra/envoyConfig";
 import { findEnvoy } from "./binary";
 
 const READY_TIMEOUT_MS = 30_000;
@@ -39,9 +41,10 @@ export interface EnvoyOptions {
   logLevel?: EnvoyLogLevel;
   /** Levels for single loggers, e.g. { wasm: "debug" }: the wasm logger carries plugins' lines. */
   componentLogLevels?: Record<string, EnvoyLogLevel>;
-  /** How often Envoy writes out buffered access log lines (its default is 10 s). */
-  accessLogFlushMs?: number;
-  /** Each line Envoy writes to stderr, parsed. */
+  /** How often Envoy writes out its buffered log and access log lines (default: the stack's,
+   *  ENVOY_LOG_FLUSH_MS). */
+  logFlushMs?: number;
+  /** Each line Envoy logs, parsed. */
   onLine?: (line: EnvoyLine, raw: string) => void;
   /** Each chunk Envoy writes to stdout (where envoy.yaml's access log goes). */
   onStdout?: (chunk: Buffer) => void;
@@ -51,7 +54,7 @@ export interface EnvoyProcess {
   readonly pid: number;
   /** e.g. http://127.0.0.1:40857 */
   readonly adminUrl: string;
-  /** Every line Envoy wrote to stderr so far, parsed. */
+  /** Every line Envoy logged so far, parsed. */
   readonly lines: EnvoyLine[];
   /** The address a named listener is bound to (port 0 in the configuration is resolved). */
   listener(name: string): Promise<{ host: string; port: number }>;
@@ -135,7 +138,14 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     "--log-level", envoyLevel(options.logLevel ?? "info"),
     "--log-format", LOG_FORMAT,
   ];
-  if (options.accessLogFlushMs !== undefined) args.push("--file-flush-interval-msec", String(options.accessLogFlushMs));
+  // Envoy logs as the stack runs it (envoyLogFlags): through its buffered log file, here a FIFO
+  // this process reads. Not its stderr: Node's child pipes are sockets, which Envoy cannot open
+  // by path. Opened read-write, so that reading never sees an end of file while Envoy has not
+  // opened it yet (or exits before it does).
+  const logFifo = path.join(dir, "envoy.log");
+  execFileSync("mkfifo", ["-m", "600", logFifo]);
+  const logStream = new net.Socket({ fd: fs.openSync(logFifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK), readable: true, writable: false });
+  args.push(...envoyLogFlags(logFifo, options.logFlushMs ?? ENVOY_LOG_FLUSH_MS));
   const components = Object.entries(options.componentLogLevels ?? {});
   if (components.length > 0) args.push("--component-log-level", components.map(([k, v]) => `${k}:${envoyLevel(v)}`).join(","));
   // setpriv (util-linux) makes Envoy get SIGTERM when this process dies, however it dies, so a
@@ -145,16 +155,22 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     ? spawn("/usr/bin/setpriv", ["--pdeathsig", "SIGTERM", "--", bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   const lines: EnvoyLine[] = [];
-  child.stderr!.on("data", lineReader((raw) => {
+  const onRawLine = (raw: string): void => {
     const line = parseEnvoyLine(raw);
     // A message with a newline goes on in lines of its own, without Envoy's prefix.
     if (line === undefined && lines.length > 0) lines[lines.length - 1].message += `\n${raw}`;
     else lines.push(line ?? { level: "info", logger: "stderr", message: raw });
     options.onLine?.(line ?? { level: "info", logger: "stderr", message: raw }, raw);
-  }));
+  };
+  // Lines Envoy writes before it has opened its log file (a bad flag) come on stderr.
+  child.stderr!.on("data", lineReader(onRawLine));
+  logStream.on("data", lineReader(onRawLine));
   child.stdout!.on("data", (chunk: Buffer) => options.onStdout?.(chunk));
   const exited = new Promise<number | null>((resolve) => {
-    child.once("exit", (code) => { fs.rmSync(dir, { recursive: true, force: true }); resolve(code); });
+    child.once("exit", (code) => {
+      // What Envoy wrote just before it exited may still be in the FIFO.
+      setTimeout(() => { logStream.destroy(); fs.rmSync(dir, { recursive: true, force: true }); resolve(code); }, 50);
+    });
   });
   let exitCode: number | null | undefined;
   void exited.then((c) => { exitCode = c; });
@@ -171,7 +187,6 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   let adminUrl: string | undefined;
   for (;;) {
     if (exitCode !== undefined) {
-      await sleep(50); // the last stderr lines may still be in the pipe
       const critical = lines.filter((l) => l.level === "critical").map((l) => l.message);
       const message = critical.length > 0 ? critical.join("\n") : lines.slice(-5).map((l) => l.message).join("\n");
       throw new EnvoyStartError(message, exitCode, lines);

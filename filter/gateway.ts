@@ -43,6 +43,8 @@ export interface GatewayOptions {
   onLog?: (entry: LogEntry) => void;
   /** envoy engine: each access log line. Default: print to stderr. */
   onAccessLog?: (line: string) => void;
+  /** envoy engine: how often Envoy writes out its buffered log lines, in ms. Default 200. */
+  logFlushMs?: number;
 }
 
 interface GatewayBase {
@@ -132,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if ((options.engine ?? "emulator") === "envoy") {
     const handle = await startEnvoyGateway({
       upstream, listen, rendered, wasm: options.wasm ?? DEFAULT_WASM,
-      logLevel: options.logLevel ?? "info", onLog,
+      logLevel: options.logLevel ?? "info", onLog, logFlushMs: options.logFlushMs,
       onAccessLog: options.onAccessLog ?? ((line) => process.stderr.write(`[access] ${line}\n`)),
     });
     return {

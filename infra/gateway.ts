@@ -2,7 +2,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "./config";
-import { renderEnvoyConfig } from "./envoyConfig";
+import { envoyLogFlags, renderEnvoyConfig } from "./envoyConfig";
 import { generateSecrets, GATEWAY_KEY_SIZES } from "./secrets";
 import { containerDefaults, healthcheck, onNetwork, pinnedImage, REPLACE_IN_PLACE } from "./docker";
 import { envoyReadyCheck } from "./healthchecks";
@@ -50,7 +50,8 @@ export class Gateway extends pulumi.ComponentResource {
       {
         name: args.containerName,
         image: this.image.imageId,
-        command: ["envoy", "-c", CONTAINER_PATHS.envoyConfig],
+        // /dev/stderr is the container's stderr, a pipe Docker reads for `docker logs`.
+        command: ["envoy", "-c", CONTAINER_PATHS.envoyConfig, ...envoyLogFlags("/dev/stderr")],
         uploads: [
           { file: CONTAINER_PATHS.envoyConfig, content: envoyConfig },
           // Read from disk when the container is created; sourceHash makes a new build a

@@ -290,10 +290,10 @@ export interface Observation {
 }
 
 /** A call the policy denies, answered by the filter itself: its audit line, carrying a unique
- *  id, marks the end of a request's lines in the log. Envoy writes the filter's lines before the
- *  response leaves, and its workers write to one stderr, so a line of the request a client has
- *  read its response to can no longer come after the barrier's. */
-function barrierRequest(seq: number): { slices: Buffer[]; token: string } {
+ *  id, marks the end of a request's lines in the log. Envoy logs the filter's lines before the
+ *  response leaves, and its workers append to one log buffer, so a line of the request a client
+ *  has read its response to can no longer come after the barrier's. */
+function barrierRequest(seq: number | string): { slices: Buffer[]; token: string } {
   const id = `barrier-${seq}`;
   const body = `{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":{"name":"get-env"}}`;
   const key = Object.entries(GATEWAY_AUTH).map(([k, v]) => `${k}: ${v}\r\n`).join("");
@@ -311,29 +311,39 @@ export async function startSide(engine: Engine, pluginConfig: string): Promise<S
   const waiters = new Map<string, () => void>();
   const gateway = await startGateway({
     engine, upstream: upstream.url, listen: "127.0.0.1:0", pluginConfig, gatewayKey: GATEWAY_KEY,
+    // Each request waits for its barrier's line: Envoy must write its log out often.
+    logFlushMs: 2,
     onLog: (e) => {
       logs.push(e);
       for (const [token, wake] of waiters) if (e.message.includes(token)) { waiters.delete(token); wake(); }
     },
     onAccessLog: () => undefined,
   });
-  let from = logs.length;
+  let from = 0;
+  /** Sends a barrier and resolves with the lines logged since the last one. */
+  const linesUntilBarrier = async (seq: number | string): Promise<LogEntry[]> => {
+    const barrier = barrierRequest(seq);
+    const seen = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${engine}: the barrier's audit line did not come within ${STALL_MS} ms`)), STALL_MS);
+      waiters.set(barrier.token, () => { clearTimeout(timer); resolve(); });
+    });
+    const reply = await exchangeRaw(gateway.url, "POST", barrier.slices);
+    if (reply.status !== 200) throw new Error(`${engine}: the barrier request got ${reply.status ?? reply.ended}`);
+    await seen;
+    const at = logs.findIndex((e, i) => i >= from && e.message.includes(barrier.token));
+    const lines = logs.slice(from, at);
+    from = at + 1;
+    return lines;
+  };
+  // Envoy writes its log out in batches (envoyLogFlags), so its start-up lines can come after it
+  // is ready: a first barrier keeps them out of the first request's lines.
+  await linesUntilBarrier("start");
   return {
     engine, gateway, upstream, logs,
     async run(method, slices, seq) {
       const recordsBefore = upstream.records.length;
       const client = await exchangeRaw(gateway.url, method, slices);
-      const barrier = barrierRequest(seq);
-      const seen = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${engine}: the barrier's audit line did not come within ${STALL_MS} ms`)), STALL_MS);
-        waiters.set(barrier.token, () => { clearTimeout(timer); resolve(); });
-      });
-      const reply = await exchangeRaw(gateway.url, "POST", barrier.slices);
-      if (reply.status !== 200) throw new Error(`${engine}: the barrier request got ${reply.status ?? reply.ended}`);
-      await seen;
-      const at = logs.findIndex((e, i) => i >= from && e.message.includes(barrier.token));
-      const lines = logs.slice(from, at);
-      from = at + 1;
+      const lines = await linesUntilBarrier(seq);
       return {
         client,
         upstream: upstream.records.slice(recordsBefore),

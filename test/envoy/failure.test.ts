@@ -100,7 +100,8 @@ describe("Envoy: a listener update that carries a refused policy", function () {
     assert.ok(denied(await answer("get-env")));
     writeListener(configWith(REFUSED_POLICY), ldsFile);
     await waitFor(async () => (await counter("listener_manager.lds.update_rejected")) === 1, "the update to be rejected");
-    assert.ok(envoy.lines.some((l) => l.message === "lds: listener 'mcp_listener' config rejected: Unable to create Wasm plugin mcp_filter"));
+    // Envoy's log is buffered (envoyLogFlags): the line comes within a flush interval.
+    await waitFor(() => envoy.lines.some((l) => l.message === "lds: listener 'mcp_listener' config rejected: Unable to create Wasm plugin mcp_filter"), "Envoy to log the rejection");
     assert.ok(denied(await answer("get-env")), "the previous policy still applies");
     assert.ok(!denied(await answer("echo")));
     const values = prometheusValues((await envoy.admin("/stats/prometheus")).text);
@@ -186,6 +187,7 @@ describe("Envoy: after a VM failure under FAIL_CLOSED", function () {
     const later = host.newHttpContext();
     later.requestHeaders(REQUEST, true);
     assert.deepEqual([trapping, later].map((c) => [c.localReply?.status, c.details]), [[503, "wasm_fail_stream"], [503, "wasm_fail_stream"]]);
+    await waitFor(() => wasmErrors(trap.stack.envoy.lines).length > 0, "Envoy to log the trap");
     assert.deepEqual(host.logs("error").map((l) => `${l.level} ${l.message}`), wasmErrors(trap.stack.envoy.lines));
   });
 });

@@ -105,7 +105,7 @@ export async function startStackEnvoy(o: StackEnvoyOptions): Promise<StackEnvoy>
     logLevel: "warn",
     componentLogLevels: { wasm: "info" },
     // The tests read each access log line as its stream ends; Envoy's default waits 10 s.
-    accessLogFlushMs: 20,
+    logFlushMs: 20,
     onStdout: lineReader((line) => { if (line.trim() !== "") accessLog.push(JSON.parse(line) as Record<string, unknown>); }),
   });
   try {

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { ALIASES, CONTAINER_PATHS, CONTAINER_PORTS } from "../../infra/config";
-import { pluginConfigurationOf } from "../../infra/envoyConfig";
+import { ENVOY_LOG_FLUSH_MS, pluginConfigurationOf } from "../../infra/envoyConfig";
 import { filterSourceHash } from "../../infra/filterBuild";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -160,6 +160,11 @@ describe("stack under mocks (default config)", () => {
     ]);
     assert.deepStrictEqual(run.get("librechat-container").inputs.volumes.map((v: { containerPath: string }) => v.containerPath),
       ["/app/uploads", "/app/client/public/images"]);
+  });
+
+  it("runs Envoy with its log written out in batches to the container's stderr, as the tests run it", () => {
+    assert.deepStrictEqual(run.get("gateway-container").inputs.command,
+      ["envoy", "-c", CONTAINER_PATHS.envoyConfig, "--log-path", "/dev/stderr", "--file-flush-interval-msec", String(ENVOY_LOG_FLUSH_MS)]);
   });
 
   it("runs the MCP server pinned, on its port, with nothing secret in its environment", () => {
