@@ -20,7 +20,7 @@ import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
 import { LocalReply, isGrpcRequest, prepareLocalReply } from "./localreply";
 import { Side } from "./side";
 import { StreamContext, StreamOwner } from "./stream-context";
-import type { Export, SideExports, WasmVm } from "./vm";
+import type { WasmVm } from "./vm";
 
 /** invoke(): the VM had failed or failed during the call; the stream got Envoy's 503. */
 const FAILED = -2;
@@ -139,7 +139,7 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   protected onCreate(): void {
-    if (!this.isFailed() && this.ctx) this.callVm((this.vm as WasmVm).stream.contextCreate, this.id, this.vm?.rootContext?.id ?? 0);
+    if (!this.isFailed() && this.ctx) this.callVm("proxy_on_context_create", this.id, this.vm?.rootContext?.id ?? 0);
     this.created = true;
   }
 
@@ -164,7 +164,7 @@ export abstract class StreamFlow implements StreamOwner {
     }
     side.map = side.live;
     if (side.request) this.onCreate();
-    const raw = this.invoke(this.exportsFor(side)?.headers, side.live.size, eos ? 1 : 0);
+    const raw = this.invoke(callbackName(side, "headers"), side.live.size, eos ? 1 : 0);
     if (raw !== FAILED) this.applyHeaders(side, this.headersStatus(raw));
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -220,7 +220,7 @@ export abstract class StreamFlow implements StreamOwner {
     }
     side.chunk = consumed ? ByteBuffer.empty() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
-    const raw = this.invoke(this.exportsFor(side)?.body, length, eos ? 1 : 0);
+    const raw = this.invoke(callbackName(side, "body"), length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -230,7 +230,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.trailersPending = false;
     side.trailers = side.liveTrailers;
     const size = side.liveTrailers?.size ?? 0;
-    const raw = this.invoke(this.exportsFor(side)?.trailers, size);
+    const raw = this.invoke(callbackName(side, "trailers"), size);
     if (raw !== FAILED) {
       // Trailers status: 0 continues; StopIteration (1) and anything above it stop.
       const stop = this.vm?.stopIteration || raw >= FilterTrailersStatus.StopIteration;
@@ -250,14 +250,14 @@ export abstract class StreamFlow implements StreamOwner {
    * ContextBase::onXxx: CHECK_FAIL before and after the call. Returns the module's status,
    * NO_STATUS when it exports no such callback (Envoy then continues), or FAILED.
    */
-  private invoke(ex: Export | undefined, a: number, b?: number): number {
+  private invoke(name: string, ...args: number[]): number {
     if (this.isFailed()) {
       this.checkFail();
       return FAILED;
     }
     const vm = this.vm as WasmVm;
-    if (!ex) return NO_STATUS;
-    const raw = vm.callExport(this.ctx as StreamContext, ex, this.id, a, b);
+    if (!vm.has(name)) return NO_STATUS;
+    const raw = vm.call(this.ctx as StreamContext, name, this.id, ...args);
     if (vm.failed || raw === undefined) {
       this.checkFail();
       return FAILED;
@@ -265,16 +265,10 @@ export abstract class StreamFlow implements StreamOwner {
     return raw;
   }
 
-  /** The module's callbacks for this direction; undefined without a VM. */
-  private exportsFor(side: Side): SideExports | undefined {
-    const ex = this.vm?.stream;
-    return side.request ? ex?.request : ex?.response;
-  }
-
-  protected callVm(ex: Export | undefined, a: number, b?: number): void {
+  protected callVm(name: string, ...args: number[]): void {
     const vm = this.vm as WasmVm;
     if (vm.failed || !this.ctx) return;
-    vm.callExport(this.ctx, ex, a, b);
+    vm.call(this.ctx, name, ...args);
     vm.afterCall();
   }
 
@@ -427,4 +421,9 @@ export abstract class StreamFlow implements StreamOwner {
     if (side.request) this.listener?.upstreamTrailers?.(list);
     else this.listener?.downstreamTrailers?.(list);
   }
+}
+
+/** The module's callback for this direction's `part`, e.g. proxy_on_request_headers. */
+function callbackName(side: Side, part: "headers" | "body" | "trailers"): string {
+  return `proxy_on_${side.request ? "request" : "response"}_${part}`;
 }
