@@ -79,7 +79,7 @@ export class Side {
   }
 
   appendBuffered(data: Uint8Array): void {
-    if (!this.buffered) this.buffered = ByteBuffer.empty();
+    if (!this.buffered) this.buffered = new ByteBuffer();
     this.buffered.append(data);
   }
 }

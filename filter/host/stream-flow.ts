@@ -187,7 +187,7 @@ export abstract class StreamFlow implements StreamOwner {
       this.checkLimit(side);
       return NO_STATUS;
     }
-    return this.deliverBody(side, ByteBuffer.wrap(chunk), eos);
+    return this.deliverBody(side, new ByteBuffer(chunk), eos);
   }
 
   protected onTrailers(side: Side, list: HeaderList): number {
@@ -218,7 +218,7 @@ export abstract class StreamFlow implements StreamOwner {
       consumed = true;
       if (this.checkLimit(side)) return NO_STATUS;
     }
-    side.chunk = consumed ? ByteBuffer.empty() : provided;
+    side.chunk = consumed ? new ByteBuffer() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
     const raw = this.invoke(callbackName(side, "body"), length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
@@ -313,12 +313,7 @@ export abstract class StreamFlow implements StreamOwner {
       case FilterDataStatus.Continue:
         side.chunk = null;
         if (side.stopped) {
-          // Nothing buffered yet: the chunk itself becomes the buffer (copy on write, so the
-          // caller's bytes stay untouched) instead of being copied into a new one.
-          if (!consumed) {
-            if (side.buffered) side.appendBuffered(provided.view());
-            else side.buffered = provided;
-          }
+          if (!consumed) side.appendBuffered(provided.view());
           this.continueIteration(side);
         } else if (!consumed) {
           this.releaseData(side, provided.view(), side.dataEnds());
@@ -339,7 +334,7 @@ export abstract class StreamFlow implements StreamOwner {
       default:
         side.stopped = true;
         // An empty buffer lets a later continue still deliver end_stream.
-        if (side.dataEnds() && !side.buffered) side.buffered = ByteBuffer.empty();
+        if (side.dataEnds() && !side.buffered) side.buffered = new ByteBuffer();
     }
   }
 
