@@ -16,7 +16,7 @@
 import { ByteBuffer } from "./bytes";
 import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, NO_STATUS } from "./constants";
 import type { HostCore } from "./core";
-import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
+import { HeaderList, HeaderMap } from "./headers";
 import { LocalReply, isGrpcRequest, prepareLocalReply } from "./localreply";
 import { Side } from "./side";
 import { StreamContext, StreamOwner } from "./stream-context";
@@ -58,7 +58,7 @@ export abstract class StreamFlow implements StreamOwner {
   protected reply?: LocalReply;
   protected wasReset = false;
   /** The headers the router matched on, and whether a header change made it match again. */
-  protected routeHeaders?: HeaderSnapshot;
+  protected routeHeaders?: HeaderList;
   protected routeRecomputed = false;
   private streamFailed = false;
   private failureReplySent = false;
@@ -156,7 +156,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.headersIn = true;
     side.complete = eos;
     this.lastEndOfStream = eos;
-    if (side.request) this.routeHeaders = side.live.snapshot();
+    if (side.request) this.routeHeaders = side.live.toList();
     else if (!internal) this.responseDetails ??= "via_upstream";
     if (this.passThrough(side)) {
       this.releaseHeaders(side, eos);
@@ -379,17 +379,17 @@ export abstract class StreamFlow implements StreamOwner {
   private releaseHeaders(side: Side, end: boolean): void {
     if (side.aborted || side.headersOut || !side.live) return;
     side.headersOut = true;
-    const snapshot = side.live.snapshot();
-    side.out.headerSnapshot = snapshot;
+    const headers = side.live.toList();
+    side.out.headers = headers;
     if (end) side.out.ended = true;
     if (side.request) {
       if (this.routeCleared) {
-        this.routeHeaders = snapshot;
+        this.routeHeaders = headers;
         this.routeRecomputed = true;
       }
-      this.listener?.upstreamHeaders?.(snapshot.toList());
+      this.listener?.upstreamHeaders?.(side.live.toList());
     } else {
-      this.listener?.downstreamHeaders?.(snapshot.toList(), end);
+      this.listener?.downstreamHeaders?.(side.live.toList(), end);
     }
   }
 

@@ -99,7 +99,7 @@ export class HttpContext extends StreamFlow {
    */
   get route(): { headers: HeaderList; recomputed: boolean } | undefined {
     const r = this.routeHeaders;
-    return r && { headers: r.toList(), recomputed: this.routeRecomputed };
+    return r && { headers: r, recomputed: this.routeRecomputed };
   }
   requestHeaderMap(): HeaderList {
     return this.req.live?.toList() ?? [];
