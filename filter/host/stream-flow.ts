@@ -48,9 +48,9 @@ export type StreamMode = "vm" | "failed" | "bypass";
 export abstract class StreamFlow implements StreamOwner {
   readonly id: number;
   readonly req = new Side(true);
-  /** Created on first use (resp): until a response arrives, a stream needs no second Side. */
-  private respSide?: Side;
-  private propsMap?: Map<string, Buffer>;
+  readonly resp = new Side(false);
+  /** Filter state set by proxy_set_property. */
+  readonly props = new Map<string, Buffer>();
   lastEndOfStream = false;
   responseDetails?: string;
   protected readonly ctx?: StreamContext;
@@ -76,15 +76,6 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   // ---- StreamOwner (called from host functions via StreamContext) ----------------------------
-
-  get resp(): Side {
-    return (this.respSide ??= new Side(false));
-  }
-
-  /** Filter state set by proxy_set_property; few streams have any, so the Map comes on first use. */
-  get props(): Map<string, Buffer> {
-    return (this.propsMap ??= new Map<string, Buffer>());
-  }
 
   clearRouteCache(): void {
     this.routeCleared = true;
