@@ -126,8 +126,7 @@ export class HostCore {
     const entry: LogEntry = { level: LEVEL_NAMES[level], message };
     this.logEntries.push(entry);
     // A long-running gateway logs a line per request: keep only the latest lines.
-    const excess = this.logEntries.length - this.opts.maxLogEntries;
-    if (excess > 0) this.logEntries.splice(0, excess);
+    while (this.logEntries.length > this.opts.maxLogEntries) this.logEntries.shift();
     this.opts.onLog?.(entry);
   }
 
