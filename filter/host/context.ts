@@ -43,7 +43,7 @@ export class BodyBuffer implements BufferRef {
   copyFrom(start: number, length: number, data: Uint8Array): number {
     if (start === 0) {
       if (length !== 0) this.b.drain(length);
-      this.b.prepend(Buffer.from(data));
+      this.b.prepend(data);
       return WasmResult.Ok;
     }
     if (start >= this.b.length) {

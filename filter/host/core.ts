@@ -121,18 +121,12 @@ export class HostCore {
 
   constructor(readonly opts: ResolvedOptions) {}
 
-  /** Envoy drops a line below the logger's level before formatting it. */
-  enabled(level: number): boolean {
-    return level >= this.opts.logLevel;
-  }
-
   log(level: number, message: string): void {
     if (level < this.opts.logLevel) return;
     const entry: LogEntry = { level: LEVEL_NAMES[level], message };
     this.logEntries.push(entry);
-    // A long-running gateway logs a line per request: trim in batches, amortized O(1).
-    const max = this.opts.maxLogEntries;
-    if (this.logEntries.length > max * 2 + 64) this.logEntries.splice(0, this.logEntries.length - max);
+    // A long-running gateway logs a line per request: keep only the latest lines.
+    while (this.logEntries.length > this.opts.maxLogEntries) this.logEntries.shift();
     this.opts.onLog?.(entry);
   }
 

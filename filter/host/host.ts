@@ -122,10 +122,7 @@ export class ProxyWasmHost {
 
   logs(minLevel: LogLevel = "trace"): LogEntry[] {
     const min = logLevelNumber(minLevel);
-    const all = this.core.logEntries;
-    const max = this.core.opts.maxLogEntries;
-    const kept = all.length > max ? all.slice(all.length - max) : all;
-    return kept.filter((e) => logLevelNumber(e.level) >= min);
+    return this.core.logEntries.filter((e) => logLevelNumber(e.level) >= min);
   }
 
   clearLogs(): void {

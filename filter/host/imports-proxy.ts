@@ -39,30 +39,25 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
     proxy_log(level: number, ptr: number, size: number): number {
       level >>>= 0; ptr >>>= 0; size >>>= 0;
       if (level > 5) return R.BadArgument;
-      const mem = vm.mem;
-      mem.sync();
-      if (!mem.ok(ptr, size)) return R.InvalidMemoryAccess;
-      // Decode only what the logger keeps: the hot path logs at debug level.
-      if (core.enabled(level)) core.log(level, mem.utf8(ptr, size) as string);
+      const message = vm.mem.utf8(ptr, size);
+      if (message === undefined) return R.InvalidMemoryAccess;
+      core.log(level, message);
       return R.Ok;
     },
 
     proxy_get_log_level(ptr: number): number {
-      vm.mem.sync();
       return vm.mem.writeU32(ptr >>> 0, core.opts.logLevel) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_get_status(codePtr: number, msgPtrPtr: number, msgSizePtr: number): number {
       // Root context status: 0 and "" unless an http/grpc callback is running.
       const mem = vm.mem;
-      mem.sync();
       if (!mem.writeU32(codePtr >>> 0, 0)) return R.InvalidMemoryAccess;
       return mem.copyLatin1Out("", msgPtrPtr >>> 0, msgSizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_get_property(pathPtr: number, pathSize: number, valuePtrPtr: number, valueSizePtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const path = mem.latin1(pathPtr >>> 0, pathSize >>> 0);
       if (path === undefined) return R.InvalidMemoryAccess;
       const r = vm.ctx().property(splitPath(path));
@@ -72,7 +67,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
 
     proxy_set_property(keyPtr: number, keySize: number, valuePtr: number, valueSize: number): number {
       const mem = vm.mem;
-      mem.sync();
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       const value = mem.view(valuePtr >>> 0, valueSize >>> 0);
       if (key === undefined || value === undefined) return R.InvalidMemoryAccess;
@@ -83,7 +77,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       type >>>= 0;
       if (type > HeaderMapType.Max) return R.BadArgument;
       const mem = vm.mem;
-      mem.sync();
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       if (key === undefined) return R.InvalidMemoryAccess;
       const ctx = vm.ctx();
@@ -115,7 +108,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       if (type > HeaderMapType.Max) return R.BadArgument;
       const map = vm.ctx().headerMap(type, false);
       const mem = vm.mem;
-      mem.sync();
       if (!map || map.size === 0) return mem.copyLatin1Out("", ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
       return mem.copyBytesOut(map.pairs(), ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
@@ -124,7 +116,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       type >>>= 0; ptr >>>= 0; size >>>= 0;
       if (type > HeaderMapType.Max) return R.BadArgument;
       const mem = vm.mem;
-      mem.sync();
       if (!mem.ok(ptr, size)) return R.InvalidMemoryAccess;
       const ctx = vm.ctx();
       const map = ctx.headerMap(type, true);
@@ -141,7 +132,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       if (type > HeaderMapType.Max) return R.BadArgument;
       const map = vm.ctx().headerMap(type, true);
       if (!map) return R.BadArgument;
-      vm.mem.sync();
       return vm.mem.writeU32(resultPtr >>> 0, map.byteSize()) ? R.Ok : R.InvalidMemoryAccess;
     },
 
@@ -149,7 +139,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       const b = bufferFor(vm, type);
       if (typeof b === "number") return b;
       const mem = vm.mem;
-      mem.sync();
       return mem.writeU32(lengthPtr >>> 0, b.size()) && mem.writeU32(flagsPtr >>> 0, 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
@@ -162,7 +151,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       if (start > total) length = 0;
       else if (start + length > total) length = total - start;
       const mem = vm.mem;
-      mem.sync();
       return mem.copyBytesOut(b.bytes(start, length), ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
@@ -170,7 +158,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       const b = bufferFor(vm, type);
       if (typeof b === "number") return b;
       const mem = vm.mem;
-      mem.sync();
       const data = mem.view(dataPtr >>> 0, dataSize >>> 0);
       if (!data) return R.InvalidMemoryAccess;
       return b.copyFrom(start >>> 0, length >>> 0, data);
@@ -179,7 +166,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
     proxy_send_local_response(status: number, detailsPtr: number, detailsSize: number, bodyPtr: number, bodySize: number,
       pairsPtr: number, pairsSizeArg: number, grpcStatus: number): number {
       const mem = vm.mem;
-      mem.sync();
       const details = mem.utf8(detailsPtr >>> 0, detailsSize >>> 0);
       const body = mem.view(bodyPtr >>> 0, bodySize >>> 0);
       const pairs = mem.ok(pairsPtr >>> 0, pairsSizeArg >>> 0) ? parsePairs(mem.buf, pairsPtr >>> 0, pairsSizeArg >>> 0) : undefined;
@@ -223,7 +209,6 @@ export function proxyFunctions(vm: WasmVm): HostFunctions {
       // Context::getConfiguration: the plugin configuration while configuring, else the VM's.
       const ctx = vm.ctx();
       const value = ctx.pluginConfigVisible ? core.opts.pluginConfig : core.opts.vmConfig;
-      vm.mem.sync();
       return vm.mem.copyBytesOut(value, ptrPtr >>> 0, sizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
   };
@@ -234,7 +219,6 @@ function mutateHeader(vm: WasmVm, type: number, keyPtr: number, keySize: number,
   type >>>= 0;
   if (type > HeaderMapType.Max) return R.BadArgument;
   const mem = vm.mem;
-  mem.sync();
   const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
   const value = op === "remove" ? "" : mem.latin1(valuePtr >>> 0, valueSize >>> 0);
   if (key === undefined || value === undefined) return R.InvalidMemoryAccess;

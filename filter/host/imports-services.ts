@@ -58,7 +58,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
 
   return {
     proxy_define_metric(type: number, namePtr: number, nameSize: number, idPtr: number): number {
-      vm.mem.sync();
       const name = vm.mem.latin1(namePtr >>> 0, nameSize >>> 0);
       if (name === undefined) return R.InvalidMemoryAccess;
       const r = vm.metrics.define(type >>> 0, name);
@@ -77,13 +76,11 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     proxy_get_metric(id: number, resultPtr: number): number {
       const r = vm.metrics.get(id >>> 0);
       if (r.result !== R.Ok) return r.result;
-      vm.mem.sync();
       return vm.mem.writeU64(resultPtr >>> 0, r.value as bigint) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_get_shared_data(keyPtr: number, keySize: number, valuePtrPtr: number, valueSizePtr: number, casPtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       if (key === undefined) return R.InvalidMemoryAccess;
       const entry = core.getSharedData(vmId, key);
@@ -94,7 +91,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
 
     proxy_set_shared_data(keyPtr: number, keySize: number, valuePtr: number, valueSize: number, cas: number): number {
       const mem = vm.mem;
-      mem.sync();
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       const value = mem.view(valuePtr >>> 0, valueSize >>> 0);
       if (key === undefined || !value) return R.InvalidMemoryAccess;
@@ -103,7 +99,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
 
     proxy_register_shared_queue(namePtr: number, nameSize: number, tokenPtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const name = mem.latin1(namePtr >>> 0, nameSize >>> 0);
       if (name === undefined) return R.InvalidMemoryAccess;
       // on_queue_ready goes to the root context, also when a stream registers the queue.
@@ -113,7 +108,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
 
     proxy_resolve_shared_queue(vmIdPtr: number, vmIdSize: number, namePtr: number, nameSize: number, tokenPtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const otherVm = mem.latin1(vmIdPtr >>> 0, vmIdSize >>> 0);
       const name = mem.latin1(namePtr >>> 0, nameSize >>> 0);
       if (otherVm === undefined || name === undefined) return R.InvalidMemoryAccess;
@@ -125,12 +119,10 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     proxy_dequeue_shared_queue(token: number, dataPtrPtr: number, dataSizePtr: number): number {
       const r = core.dequeue(token >>> 0);
       if (r.result !== R.Ok) return r.result;
-      vm.mem.sync();
       return vm.mem.copyBytesOut(r.data as Buffer, dataPtrPtr >>> 0, dataSizePtr >>> 0) ? R.Ok : R.InvalidMemoryAccess;
     },
 
     proxy_enqueue_shared_queue(token: number, dataPtr: number, dataSize: number): number {
-      vm.mem.sync();
       const data = vm.mem.view(dataPtr >>> 0, dataSize >>> 0);
       if (!data) return R.InvalidMemoryAccess;
       const t = token >>> 0;
@@ -143,7 +135,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     },
 
     proxy_get_current_time_nanoseconds(resultPtr: number): number {
-      vm.mem.sync();
       return vm.mem.writeU64(resultPtr >>> 0, core.opts.clock()) ? R.Ok : R.InvalidMemoryAccess;
     },
 
@@ -162,7 +153,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     proxy_call_foreign_function(namePtr: number, nameSize: number, argPtr: number, argSize: number,
       resultPtrPtr: number, resultSizePtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const name = mem.latin1(namePtr >>> 0, nameSize >>> 0);
       const arg = mem.view(argPtr >>> 0, argSize >>> 0);
       if (name === undefined || !arg) return R.InvalidMemoryAccess;
@@ -178,12 +168,11 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
         return R.Unimplemented;
       } else return R.NotFound;
       // exports.cc: results are allocated in the guest only when the caller asked for them.
-      mem.sync();
       let p = 0;
       if ((resultPtrPtr >>> 0) !== 0 && out.length > 0) {
         p = mem.alloc(out.length);
         if (p === 0) return R.InvalidMemoryAccess;
-        mem.u8.set(out, p);
+        mem.write(p, out);
       }
       if ((resultPtrPtr >>> 0) !== 0 && !mem.writeU32(resultPtrPtr >>> 0, p)) return R.InvalidMemoryAccess;
       if ((resultSizePtr >>> 0) !== 0 && !mem.writeU32(resultSizePtr >>> 0, out.length)) return R.InvalidMemoryAccess;
@@ -193,7 +182,6 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     proxy_http_call(uriPtr: number, uriSize: number, hdrPtr: number, hdrSize: number, bodyPtr: number, bodySize: number,
       trlPtr: number, trlSize: number, timeoutMs: number, tokenPtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       const ok = mem.ok(uriPtr >>> 0, uriSize >>> 0) && mem.ok(hdrPtr >>> 0, hdrSize >>> 0) &&
         mem.ok(bodyPtr >>> 0, bodySize >>> 0) && mem.ok(trlPtr >>> 0, trlSize >>> 0);
       if (!ok) return R.InvalidMemoryAccess;
@@ -206,14 +194,12 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
 
     proxy_grpc_call(svcPtr: number, svcSize: number, namePtr: number, nameSize: number, methPtr: number, methSize: number,
       mdPtr: number, mdSize: number, reqPtr: number, reqSize: number): number {
-      vm.mem.sync();
       const v = (p: number, n: number) => vm.mem.view(p >>> 0, n >>> 0);
       return grpcOpen(v(svcPtr, svcSize), v(namePtr, nameSize), v(methPtr, methSize), v(mdPtr, mdSize), v(reqPtr, reqSize));
     },
 
     proxy_grpc_stream(svcPtr: number, svcSize: number, namePtr: number, nameSize: number, methPtr: number, methSize: number,
       mdPtr: number, mdSize: number): number {
-      vm.mem.sync();
       const v = (p: number, n: number) => vm.mem.view(p >>> 0, n >>> 0);
       return grpcOpen(v(svcPtr, svcSize), v(namePtr, nameSize), v(methPtr, methSize), v(mdPtr, mdSize));
     },
@@ -230,13 +216,11 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
     },
 
     proxy_grpc_send(token: number, msgPtr: number, msgSize: number): number {
-      vm.mem.sync();
       if (!vm.mem.ok(msgPtr >>> 0, msgSize >>> 0)) return R.InvalidMemoryAccess;
       return ((token >>> 0) & 3) === 2 ? R.NotFound : R.BadArgument;
     },
 
     envoy_resolve_dns(addrPtr: number, addrSize: number, tokenPtr: number): number {
-      vm.mem.sync();
       if (!vm.mem.ok(addrPtr >>> 0, addrSize >>> 0)) return R.InvalidMemoryAccess;
       nextDnsToken = (nextDnsToken + 1) >>> 0 || 1;
       const token = nextDnsToken;

@@ -24,7 +24,6 @@ export function wasiFunctions(vm: WasmVm): { wasi: HostFunctions; env: HostFunct
       else if (fd === 2) level = ERROR;
       else return BADF;
       const mem = vm.mem;
-      mem.sync();
       iovs >>>= 0;
       const parts: Buffer[] = [];
       let written = 0;
@@ -38,7 +37,7 @@ export function wasiFunctions(vm: WasmVm): { wasi: HostFunctions; env: HostFunct
         parts.push(v);
         written += len;
       }
-      if (written > 0 && core.enabled(level)) {
+      if (written > 0) {
         let s = Buffer.concat(parts).toString("utf8");
         if (s.endsWith("\n")) s = s.slice(0, -1);
         core.log(level, s);
@@ -56,7 +55,6 @@ export function wasiFunctions(vm: WasmVm): { wasi: HostFunctions; env: HostFunct
     },
     fd_fdstat_get(fd: number, statPtr: number): number {
       if (fd !== 1 && fd !== 2) return BADF;
-      vm.mem.sync();
       // Three u64: 0, rights_base = FD_WRITE (64), 0. A bad pointer is ignored, as in Envoy.
       const v = vm.mem.view(statPtr >>> 0, 24);
       if (v) {
@@ -68,28 +66,24 @@ export function wasiFunctions(vm: WasmVm): { wasi: HostFunctions; env: HostFunct
     fd_fdstat_set_flags: () => NOSYS,
     environ_get(arrayPtr: number, bufPtr: number): number {
       const mem = vm.mem;
-      mem.sync();
       let a = arrayPtr >>> 0;
       let b = bufPtr >>> 0;
       for (const [k, v] of env) {
         if (!mem.writeU32(a, b)) return FAULT;
         const data = Buffer.from(`${k}=${v}\0`, "utf8");
-        if (!mem.ok(b, data.length)) return FAULT;
-        mem.u8.set(data, b);
+        if (!mem.write(b, data)) return FAULT;
         b += data.length;
         a += 4;
       }
       return OK;
     },
     environ_sizes_get(countPtr: number, sizePtr: number): number {
-      vm.mem.sync();
       if (!vm.mem.writeU32(countPtr >>> 0, env.length)) return FAULT;
       const size = env.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2, 0);
       return vm.mem.writeU32(sizePtr >>> 0, size) ? OK : FAULT;
     },
     args_get: () => OK,
     args_sizes_get(argcPtr: number, bufSizePtr: number): number {
-      vm.mem.sync();
       return vm.mem.writeU32(argcPtr >>> 0, 0) && vm.mem.writeU32(bufSizePtr >>> 0, 0) ? OK : FAULT;
     },
     clock_time_get(id: number, _precision: bigint, resultPtr: number): number {
@@ -97,14 +91,12 @@ export function wasiFunctions(vm: WasmVm): { wasi: HostFunctions; env: HostFunct
       if (id === 0) t = core.opts.clock();
       else if (id === 1) t = process.hrtime.bigint();
       else return NOTSUP;
-      vm.mem.sync();
       return vm.mem.writeU64(resultPtr >>> 0, t) ? OK : FAULT;
     },
     random_get(ptr: number, len: number): number {
       len >>>= 0;
       if (len > RANDOM_GET_MAX) return INVAL;
       if (len === 0) return OK;
-      vm.mem.sync();
       const v = vm.mem.view(ptr >>> 0, len);
       if (!v) return FAULT;
       randomFillSync(v);

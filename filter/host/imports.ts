@@ -38,17 +38,12 @@ export function buildImports(vm: WasmVm, info: ModuleInfo): { object: WasmImport
   return { object, memory };
 }
 
-/**
- * Envoy traps host calls made while the host restricts them (startVm, allocMemory). The
- * wrapper keeps the host function's arity so the hot calls pass no extra arguments. Each
- * wrapper is compiled on its own (new Function) so that V8 sees one callee per call site
- * and can inline the host function; closures from one shared literal would all share a
- * single, megamorphic call site. The onHostCall hook is compiled in only when it is set.
- */
+/** Envoy traps host calls made while the host restricts them (startVm, allocMemory). */
 function guard(vm: WasmVm, key: string, fn: HostFn): WasmImportValue {
-  const params = Array.from({ length: fn.length }, (_, i) => `a${i}`).join(", ");
   const trace = vm.core.opts.onHostCall;
-  const make = new Function("vm", "key", "f", "trace",
-    `return function (${params}) { ${trace ? "trace(key); " : ""}if (vm.restricted !== null) vm.checkRestricted(key); return f(${params}); };`);
-  return make(vm, key, fn, trace) as WasmImportValue;
+  return (...args: never[]) => {
+    trace?.(key);
+    vm.checkRestricted(key);
+    return fn(...args);
+  };
 }

@@ -1,6 +1,6 @@
 // Proxy-wasm host emulator with Envoy's semantics, for running the filter's .wasm in tests and
-// the local gateway (performance is measured in real Envoy: npm run bench:envoy). See host.ts for the plugin lifecycle, stream.ts for the
-// stream, abi.ts for Envoy's import table.
+// the local gateway (performance is measured in real Envoy: npm run bench:envoy). See host.ts
+// for the plugin lifecycle, stream.ts for the stream, abi.ts for Envoy's import table.
 
 export { ProxyWasmHost } from "./host";
 export { HttpContext } from "./stream";

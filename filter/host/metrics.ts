@@ -19,22 +19,22 @@ const BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 
 export const CUSTOM_STAT_NAMESPACE = "wasmcustom";
 
 export class Metric {
-  /** A uint64_t: storing into it wraps modulo 2^64, cheaper than masking a BigInt sum. */
-  private readonly cell = new BigUint64Array(1);
+  /** A uint64_t: every change wraps modulo 2^64. */
+  private current = 0n;
   readonly samples: number[] = [];
   constructor(readonly kind: MetricKind, readonly name: string) {}
 
   get value(): bigint {
-    return this.cell[0];
+    return this.current;
   }
 
-  /** Adds `delta` (negative for a gauge going down), wrapping as uint64_t. */
+  /** Adds `delta` (negative for a gauge going down). */
   add(delta: bigint): void {
-    this.cell[0] += delta;
+    this.current = BigInt.asUintN(64, this.current + delta);
   }
 
   set(value: bigint): void {
-    this.cell[0] = value;
+    this.current = BigInt.asUintN(64, value);
   }
 }
 

@@ -4,35 +4,25 @@
 // next hop (the router for requests, the client for responses).
 
 import { ByteBuffer } from "./bytes";
-import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
+import { HeaderList, HeaderMap } from "./headers";
 
 /**
  * What the next hop received. Body data is kept by reference, chunk by chunk, as Envoy moves
  * buffers on rather than copying them; it is joined only when read.
  */
 export class Output {
-  headerSnapshot?: HeaderSnapshot;
+  /** The headers as they were released; later changes to the map do not reach the next hop. */
+  headers?: HeaderList;
   ended = false;
   trailers?: HeaderList;
-  /** Created by the first non-empty chunk (a GET or a header-only response has none). */
-  private chunks?: Uint8Array[];
-  private length = 0;
-  private joined?: Buffer;
-
-  get headers(): HeaderList | undefined {
-    return this.headerSnapshot?.toList();
-  }
+  private readonly chunks: Uint8Array[] = [];
 
   append(data: Uint8Array): void {
-    if (data.length === 0) return;
-    if (this.chunks) this.chunks.push(data);
-    else this.chunks = [data];
-    this.length += data.length;
+    if (data.length > 0) this.chunks.push(data);
   }
 
   bodyBuffer(): Buffer {
-    if (!this.joined || this.joined.length !== this.length) this.joined = Buffer.concat(this.chunks ?? [], this.length);
-    return this.joined;
+    return Buffer.concat(this.chunks);
   }
 }
 
@@ -79,7 +69,7 @@ export class Side {
   }
 
   appendBuffered(data: Uint8Array): void {
-    if (!this.buffered) this.buffered = ByteBuffer.empty();
+    if (!this.buffered) this.buffered = new ByteBuffer();
     this.buffered.append(data);
   }
 }

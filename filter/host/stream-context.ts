@@ -5,7 +5,7 @@
 import { ByteBuffer } from "./bytes";
 import { BaseContext, BodyBuffer, BufferRef, ConstBuffer, PropertyValue } from "./context";
 import { BufferType, HeaderMapType, StreamType, WasmResult } from "./constants";
-import { Entries, HeaderMap, asciiLower, marshalPairs, pairsSize } from "./headers";
+import { HeaderMap, asciiLower, encodePairs } from "./headers";
 import { LocalReply, detailsToken } from "./localreply";
 import { Side } from "./side";
 import type { WasmVm } from "./vm";
@@ -172,14 +172,8 @@ export class StreamContext extends BaseContext {
 function headersProperty(h: HeaderMap | null, parts: string[]): PropertyValue {
   if (parts.length === 2) {
     if (!h) return { result: WasmResult.Ok, value: EMPTY_PAIRS };
-    const joined: Entries = [];
-    for (let i = 0; i < h.size; i++) {
-      const k = h.keyAt(i);
-      joined.push(k, h.getAll(k.key).join(","));
-    }
-    const out = Buffer.alloc(pairsSize(joined));
-    marshalPairs(out, 0, joined);
-    return { result: WasmResult.Ok, value: out };
+    const joined = h.toList().map(([k]): [string, string] => [k, h.getAll(k).join(",")]);
+    return { result: WasmResult.Ok, value: encodePairs(joined) };
   }
   if (parts.length > 3 || !h) return { result: WasmResult.NotFound };
   const all = h.getAll(parts[2]);

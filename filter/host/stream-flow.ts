@@ -16,11 +16,11 @@
 import { ByteBuffer } from "./bytes";
 import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, NO_STATUS } from "./constants";
 import type { HostCore } from "./core";
-import { HeaderList, HeaderMap, HeaderSnapshot } from "./headers";
+import { HeaderList, HeaderMap } from "./headers";
 import { LocalReply, isGrpcRequest, prepareLocalReply } from "./localreply";
 import { Side } from "./side";
 import { StreamContext, StreamOwner } from "./stream-context";
-import type { Export, SideExports, WasmVm } from "./vm";
+import type { WasmVm } from "./vm";
 
 /** invoke(): the VM had failed or failed during the call; the stream got Envoy's 503. */
 const FAILED = -2;
@@ -48,9 +48,9 @@ export type StreamMode = "vm" | "failed" | "bypass";
 export abstract class StreamFlow implements StreamOwner {
   readonly id: number;
   readonly req = new Side(true);
-  /** Created on first use (resp): until a response arrives, a stream needs no second Side. */
-  private respSide?: Side;
-  private propsMap?: Map<string, Buffer>;
+  readonly resp = new Side(false);
+  /** Filter state set by proxy_set_property. */
+  readonly props = new Map<string, Buffer>();
   lastEndOfStream = false;
   responseDetails?: string;
   protected readonly ctx?: StreamContext;
@@ -58,7 +58,7 @@ export abstract class StreamFlow implements StreamOwner {
   protected reply?: LocalReply;
   protected wasReset = false;
   /** The headers the router matched on, and whether a header change made it match again. */
-  protected routeHeaders?: HeaderSnapshot;
+  protected routeHeaders?: HeaderList;
   protected routeRecomputed = false;
   private streamFailed = false;
   private failureReplySent = false;
@@ -76,15 +76,6 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   // ---- StreamOwner (called from host functions via StreamContext) ----------------------------
-
-  get resp(): Side {
-    return (this.respSide ??= new Side(false));
-  }
-
-  /** Filter state set by proxy_set_property; few streams have any, so the Map comes on first use. */
-  get props(): Map<string, Buffer> {
-    return (this.propsMap ??= new Map<string, Buffer>());
-  }
 
   clearRouteCache(): void {
     this.routeCleared = true;
@@ -139,7 +130,7 @@ export abstract class StreamFlow implements StreamOwner {
   }
 
   protected onCreate(): void {
-    if (!this.isFailed() && this.ctx) this.callVm((this.vm as WasmVm).stream.contextCreate, this.id, this.vm?.rootContext?.id ?? 0);
+    if (!this.isFailed() && this.ctx) this.callVm("proxy_on_context_create", this.id, this.vm?.rootContext?.id ?? 0);
     this.created = true;
   }
 
@@ -156,7 +147,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.headersIn = true;
     side.complete = eos;
     this.lastEndOfStream = eos;
-    if (side.request) this.routeHeaders = side.live.snapshot();
+    if (side.request) this.routeHeaders = side.live.toList();
     else if (!internal) this.responseDetails ??= "via_upstream";
     if (this.passThrough(side)) {
       this.releaseHeaders(side, eos);
@@ -164,7 +155,7 @@ export abstract class StreamFlow implements StreamOwner {
     }
     side.map = side.live;
     if (side.request) this.onCreate();
-    const raw = this.invoke(this.exportsFor(side)?.headers, side.live.size, eos ? 1 : 0);
+    const raw = this.invoke(callbackName(side, "headers"), side.live.size, eos ? 1 : 0);
     if (raw !== FAILED) this.applyHeaders(side, this.headersStatus(raw));
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -187,7 +178,7 @@ export abstract class StreamFlow implements StreamOwner {
       this.checkLimit(side);
       return NO_STATUS;
     }
-    return this.deliverBody(side, ByteBuffer.wrap(chunk), eos);
+    return this.deliverBody(side, new ByteBuffer(chunk), eos);
   }
 
   protected onTrailers(side: Side, list: HeaderList): number {
@@ -218,9 +209,9 @@ export abstract class StreamFlow implements StreamOwner {
       consumed = true;
       if (this.checkLimit(side)) return NO_STATUS;
     }
-    side.chunk = consumed ? ByteBuffer.empty() : provided;
+    side.chunk = consumed ? new ByteBuffer() : provided;
     const length = side.buffering && side.buffered ? side.buffered.length : provided.length;
-    const raw = this.invoke(this.exportsFor(side)?.body, length, eos ? 1 : 0);
+    const raw = this.invoke(callbackName(side, "body"), length, eos ? 1 : 0);
     if (raw !== FAILED) this.applyData(side, this.dataStatus(raw), provided, consumed);
     this.vm?.afterCall();
     return raw < 0 ? NO_STATUS : raw;
@@ -230,7 +221,7 @@ export abstract class StreamFlow implements StreamOwner {
     side.trailersPending = false;
     side.trailers = side.liveTrailers;
     const size = side.liveTrailers?.size ?? 0;
-    const raw = this.invoke(this.exportsFor(side)?.trailers, size);
+    const raw = this.invoke(callbackName(side, "trailers"), size);
     if (raw !== FAILED) {
       // Trailers status: 0 continues; StopIteration (1) and anything above it stop.
       const stop = this.vm?.stopIteration || raw >= FilterTrailersStatus.StopIteration;
@@ -250,14 +241,14 @@ export abstract class StreamFlow implements StreamOwner {
    * ContextBase::onXxx: CHECK_FAIL before and after the call. Returns the module's status,
    * NO_STATUS when it exports no such callback (Envoy then continues), or FAILED.
    */
-  private invoke(ex: Export | undefined, a: number, b?: number): number {
+  private invoke(name: string, ...args: number[]): number {
     if (this.isFailed()) {
       this.checkFail();
       return FAILED;
     }
     const vm = this.vm as WasmVm;
-    if (!ex) return NO_STATUS;
-    const raw = vm.callExport(this.ctx as StreamContext, ex, this.id, a, b);
+    if (!vm.has(name)) return NO_STATUS;
+    const raw = vm.call(this.ctx as StreamContext, name, this.id, ...args);
     if (vm.failed || raw === undefined) {
       this.checkFail();
       return FAILED;
@@ -265,16 +256,10 @@ export abstract class StreamFlow implements StreamOwner {
     return raw;
   }
 
-  /** The module's callbacks for this direction; undefined without a VM. */
-  private exportsFor(side: Side): SideExports | undefined {
-    const ex = this.vm?.stream;
-    return side.request ? ex?.request : ex?.response;
-  }
-
-  protected callVm(ex: Export | undefined, a: number, b?: number): void {
+  protected callVm(name: string, ...args: number[]): void {
     const vm = this.vm as WasmVm;
     if (vm.failed || !this.ctx) return;
-    vm.callExport(this.ctx, ex, a, b);
+    vm.call(this.ctx, name, ...args);
     vm.afterCall();
   }
 
@@ -319,12 +304,7 @@ export abstract class StreamFlow implements StreamOwner {
       case FilterDataStatus.Continue:
         side.chunk = null;
         if (side.stopped) {
-          // Nothing buffered yet: the chunk itself becomes the buffer (copy on write, so the
-          // caller's bytes stay untouched) instead of being copied into a new one.
-          if (!consumed) {
-            if (side.buffered) side.appendBuffered(provided.view());
-            else side.buffered = provided;
-          }
+          if (!consumed) side.appendBuffered(provided.view());
           this.continueIteration(side);
         } else if (!consumed) {
           this.releaseData(side, provided.view(), side.dataEnds());
@@ -345,7 +325,7 @@ export abstract class StreamFlow implements StreamOwner {
       default:
         side.stopped = true;
         // An empty buffer lets a later continue still deliver end_stream.
-        if (side.dataEnds() && !side.buffered) side.buffered = ByteBuffer.empty();
+        if (side.dataEnds() && !side.buffered) side.buffered = new ByteBuffer();
     }
   }
 
@@ -390,17 +370,17 @@ export abstract class StreamFlow implements StreamOwner {
   private releaseHeaders(side: Side, end: boolean): void {
     if (side.aborted || side.headersOut || !side.live) return;
     side.headersOut = true;
-    const snapshot = side.live.snapshot();
-    side.out.headerSnapshot = snapshot;
+    const headers = side.live.toList();
+    side.out.headers = headers;
     if (end) side.out.ended = true;
     if (side.request) {
       if (this.routeCleared) {
-        this.routeHeaders = snapshot;
+        this.routeHeaders = headers;
         this.routeRecomputed = true;
       }
-      this.listener?.upstreamHeaders?.(snapshot.toList());
+      this.listener?.upstreamHeaders?.(side.live.toList());
     } else {
-      this.listener?.downstreamHeaders?.(snapshot.toList(), end);
+      this.listener?.downstreamHeaders?.(side.live.toList(), end);
     }
   }
 
@@ -427,4 +407,9 @@ export abstract class StreamFlow implements StreamOwner {
     if (side.request) this.listener?.upstreamTrailers?.(list);
     else this.listener?.downstreamTrailers?.(list);
   }
+}
+
+/** The module's callback for this direction's `part`, e.g. proxy_on_request_headers. */
+function callbackName(side: Side, part: "headers" | "body" | "trailers"): string {
+  return `proxy_on_${side.request ? "request" : "response"}_${part}`;
 }

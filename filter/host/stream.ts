@@ -59,10 +59,10 @@ export class HttpContext extends StreamFlow {
     if (vm && this.ctx) {
       if (!this.created) this.onCreate();
       this.ctx.accessLogPhase = true;
-      this.callVm(vm.stream.log, this.id);
+      this.callVm("proxy_on_log", this.id);
       this.ctx.accessLogPhase = false;
-      this.callVm(vm.stream.done, this.id);
-      this.callVm(vm.stream.delete, this.id);
+      this.callVm("proxy_on_done", this.id);
+      this.callVm("proxy_on_delete", this.id);
       vm.contexts.delete(this.id);
     }
     this.core.runPosted();
@@ -99,7 +99,7 @@ export class HttpContext extends StreamFlow {
    */
   get route(): { headers: HeaderList; recomputed: boolean } | undefined {
     const r = this.routeHeaders;
-    return r && { headers: r.toList(), recomputed: this.routeRecomputed };
+    return r && { headers: r, recomputed: this.routeRecomputed };
   }
   requestHeaderMap(): HeaderList {
     return this.req.live?.toList() ?? [];

@@ -6,33 +6,13 @@
 
 import { AbiVersion, ModuleCheck } from "./abi";
 import { BaseContext } from "./context";
-import { ContextTable } from "./context-table";
 import { HostCore } from "./core";
 import { buildImports } from "./imports";
 import { GuestMemory } from "./memory";
 import { VmMetrics } from "./metrics";
-import { Wasm, WasmMemory, WasmModule, isMemory } from "./wasm-api";
+import { Wasm, WasmInstance, WasmMemory, WasmModule, isMemory } from "./wasm-api";
 
 type Fn = (...args: number[]) => number | undefined;
-
-/**
- * An export as the host calls it, resolved once per instance: a Map lookup by name and
- * Function#length (an accessor call) on every VM call showed in profiles.
- */
-export interface Export { readonly name: string; readonly fn: Fn; readonly arity: number }
-
-/** The callbacks of one direction of an HTTP stream. */
-export interface SideExports { readonly headers?: Export; readonly body?: Export; readonly trailers?: Export }
-
-/** The callbacks an HTTP stream makes, resolved once per instance (undefined: not exported). */
-export interface StreamExports {
-  readonly contextCreate?: Export;
-  readonly request: SideExports;
-  readonly response: SideExports;
-  readonly log?: Export;
-  readonly done?: Export;
-  readonly delete?: Export;
-}
 
 export type FailState = "RuntimeError" | "StartFailed" | "ConfigureFailed" | "UnableToInitializeCode";
 
@@ -55,7 +35,7 @@ const MALLOC_ALLOWED = new Set([
 export class WasmVm {
   readonly abi: AbiVersion;
   readonly metrics: VmMetrics;
-  readonly contexts = new ContextTable();
+  readonly contexts = new Map<number, BaseContext>();
   /** The context whose callback is running (current_context_). */
   current: BaseContext;
   /** set_effective_context target for the rest of the current VM call, 0 if none. */
@@ -63,16 +43,12 @@ export class WasmVm {
   rootContext?: BaseContext;
   failed?: { state: FailState; message: string };
   restricted: ReadonlySet<string> | null = null;
-  private mallocName?: string;
-  private mallocFn?: Fn;
   /** Set by send_local_response: the current callback's result becomes a stop. */
   stopIteration = false;
   tickPeriodMs = 0;
   mem!: GuestMemory;
-  /** The exported functions only, in a Map: the instance's exports object is slow to index by name. */
-  private exports = new Map<string, Export>();
-  /** Set by instantiate(). */
-  stream!: StreamExports;
+  /** Set by instantiate() once the instance exists (its start function runs before). */
+  private instance?: WasmInstance;
   private readonly actions: Array<() => void> = [];
   private nextContextId = 1;
 
@@ -90,10 +66,7 @@ export class WasmVm {
       // The views must exist before the start section runs: it may call host functions.
       if (imports.memory) this.mem = new GuestMemory(imports.memory, (size) => this.malloc(size));
       const instance = new Wasm.Instance(this.module, imports.object);
-      for (const [name, v] of Object.entries(instance.exports)) {
-        if (typeof v === "function") this.exports.set(name, { name, fn: v as Fn, arity: v.length });
-      }
-      this.stream = this.streamExports();
+      this.instance = instance;
       const memory = imports.memory ?? Object.values(instance.exports).find(isMemory);
       if (!this.mem) this.mem = new GuestMemory(memory as WasmMemory, (size) => this.malloc(size));
     } catch (e) {
@@ -103,22 +76,14 @@ export class WasmVm {
     return true;
   }
 
+  /** The exported function `name`, or undefined when the module exports none. */
+  private exported(name: string): Fn | undefined {
+    const v = this.instance?.exports[name];
+    return typeof v === "function" ? (v as Fn) : undefined;
+  }
+
   has(name: string): boolean {
-    return this.exports.has(name);
-  }
-
-  export(name: string): Export | undefined {
-    return this.exports.get(name);
-  }
-
-  private streamExports(): StreamExports {
-    const side = (dir: string): SideExports => ({
-      headers: this.export(`proxy_on_${dir}_headers`), body: this.export(`proxy_on_${dir}_body`), trailers: this.export(`proxy_on_${dir}_trailers`),
-    });
-    return {
-      contextCreate: this.export("proxy_on_context_create"), request: side("request"), response: side("response"),
-      log: this.export("proxy_on_log"), done: this.export("proxy_on_done"), delete: this.export("proxy_on_delete"),
-    };
+    return this.exported(name) !== undefined;
   }
 
   allocContextId(): number {
@@ -139,31 +104,18 @@ export class WasmVm {
    * Calls an export with `ctx` as current context. Returns the result as unsigned i32 (0 for
    * void), or undefined when the export is absent, the VM has failed, or the call trapped.
    */
-  call(ctx: BaseContext, name: string, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
-    return this.callExport(ctx, this.exports.get(name), a, b, c, d, e);
-  }
-
-  /** call() for an export resolved beforehand. */
-  callExport(ctx: BaseContext, ex: Export | undefined, a?: number, b?: number, c?: number, d?: number, e?: number): number | undefined {
-    if (!ex || this.failed) return undefined;
-    const fn = ex.fn;
+  call(ctx: BaseContext, name: string, ...args: number[]): number | undefined {
+    const fn = this.exported(name);
+    if (!fn || this.failed) return undefined;
     const prevCurrent = this.current;
     const prevEffective = this.effectiveId;
     this.current = ctx;
     this.effectiveId = 0;
     try {
-      // Exact arity: the JS-to-wasm call stays on V8's fast path.
-      let r: number | undefined;
-      switch (ex.arity) {
-        case 0: r = fn(); break;
-        case 1: r = fn(a as number); break;
-        case 2: r = fn(a as number, b as number); break;
-        case 3: r = fn(a as number, b as number, c as number); break;
-        default: r = fn(a as number, b as number, c as number, d as number, e as number);
-      }
+      const r = fn(...args);
       return this.failed ? undefined : typeof r === "number" ? r >>> 0 : 0;
     } catch (err) {
-      this.trap(ex.name, err);
+      this.trap(name, err);
       return undefined;
     } finally {
       this.current = prevCurrent;
@@ -172,24 +124,20 @@ export class WasmVm {
   }
 
   /** Runs a start-up export (_start, _initialize, main) with the restricted host call set. */
-  callRestricted(ctx: BaseContext, name: string, a?: number, b?: number): void {
+  callRestricted(ctx: BaseContext, name: string, ...args: number[]): void {
     this.restricted = START_ALLOWED;
     try {
-      this.call(ctx, name, a, b);
+      this.call(ctx, name, ...args);
     } finally {
       this.restricted = null;
     }
   }
 
   private malloc(size: number): number {
-    // Cached once found (a start function may allocate before the exports are known).
-    let name = this.mallocName;
-    let fn = this.mallocFn;
-    if (!fn || !name) {
-      name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
-      fn = this.exports.get(name)?.fn as Fn;
-      if (fn) { this.mallocName = name; this.mallocFn = fn; }
-    }
+    const name = this.has("malloc") ? "malloc" : "proxy_on_memory_allocate";
+    const fn = this.exported(name);
+    // WasmBase::allocMemory: no malloc looked up yet (a start function runs before) -> nullptr.
+    if (!fn) return 0;
     const saved = this.restricted;
     this.restricted = MALLOC_ALLOWED;
     try {

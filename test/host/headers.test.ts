@@ -1,6 +1,7 @@
 // Header maps through the ABI, with the semantics of Envoy's HeaderMapImpl and context.cc.
 import * as assert from "node:assert/strict";
 import { HeaderList } from "../../filter/host";
+import { HeaderMap } from "../../filter/host/headers";
 import { REQUEST, R, letter, lines, pairsBytes, parsePairsBytes, startHost } from "./helpers";
 import { Abi, OUT_PTR, OUT_SIZE, ProxyModule, drop, i32 } from "./proxy-module";
 
@@ -156,6 +157,20 @@ describe("host: header maps", () => {
     assert.deepEqual(lines(host), [letter(14)]);
   });
 
+  it("get_header_map_pairs shows the module's own changes: a replaced header moves to the end", () => {
+    const m = new ProxyModule(["proxy_get_header_map_pairs", "proxy_replace_header_map_value"]);
+    const k = m.str("content-type"), v = m.str("text/plain");
+    const readPairs = [...m.call("proxy_get_header_map_pairs", REQ, OUT_PTR, OUT_SIZE), ...drop, ...m.logOut()];
+    m.on("proxy_on_request_headers", 3, [
+      ...readPairs, ...m.call("proxy_replace_header_map_value", REQ, k.ptr, k.len, v.ptr, v.len), ...drop, ...readPairs, ...i32(0),
+    ]);
+    const host = startHost(m.build());
+    const list: HeaderList = [...REQUEST, ["content-type", "application/json"], ["x-tag", "a"]];
+    host.newHttpContext().requestHeaders(list, true);
+    const seen = lines(host).map((l) => parsePairsBytes(Buffer.from(l, "latin1")));
+    assert.deepEqual(seen, [list, [...REQUEST, ["x-tag", "a"], ["content-type", "text/plain"]]]);
+  });
+
   it("answers BadArgument for a header map type above 7", () => {
     const wasm = onRequestHeaders(["proxy_get_header_map_value"], (m) => {
       const k = m.str(":path");
@@ -170,5 +185,40 @@ describe("host: header maps", () => {
       return m.logCode(m.call("proxy_get_header_map_value", 2, k.ptr, k.len, OUT_PTR, OUT_SIZE));
     });
     assert.deepEqual(run(wasm).lines, [letter(R.BadArgument)]);
+  });
+});
+
+describe("host: HeaderMap as a codec and the filter manager use it", () => {
+  it("lowercases keys, joins a repeated inline header and keeps :authority for host only in request maps", () => {
+    assert.deepEqual(HeaderMap.from([["X-A", "1"], ["content-type", "a"]], "request").toList(), [["x-a", "1"], ["content-type", "a"]]);
+    assert.deepEqual(HeaderMap.from([["Content-Type", "c"], ["content-type", "d"]], "request").toList(), [["content-type", "c,d"]]);
+    assert.deepEqual(HeaderMap.from([["host", "h"], [":path", "/"]], "request").toList(), [[":authority", "h"], [":path", "/"]]);
+    assert.deepEqual(HeaderMap.from([["host", "h"]], "response").toList(), [["host", "h"]]);
+  });
+
+  it("places an added pseudo-header after the others and joins an added inline header to the first entry", () => {
+    const list: HeaderList = [[":method", "POST"], [":path", "/mcp"], ["content-type", "application/json"], ["x-tag", "a"]];
+    const m = HeaderMap.from(list, "request");
+    m.add(":protocol", "ws");
+    m.add("content-type", "more");
+    assert.deepEqual(m.toList(), [list[0], list[1], [":protocol", "ws"], ["content-type", "application/json,more"], list[3]]);
+  });
+
+  it("finds a key whatever case it was added or asked in", () => {
+    const m = HeaderMap.from([["X-Tag", "a"], ["Content-Type", "t"], ["X-Other", "o"]], "request");
+    m.set("x-tag", "b");
+    m.set("X-TAG", "c");
+    m.add("content-type", "u");
+    assert.equal(m.get("x-OTHER"), "o");
+    m.remove("x-other");
+    m.add("X-other", "p");
+    m.remove("X-OTHER");
+    assert.deepEqual(m.toList(), [["x-tag", "c"], ["content-type", "t,u"]]);
+  });
+
+  it("set changes the first entry in place, as Envoy's inline setters do", () => {
+    const m = HeaderMap.from([[":status", "200"], ["x-tag", "a"], ["x-other", "o"], ["x-tag", "b"]], "response");
+    m.set("x-tag", "c");
+    assert.deepEqual(m.toList(), [[":status", "200"], ["x-tag", "c"], ["x-other", "o"], ["x-tag", "b"]]);
   });
 });
