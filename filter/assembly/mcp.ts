@@ -2,8 +2,7 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii, equalsAt } from "./bytes";
-import { Scanner } from "./json";
+import { Bytes, ascii, equalsAt, Scanner, keyCode } from "./abi";
 import { Fields } from "./policy";
 
 export const KIND_REQUEST: i32 = 1;
@@ -112,7 +111,7 @@ export class Message {
         if (!scanner.key()) return;
         scanner.ws();
         const v = scanner.peek();
-        const key = keyCode(false);
+        const key = keyOf(false);
         if (key == KEY_JSONRPC) {
           jsonrpcOk = v == 0x22 && scanner.str() && scanner.strIs(V_20.ptr, V_20.len);
           if (v != 0x22 && !scanner.skipValue()) return;
@@ -161,7 +160,7 @@ export class Message {
       if (!scanner.key()) return bits;
       scanner.ws();
       const v = scanner.peek();
-      const key = keyCode(true);
+      const key = keyOf(true);
       if (key == KEY_NAME || key == KEY_URI) {
         const isName = key == KEY_NAME;
         let isString = false;
@@ -242,7 +241,7 @@ export class Body {
   private pool: Array<Message> = [];
   private spare: Message = new Message();
 
-  @inline at(i: i32): Message { return unchecked(this.pool[i]); }
+  @inline at(i: i32): Message { return this.pool[i]; }
 
   reset(): void {
     this.batch = false;
@@ -263,7 +262,7 @@ export class Body {
       return;
     }
     if (this.count == this.pool.length) this.pool.push(new Message());
-    const m = unchecked(this.pool[this.count]);
+    const m = this.pool[this.count];
     this.count++;
     m.reset();
     m.read();
@@ -282,48 +281,29 @@ const KEY_ANSWER = 5; // result or error
 const KEY_NAME = 6;
 const KEY_URI = 7;
 
-/** The `n` bytes at `p` (2 to 8 of them) as one little-endian number: a key compares in one go. */
-function pack(p: usize, n: i32): u64 {
-  if (n >= 4) return <u64>load<u32>(p) | (<u64>(load<u32>(p + <usize>n - 4) >>> (<u32>(8 - n) << 3)) << 32);
-  let v = <u64>load<u16>(p);
-  if (n == 3) v |= <u64>load<u8>(p + 2) << 16;
-  return v;
-}
+// The keys readers act on, as Scanner#packedKey() reads them.
+const P_ID = keyCode(K_ID);
+const P_URI_KEY = keyCode(K_URI);
+const P_NAME_KEY = keyCode(K_NAME);
+const P_ERROR = keyCode(K_ERROR);
+const P_METHOD = keyCode(K_METHOD);
+const P_PARAMS = keyCode(K_PARAMS);
+const P_RESULT = keyCode(K_RESULT);
+const P_JSONRPC = keyCode(K_JSONRPC);
 
-// The keys readers act on, packed; a key of another length is none of them.
-const P_ID = pack(K_ID.ptr, K_ID.len);
-const P_URI_KEY = pack(K_URI.ptr, K_URI.len);
-const P_NAME_KEY = pack(K_NAME.ptr, K_NAME.len);
-const P_ERROR = pack(K_ERROR.ptr, K_ERROR.len);
-const P_METHOD = pack(K_METHOD.ptr, K_METHOD.len);
-const P_PARAMS = pack(K_PARAMS.ptr, K_PARAMS.len);
-const P_RESULT = pack(K_RESULT.ptr, K_RESULT.len);
-const P_JSONRPC = pack(K_JSONRPC.ptr, K_JSONRPC.len);
-
-/**
- * Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). Every key it
- * knows has 2 to 7 bytes; the length picks the candidates, and one packed compare decides.
- */
-function keyCode(inParams: bool): i32 {
-  let k = scanner.sFrom;
-  let n = <i32>(scanner.sTo - k);
-  if (scanner.sEsc) { scanner.span(); k = scanner.spanPtr; n = scanner.spanLen; }
-  if (n < 2 || n > 7) return KEY_OTHER;
-  const v = pack(k, n);
+/** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). */
+function keyOf(inParams: bool): i32 {
+  const v = scanner.packedKey();
   if (inParams) {
-    if (n == 4 && v == P_NAME_KEY) return KEY_NAME;
-    if (n == 3 && v == P_URI_KEY) return KEY_URI;
+    if (v == P_NAME_KEY) return KEY_NAME;
+    if (v == P_URI_KEY) return KEY_URI;
     return KEY_OTHER;
   }
-  if (n == 2) return v == P_ID ? KEY_ID : KEY_OTHER;
-  if (n == 6) {
-    if (v == P_METHOD) return KEY_METHOD;
-    if (v == P_PARAMS) return KEY_PARAMS;
-    if (v == P_RESULT) return KEY_ANSWER;
-    return KEY_OTHER;
-  }
-  if (n == 7) return v == P_JSONRPC ? KEY_JSONRPC : KEY_OTHER;
-  if (n == 5) return v == P_ERROR ? KEY_ANSWER : KEY_OTHER;
+  if (v == P_ID) return KEY_ID;
+  if (v == P_METHOD) return KEY_METHOD;
+  if (v == P_PARAMS) return KEY_PARAMS;
+  if (v == P_RESULT || v == P_ERROR) return KEY_ANSWER;
+  if (v == P_JSONRPC) return KEY_JSONRPC;
   return KEY_OTHER;
 }
 

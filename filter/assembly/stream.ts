@@ -1,16 +1,18 @@
 // Per-request state: judges a POST body once it is whole, answers refusals itself, and
 // rewrites the response to tools/list. Everything else streams through untouched.
 import { Context, RootContext, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, equalsAt } from "./bytes";
+import {
+  Bytes, ascii, equalsAt, errorText, HeaderNames, requestHeaders, responseHeaders,
+  REQUEST_HEADERS, RESPONSE_HEADERS, setHeader, setHeaderValue, removeHeader, readRequestBody, requestBody,
+  readResponseBody, replaceResponseBody, localReply,
+} from "./abi";
 import { Config } from "./config";
-import { errorText } from "./json";
 import { Message, readBody, theBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
 import { Policy, fields } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
-import { contentTypeIs, JSON_TYPE, SSE_TYPE, encoded } from "./media";
-import { HeaderSnapshot, StaticBuffer, readBufferInto, WANT_TABLE_BYTES, setHeader, setHeaderSpan, removeHeader, readBuffer, replaceBuffer, localReply, logInfo, REQUEST_HEADERS, RESPONSE_HEADERS, REQUEST_BODY, RESPONSE_BODY } from "./host";
+import { HeaderValue, JSON_TYPE, SSE_TYPE } from "./media";
 import * as reply from "./reply";
 
 const H_METHOD = ascii(":method");
@@ -25,9 +27,36 @@ const H_X_METHOD = ascii("x-mcp-method");
 const H_X_TOOL = ascii("x-mcp-tool");
 const H_LAST_EVENT_ID = ascii("last-event-id");
 const POST = ascii("POST");
-// Slots of the headers looked up in one pass (HeaderSnapshot.index).
-enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, LAST_EVENT_ID, COUNT }
-enum Resp { STATUS, TYPE, ENCODING, COUNT }
+// Slots of the headers looked up in one pass, in the order requestNames()/RESPONSE_NAMES add them.
+enum Req { METHOD, USER, SESSION, PROTOCOL, ENCODING, TYPE, LENGTH, X_METHOD, X_TOOL, ACCEPT_ENCODING, LAST_EVENT_ID }
+enum Resp { STATUS, TYPE, ENCODING }
+
+/** The request headers the filter reads; the user header is the configuration's. */
+function requestNames(userHeader: Bytes): HeaderNames {
+  const names = new HeaderNames();
+  names.add(H_METHOD);
+  names.add(userHeader);
+  names.add(H_SESSION);
+  names.add(H_PROTOCOL);
+  names.add(H_CONTENT_ENCODING);
+  names.add(H_CONTENT_TYPE);
+  names.add(H_CONTENT_LENGTH);
+  names.add(H_X_METHOD);
+  names.add(H_X_TOOL);
+  names.add(H_ACCEPT_ENCODING);
+  names.add(H_LAST_EVENT_ID);
+  return names;
+}
+
+const RESPONSE_NAMES = responseNames();
+
+function responseNames(): HeaderNames {
+  const names = new HeaderNames();
+  names.add(H_STATUS);
+  names.add(H_CONTENT_TYPE);
+  names.add(H_CONTENT_ENCODING);
+  return names;
+}
 const BATCH = ascii("batch");
 const MAX_ROUTING_VALUE: i32 = 256; // bytes of a method or tool name put in x-mcp-method / x-mcp-tool
 
@@ -43,16 +72,6 @@ const eventsOut = new Bytes(256);
 const eventsRewriter = new SseRewriter();
 const KEEP_HELD: i32 = 65536;
 
-// Shared by every stream of the VM: the VM runs one callback at a time.
-const requestHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(4096, 16), 4096));
-const responseHeaders = new HeaderSnapshot(memory.data(WANT_TABLE_BYTES), new StaticBuffer(memory.data(1024, 16), 1024));
-// Request bodies up to this size are read into static memory, valid during the body callback.
-const REQUEST_BODY_STATIC: i32 = 16384;
-const requestBody = new StaticBuffer(memory.data(REQUEST_BODY_STATIC, 16), REQUEST_BODY_STATIC);
-// Each Shared has its own serial: the request names wanted include its user header. The
-// response names are the same for every configuration.
-let sharedSerial: u32 = 0;
-const RESPONSE_WANTS: u32 = 1;
 
 // Shared#decide verdicts.
 const FORWARDED: i32 = 0; // allowed, or only a would-be denial in monitor mode
@@ -63,13 +82,14 @@ const INVALID: i32 = 2;
 export class Shared {
   config: Config;
   metrics: Metrics;
-  userHeader: Bytes;
-  serial: u32;
+  /** The request headers to read, this configuration's user header among them. */
+  requestNames: HeaderNames;
+  /** A header value to check (the VM runs one callback at a time). */
+  value: HeaderValue = new HeaderValue();
   constructor(config: Config, metrics: Metrics) {
-    this.serial = ++sharedSerial;
     this.config = config;
     this.metrics = metrics;
-    this.userHeader = ascii(config.userHeader);
+    this.requestNames = requestNames(ascii(config.userHeader));
   }
 
   /**
@@ -105,6 +125,11 @@ class UserJudge extends ToolJudge {
 }
 const M_TOOLS_CALL_REF = ascii("tools/call");
 
+/** A root context that hands its streams a Shared; null when it refused its configuration. */
+export class SharedRoot extends RootContext {
+  shared: Shared | null = null;
+}
+
 export class McpStream extends Context {
   shared: Shared;
   private judging: bool = false;   // a POST whose body is held until judged
@@ -120,16 +145,16 @@ export class McpStream extends Context {
   private sentXTool: bool = false;
   private sentAcceptEncoding: bool = false;
 
-  constructor(id: u32, root: RootContext, shared: Shared) {
+  constructor(id: u32, root: SharedRoot, shared: Shared) {
     super(id, root);
     this.shared = shared;
   }
 
-  /** Readies a pooled stream (see streams.ts) for a new context id; root and shared as in StreamTable#open. */
-  reuse(id: u32, root: usize, shared: usize): void {
+  /** Readies this finished stream (see abi/streams.ts) for context `id` of `root`, which serves streams. */
+  reuse(id: u32, root: SharedRoot): void {
     this.context_id = id;
-    if (changetype<usize>(this.root_context) != root) this.root_context = changetype<RootContext>(root);
-    if (changetype<usize>(this.shared) != shared) this.shared = changetype<Shared>(shared);
+    if (this.root_context !== root) this.root_context = root;
+    if (this.shared !== root.shared) this.shared = root.shared as Shared;
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;
@@ -146,23 +171,8 @@ export class McpStream extends Context {
   onRequestHeaders(_n: u32, endOfStream: bool): FilterHeadersStatusValues {
     // The snapshot and the audit record are used through requestHeaders and this.audit, not
     // locals: AssemblyScript 0.17 reference-counts every reference local, on every request.
-    requestHeaders.load(REQUEST_HEADERS);
-    if (!requestHeaders.wantsFor(this.shared.serial)) {
-      const user = this.shared.userHeader;
-      requestHeaders.want(Req.METHOD, H_METHOD.ptr, H_METHOD.len);
-      requestHeaders.want(Req.USER, user.ptr, user.len);
-      requestHeaders.want(Req.SESSION, H_SESSION.ptr, H_SESSION.len);
-      requestHeaders.want(Req.PROTOCOL, H_PROTOCOL.ptr, H_PROTOCOL.len);
-      requestHeaders.want(Req.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-      requestHeaders.want(Req.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-      requestHeaders.want(Req.LENGTH, H_CONTENT_LENGTH.ptr, H_CONTENT_LENGTH.len);
-      requestHeaders.want(Req.X_METHOD, H_X_METHOD.ptr, H_X_METHOD.len);
-      requestHeaders.want(Req.X_TOOL, H_X_TOOL.ptr, H_X_TOOL.len);
-      requestHeaders.want(Req.ACCEPT_ENCODING, H_ACCEPT_ENCODING.ptr, H_ACCEPT_ENCODING.len);
-      requestHeaders.want(Req.LAST_EVENT_ID, H_LAST_EVENT_ID.ptr, H_LAST_EVENT_ID.len);
-    }
-    requestHeaders.index(Req.COUNT);
-    const post = requestHeaders.found(Req.METHOD) && equalsAt(requestHeaders.slotPtr(Req.METHOD), requestHeaders.slotLen(Req.METHOD), POST.ptr, POST.len);
+    requestHeaders.read(this.shared.requestNames);
+    const post = requestHeaders.found(Req.METHOD) && equalsAt(requestHeaders.valuePtr(Req.METHOD), requestHeaders.valueLen(Req.METHOD), POST.ptr, POST.len);
     // Resuming a stream (usually a GET): the server replays the events after that id, a
     // tools/list answer among them, so the events are rewritten for this user as they pass.
     this.resumed = requestHeaders.found(Req.LAST_EVENT_ID) && this.shared.config.hideDeniedTools && !this.shared.config.monitor;
@@ -177,14 +187,14 @@ export class McpStream extends Context {
       if (!this.resumed) return FilterHeadersStatusValues.Continue;
     }
     this.audit.monitor = this.shared.config.monitor;
-    if (requestHeaders.found(Req.USER)) this.audit.user.copyFrom(requestHeaders.slotPtr(Req.USER), requestHeaders.slotLen(Req.USER));
+    if (requestHeaders.found(Req.USER)) this.audit.user.copyFrom(requestHeaders.valuePtr(Req.USER), requestHeaders.valueLen(Req.USER));
     if (requestHeaders.found(Req.SESSION)) {
       this.audit.hasSession = true;
-      this.audit.session.copyFrom(requestHeaders.slotPtr(Req.SESSION), requestHeaders.slotLen(Req.SESSION));
+      this.audit.session.copyFrom(requestHeaders.valuePtr(Req.SESSION), requestHeaders.valueLen(Req.SESSION));
     }
     if (requestHeaders.found(Req.PROTOCOL)) {
       this.audit.hasProtocol = true;
-      this.audit.protocol.copyFrom(requestHeaders.slotPtr(Req.PROTOCOL), requestHeaders.slotLen(Req.PROTOCOL));
+      this.audit.protocol.copyFrom(requestHeaders.valuePtr(Req.PROTOCOL), requestHeaders.valueLen(Req.PROTOCOL));
     }
     if (requestHeaders.hits(Req.USER) > 1) {
       // Two user headers name no one user: neither an allow nor a deny rule for a user can be
@@ -197,7 +207,7 @@ export class McpStream extends Context {
     if (this.resumed && this.sentAcceptEncoding) removeHeader(REQUEST_HEADERS, H_ACCEPT_ENCODING);
     if (!post) return FilterHeadersStatusValues.Continue;
 
-    const problem = unjudgeable();
+    const problem = this.unjudgeable();
     if (problem != JUDGEABLE) {
       const why = unjudgeableText(problem);
       this.shared.metrics.count(this.shared.metrics.unjudgeable);
@@ -211,7 +221,7 @@ export class McpStream extends Context {
       this.refuse(415, "mcp_filter_unjudgeable_body", null, reply.INVALID_REQUEST, reply.text("Invalid Request: " + why));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const declared = requestHeaders.found(Req.LENGTH) ? parseLength(requestHeaders.slotPtr(Req.LENGTH), requestHeaders.slotLen(Req.LENGTH)) : -1;
+    const declared = requestHeaders.number(Req.LENGTH);
     if (declared > <i64>this.shared.config.maxBodyBytes) {
       this.oversize(declared);
       return FilterHeadersStatusValues.StopIteration;
@@ -230,7 +240,7 @@ export class McpStream extends Context {
       return FilterDataStatusValues.StopIterationNoBuffer;
     }
     if (!endOfStream) return FilterDataStatusValues.StopIterationAndBuffer;
-    readBufferInto(REQUEST_BODY, size, requestBody);
+    readRequestBody(size);
     const forwarded = this.judge(requestBody.ptr, requestBody.len);
     requestBody.drop(); // a large body is not kept until the next one arrives
     return forwarded ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
@@ -249,27 +259,24 @@ export class McpStream extends Context {
     if ((this.rewrite == NONE && !this.resumed) || endOfStream) { this.rewrite = NONE; return FilterHeadersStatusValues.Continue; }
     const resumedOnly = this.rewrite == NONE;
     const headers = responseHeaders;
-    headers.load(RESPONSE_HEADERS);
-    if (!headers.wantsFor(RESPONSE_WANTS)) {
-      headers.want(Resp.STATUS, H_STATUS.ptr, H_STATUS.len);
-      headers.want(Resp.TYPE, H_CONTENT_TYPE.ptr, H_CONTENT_TYPE.len);
-      headers.want(Resp.ENCODING, H_CONTENT_ENCODING.ptr, H_CONTENT_ENCODING.len);
-    }
-    headers.index(Resp.COUNT);
+    headers.read(RESPONSE_NAMES);
     // Clients read the body of any 2xx (the MCP SDK: any but 202) as the answer.
-    if (!headers.found(Resp.STATUS) || !isSuccess(headers.slotPtr(Resp.STATUS), headers.slotLen(Resp.STATUS))) {
+    const status = headers.number(Resp.STATUS);
+    if (headers.valueLen(Resp.STATUS) != 3 || status < 200 || status > 299) {
       this.rewrite = NONE;
       return FilterHeadersStatusValues.Continue;
     }
     const hasType = headers.found(Resp.TYPE);
-    const ctPtr = headers.slotPtr(Resp.TYPE);
-    const ctLen = headers.slotLen(Resp.TYPE);
+    const value = this.shared.value;
+    let isEncoded = false;
+    if (headers.found(Resp.ENCODING)) { value.set(headers.valuePtr(Resp.ENCODING), headers.valueLen(Resp.ENCODING)); isEncoded = value.isEncoded(); }
+    if (hasType) value.set(headers.valuePtr(Resp.TYPE), headers.valueLen(Resp.TYPE));
     // Clients read the body whatever charset is declared, so only the media type counts here.
-    if (headers.found(Resp.ENCODING) && encoded(headers.slotPtr(Resp.ENCODING), headers.slotLen(Resp.ENCODING))) {
+    if (isEncoded) {
       this.rewrite = REWRITE_REFUSE;
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, JSON_TYPE.ptr, JSON_TYPE.len, false)) {
+    } else if (hasType && value.isMediaType(JSON_TYPE.ptr, JSON_TYPE.len, false)) {
       this.rewrite = REWRITE_JSON;
-    } else if (hasType && contentTypeIs(ctPtr, ctLen, SSE_TYPE.ptr, SSE_TYPE.len, false)) {
+    } else if (hasType && value.isMediaType(SSE_TYPE.ptr, SSE_TYPE.len, false)) {
       this.rewrite = REWRITE_SSE;
     } else {
       this.rewrite = REWRITE_REFUSE;
@@ -308,23 +315,22 @@ export class McpStream extends Context {
   private rewriteEvents(size: usize, endOfStream: bool): void {
     const out = eventsOut;
     out.reset();
-    if (this.rewrite == DROP_EVENTS) { replaceBuffer(RESPONSE_BODY, size, out); return; }
-    const chunk = readBuffer(RESPONSE_BODY, size);
+    if (this.rewrite == DROP_EVENTS) { replaceResponseBody(size, out); return; }
+    const chunk = readResponseBody(size);
     const held = this.held;
     const before = held.len;
-    held.raw(changetype<usize>(chunk), chunk.byteLength);
+    held.raw(chunk.ptr, chunk.len);
     // Only the new bytes are scanned: a large event arriving in small chunks costs linear time.
-    const whole = endOfStream ? held.len : this.heldScan.whole(held.ptr, held.len);
+    const whole = endOfStream ? held.len : this.heldScan.whole(held, held.len);
     let hidden = 0;
     if (whole > 0) {
-      eventsRewriter.run(held.ptr, whole, this.toolJudge(), out, this.eventsStart);
+      eventsRewriter.run(held, whole, this.toolJudge(), out, this.eventsStart);
       this.eventsStart = false;
       hidden = eventsRewriter.hidden;
     }
     if (before == 0 && whole == held.len && hidden == 0) { held.reset(); this.heldScan.reset(); return; } // the chunk as it came
     if (whole > 0) {
-      held.len -= whole;
-      memory.copy(held.ptr, held.ptr + <usize>whole, <usize>held.len);
+      held.dropFront(whole);
       if (held.len == 0) this.heldScan.reset(); else this.heldScan.dropped(whole);
     }
     if (held.len > this.shared.config.maxBodyBytes) {
@@ -333,7 +339,7 @@ export class McpStream extends Context {
       this.heldScan.reset();
       this.log(null, "reject", false, "an event of the resumed stream exceeds maxBodyBytes; the rest of the stream is dropped");
     }
-    replaceBuffer(RESPONSE_BODY, size, out);
+    replaceResponseBody(size, out);
     if (hidden > 0) this.shared.metrics.count(this.shared.metrics.toolsHidden, hidden);
   }
 
@@ -363,26 +369,26 @@ export class McpStream extends Context {
     let hidden = 0;
     if (mode == REWRITE_REFUSE) {
       reply.errorObject(out, null, -32603, reply.text("The gateway cannot filter this tools/list response (content encoding or type)"));
-      replaceBuffer(RESPONSE_BODY, size, out);
+      replaceResponseBody(size, out);
       return;
     }
-    const body = readBuffer(RESPONSE_BODY, size);
+    const body = readResponseBody(size);
     const judge = this.toolJudge();
     let json = false;
     if (mode == REWRITE_JSON) {
       const f = new ToolsFilter();
-      json = f.run(changetype<usize>(body), body.byteLength, judge, out);
+      json = f.run(body.ptr, body.len, judge, out);
       if (json) hidden = f.hidden;
     }
     if (!json) {
       // Events, or a body labelled JSON that is not: the MCP SDK reads any answer to a GET as
       // events whatever its type, so such a body must not carry a tool list that way either.
       const sse = new SseRewriter();
-      sse.run(changetype<usize>(body), body.byteLength, judge, out);
+      sse.run(body, body.len, judge, out);
       hidden = sse.hidden;
     }
     if (hidden > 0) {
-      replaceBuffer(RESPONSE_BODY, <usize>body.byteLength, out);
+      replaceResponseBody(<usize>body.len, out);
       this.shared.metrics.count(this.shared.metrics.toolsHidden, hidden);
     }
   }
@@ -458,9 +464,9 @@ export class McpStream extends Context {
       // A name too long to be one (MCP names have at most 128 characters) gets no header: it
       // could push the request over the upstream's header size limit.
       const m = theBody.at(0);
-      if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_METHOD.ptr, H_X_METHOD.len, m.methodBuf.ptr, m.methodBuf.len);
+      if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_METHOD, m.methodBuf.ptr, m.methodBuf.len);
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
-      if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setRoutingHeader(H_X_TOOL.ptr, H_X_TOOL.len, m.nameBuf.ptr, m.nameBuf.len);
+      if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_TOOL, m.nameBuf.ptr, m.nameBuf.len);
       else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
     if (toolsList && this.shared.config.hideDeniedTools && !this.shared.config.monitor) {
@@ -521,6 +527,18 @@ export class McpStream extends Context {
     localReply(status, details, out);
   }
 
+  /** Whether this POST's body can be judged (request headers, read): JUDGEABLE or why not. */
+  private unjudgeable(): i32 {
+    if (requestHeaders.found(Req.ENCODING)) {
+      this.shared.value.set(requestHeaders.valuePtr(Req.ENCODING), requestHeaders.valueLen(Req.ENCODING));
+      if (this.shared.value.isEncoded()) return ENCODED;
+    }
+    if (!requestHeaders.found(Req.TYPE)) return NO_TYPE;
+    this.shared.value.set(requestHeaders.valuePtr(Req.TYPE), requestHeaders.valueLen(Req.TYPE));
+    if (!this.shared.value.isMediaType(JSON_TYPE.ptr, JSON_TYPE.len, true)) return NOT_JSON;
+    return JUDGEABLE;
+  }
+
   private log(m: Message | null, decision: string, forwarded: bool, reason: string): void {
     this.audit.log(m, decision, 0, -1, forwarded, reason);
   }
@@ -532,57 +550,8 @@ const ENCODED: i32 = 1;
 const NO_TYPE: i32 = 2;
 const NOT_JSON: i32 = 3;
 
-/** Whether this POST's body can be judged (request headers, indexed): JUDGEABLE or why not. */
-function unjudgeable(): i32 {
-  if (requestHeaders.found(Req.ENCODING) && encoded(requestHeaders.slotPtr(Req.ENCODING), requestHeaders.slotLen(Req.ENCODING))) return ENCODED;
-  if (!requestHeaders.found(Req.TYPE)) return NO_TYPE;
-  if (!contentTypeIs(requestHeaders.slotPtr(Req.TYPE), requestHeaders.slotLen(Req.TYPE), JSON_TYPE.ptr, JSON_TYPE.len)) return NOT_JSON;
-  return JUDGEABLE;
-}
-
 function unjudgeableText(problem: i32): string {
   if (problem == ENCODED) return "content-encoding is not supported; send the JSON body unencoded";
   if (problem == NO_TYPE) return "Content-Type must be application/json";
   return "Content-Type must be application/json (with charset utf-8, if any)";
-}
-
-/** A 2xx status code. */
-function isSuccess(p: usize, len: i32): bool {
-  if (len != 3 || load<u8>(p) != 0x32) return false;
-  const d1 = <u32>load<u8>(p + 1) - 0x30;
-  const d2 = <u32>load<u8>(p + 2) - 0x30;
-  return d1 < 10 && d2 < 10;
-}
-
-function parseLength(p: usize, len: i32): i64 {
-  let n: i64 = 0;
-  for (let i = 0; i < len; i++) {
-    const c = <i32>load<u8>(p + <usize>i);
-    if (c < 0x30 || c > 0x39) return -1;
-    if (n < (<i64>1 << 50)) n = n * 10 + (c - 0x30);
-  }
-  if (len == 0) return -1;
-  return n;
-}
-
-// A routing value with control characters in it, which become `?`.
-const routingValue = new Bytes(64);
-
-/** A byte a header value must not carry: a control character other than tab. */
-@inline function headerControl(c: i32): bool { return (c < 0x20 && c != 0x09) || c == 0x7f; }
-
-/** Sets a routing request header to the `n` bytes at `p`, its control characters as `?`. */
-function setRoutingHeader(name: usize, nameLen: i32, p: usize, n: i32): void {
-  let clean = true;
-  for (let i = 0; i < n; i++) {
-    if (headerControl(<i32>load<u8>(p + <usize>i))) { clean = false; break; }
-  }
-  if (clean) { setHeaderSpan(REQUEST_HEADERS, name, nameLen, p, n); return; }
-  const out = routingValue;
-  out.reset();
-  for (let i = 0; i < n; i++) {
-    const c = <i32>load<u8>(p + <usize>i);
-    out.byte(headerControl(c) ? 0x3f : c);
-  }
-  setHeaderSpan(REQUEST_HEADERS, name, nameLen, out.ptr, out.len);
 }
