@@ -75,8 +75,8 @@ export class AuditContext {
     this.monitor = false;
     // Header values are small; one that was not does not stay pinned to a pooled stream.
     if (!this.user.recycle(1024)) this.user = new Bytes(16);
-    if (this.session.buf.byteLength > 1024) this.session = new Bytes(48);
-    if (this.protocol.buf.byteLength > 1024) this.protocol = new Bytes(16);
+    if (this.session.capacity > 1024) this.session = new Bytes(48);
+    if (this.protocol.capacity > 1024) this.protocol = new Bytes(16);
   }
 
   /**

@@ -10,8 +10,9 @@ import { hex4, fieldLen, fieldRoom, writeJsonField, jsonRoom, utf8Step, stepCode
 const digits = memory.data(24);
 
 export class Bytes {
-  buf: ArrayBuffer;
-  len: i32 = 0;
+  private buf: ArrayBuffer;
+  // The content's length; read it as len. Only this class sets it, and never past buf.
+  private size: i32 = 0;
 
   constructor(capacity: i32 = 64) {
     this.buf = new ArrayBuffer(capacity < 16 ? 16 : capacity);
@@ -22,17 +23,33 @@ export class Bytes {
   static wrap(buf: ArrayBuffer): Bytes {
     const b = new Bytes(0);
     b.buf = buf;
-    b.len = buf.byteLength;
+    b.size = buf.byteLength;
     return b;
+  }
+
+  /** How many bytes it holds. */
+  @inline get len(): i32 { return this.size; }
+
+  /** How many bytes it can hold before it grows. */
+  @inline get capacity(): i32 { return this.buf.byteLength; }
+
+  /** Keeps the first `n` bytes of the content. */
+  truncate(n: i32): void { if (n >= 0 && n < this.size) this.size = n; }
+
+  /** Appends `v` as four bytes, little-endian (the host's binary formats). */
+  u32(v: u32): void {
+    if (this.size + 4 > this.buf.byteLength) this.ensure(4);
+    store<u32>(this.ptr + <usize>this.size, v);
+    this.size += 4;
   }
 
   /** Where the content starts: a span to hand back to this layer, valid until the buffer grows. */
   @inline get ptr(): usize { return changetype<usize>(this.buf); }
 
   /** Byte `i` of the content; 0 outside it. */
-  @inline at(i: i32): i32 { return <u32>i < <u32>this.len ? <i32>load<u8>(this.ptr + <usize>i) : 0; }
+  @inline at(i: i32): i32 { return <u32>i < <u32>this.size ? <i32>load<u8>(this.ptr + <usize>i) : 0; }
 
-  reset(): void { this.len = 0; }
+  reset(): void { this.size = 0; }
 
   /** Where [from, to) of the content starts without its leading spaces and tabs. */
   trimStart(from: i32, to: i32): i32 {
@@ -48,7 +65,7 @@ export class Bytes {
 
   /** Whether [from, to) of the content is the `n` bytes at `p`. */
   rangeIs(from: i32, to: i32, p: usize, n: i32): bool {
-    return from >= 0 && to <= this.len && equalsAt(this.ptr + <usize>from, to - from, p, n);
+    return from >= 0 && to <= this.size && equalsAt(this.ptr + <usize>from, to - from, p, n);
   }
 
   /** Index of byte `c` in [from, to) of the content, or -1. */
@@ -60,27 +77,27 @@ export class Bytes {
   /** Removes the first `n` bytes of the content. */
   dropFront(n: i32): void {
     if (n <= 0) return;
-    if (n >= this.len) { this.len = 0; return; }
-    this.len -= n;
-    memory.copy(this.ptr, this.ptr + <usize>n, <usize>this.len);
+    if (n >= this.size) { this.size = 0; return; }
+    this.size -= n;
+    memory.copy(this.ptr, this.ptr + <usize>n, <usize>this.size);
   }
 
   /** Replaces the content with the `n` bytes at `p`. */
   copyFrom(p: usize, n: i32): void {
-    this.len = 0;
+    this.size = 0;
     this.raw(p, n);
   }
 
   /** Replaces the content with the `n` bytes at `p`, ASCII-lowercased (for case-insensitive compares). */
   lowerFrom(p: usize, n: i32): void {
-    this.len = 0;
+    this.size = 0;
     if (n <= 0) return;
     const q = this.reserve(n);
     for (let i: usize = 0; i < <usize>n; i++) {
       const c = <u32>load<u8>(p + i);
       store<u8>(q + i, <u8>(c - 0x41 < 26 ? c + 0x20 : c));
     }
-    this.len = n;
+    this.size = n;
   }
 
   /**
@@ -91,7 +108,7 @@ export class Bytes {
    */
   jsonFrom(from: usize, to: usize): void {
     let p = from;
-    this.len = 0;
+    this.size = 0;
     this.ensure(<i32>(to - from)); // most text decodes to at most its own length
     while (p < to) {
       // Copy the run of plain ASCII in one go.
@@ -143,32 +160,32 @@ export class Bytes {
 
   /** Empties the buffer; false if it grew past `keep` bytes, so the owner should drop it. */
   recycle(keep: i32): bool {
-    this.len = 0;
+    this.size = 0;
     return this.buf.byteLength <= keep;
   }
 
   /** Makes room for `extra` more bytes. */
   ensure(extra: i32): void {
-    const need = this.len + extra;
+    const need = this.size + extra;
     if (need <= this.buf.byteLength) return;
     let cap = this.buf.byteLength << 1;
     while (cap < need) cap <<= 1;
     const next = new ArrayBuffer(cap);
-    memory.copy(changetype<usize>(next), changetype<usize>(this.buf), <usize>this.len);
+    memory.copy(changetype<usize>(next), changetype<usize>(this.buf), <usize>this.size);
     this.buf = next;
   }
 
   byte(b: i32): void {
-    if (this.len >= this.buf.byteLength) this.ensure(1); // the common case checked inline
-    store<u8>(this.ptr + <usize>this.len, <u8>b);
-    this.len++;
+    if (this.size >= this.buf.byteLength) this.ensure(1); // the common case checked inline
+    store<u8>(this.ptr + <usize>this.size, <u8>b);
+    this.size++;
   }
 
   raw(src: usize, n: i32): void {
     if (n <= 0) return;
-    if (this.len + n > this.buf.byteLength) this.ensure(n); // the common case checked inline
-    copyBytes(this.ptr + <usize>this.len, src, n);
-    this.len += n;
+    if (this.size + n > this.buf.byteLength) this.ensure(n); // the common case checked inline
+    copyBytes(this.ptr + <usize>this.size, src, n);
+    this.size += n;
   }
 
   /** Appends what fieldLen keeps of `b`, with "…" when some was cut. */
@@ -182,18 +199,18 @@ export class Bytes {
   str(s: string): void {
     const n = s.length;
     this.ensure(n);
-    let p = this.ptr + <usize>this.len;
+    let p = this.ptr + <usize>this.size;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c >= 0x80) {
         const enc = String.UTF8.encode(s.substring(i));
-        this.len = <i32>(p - this.ptr);
+        this.size = <i32>(p - this.ptr);
         this.raw(changetype<usize>(enc), enc.byteLength);
         return;
       }
       store<u8>(p++, <u8>c);
     }
-    this.len += n;
+    this.size += n;
   }
 
   int(v: i64): void {
@@ -203,7 +220,7 @@ export class Bytes {
     while (v > 0) { store<u8>(digits + <usize>n, <u8>(v % 10 + 0x30)); n++; v /= 10; }
     const q = this.reserve(n);
     for (let i = 0; i < n; i++) store<u8>(q + <usize>i, load<u8>(digits + <usize>(n - 1 - i)));
-    this.len += n;
+    this.size += n;
   }
 
   /**
@@ -212,7 +229,7 @@ export class Bytes {
    */
   jsonStr(src: usize, n: i32): void {
     this.ensure(jsonRoom(n));
-    this.len = <i32>(writeJson(this.ptr + <usize>this.len, src, n) - this.ptr);
+    this.size = <i32>(writeJson(this.ptr + <usize>this.size, src, n) - this.ptr);
   }
 
   /**
@@ -221,19 +238,19 @@ export class Bytes {
    */
   jsonField(src: usize, n: i32): void {
     this.ensure(fieldRoom(n));
-    this.len = <i32>(writeJsonField(this.ptr + <usize>this.len, src, n) - this.ptr);
+    this.size = <i32>(writeJsonField(this.ptr + <usize>this.size, src, n) - this.ptr);
   }
 
   /** Appends `n` bytes of JSON text (a raw id) as valid UTF-8, as TextDecoder reads them. */
   utf8(src: usize, n: i32): void {
     this.ensure(n * 3);
-    this.len = <i32>(copyUtf8(this.ptr + <usize>this.len, src, n) - this.ptr);
+    this.size = <i32>(copyUtf8(this.ptr + <usize>this.size, src, n) - this.ptr);
   }
 
   /** The write position, after making room for `n` bytes; the caller then adds to len. */
   private reserve(n: i32): usize {
     this.ensure(n);
-    return this.ptr + <usize>this.len;
+    return this.ptr + <usize>this.size;
   }
 
   jsonBytes(b: Bytes): void { this.jsonStr(b.ptr, b.len); }
@@ -244,12 +261,12 @@ export class Bytes {
   }
 
   toArrayBuffer(): ArrayBuffer {
-    const out = new ArrayBuffer(this.len);
-    memory.copy(changetype<usize>(out), this.ptr, <usize>this.len);
+    const out = new ArrayBuffer(this.size);
+    memory.copy(changetype<usize>(out), this.ptr, <usize>this.size);
     return out;
   }
 
-  toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len); }
+  toString(): string { return String.UTF8.decodeUnsafe(this.ptr, <usize>this.size); }
 }
 
 @inline function isOws(c: i32): bool { return c == 0x20 || c == 0x09; }

@@ -68,7 +68,7 @@ export class HeaderSnapshot {
   read(names: HeaderNames): void {
     if (this.bigJoined) {
       // Repeated headers are rare; buffers one of them made large are not kept.
-      for (let i = 0; i < MAX_SLOTS; i++) if (this.slotJoined[i].buf.byteLength > KEEP_JOINED) this.slotJoined[i] = new Bytes(16);
+      for (let i = 0; i < MAX_SLOTS; i++) if (this.slotJoined[i].capacity > KEEP_JOINED) this.slotJoined[i] = new Bytes(16);
       this.bigJoined = false;
     }
     this.count = 0;
@@ -116,7 +116,7 @@ export class HeaderSnapshot {
           if (hits == 1) { joined.reset(); joined.raw(<usize>load<u32>(results + RESULT_PTR + o), load<i32>(results + RESULT_LEN + o)); }
           joined.byte(0x2c);
           joined.raw(p + k + 1, <i32>v);
-          if (joined.buf.byteLength > KEEP_JOINED) this.bigJoined = true;
+          if (joined.capacity > KEEP_JOINED) this.bigJoined = true;
           store<u32>(results + RESULT_PTR + o, <u32>joined.ptr);
           store<i32>(results + RESULT_LEN + o, joined.len);
         }

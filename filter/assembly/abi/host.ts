@@ -114,10 +114,9 @@ function jsonReplyHeaders(): Bytes {
   const key = "content-type";
   const value = "application/json";
   const out = new Bytes(12 + key.length + value.length + 2);
-  store<u32>(out.ptr, 1);
-  store<u32>(out.ptr + 4, key.length);
-  store<u32>(out.ptr + 8, value.length);
-  out.len = 12;
+  out.u32(1);
+  out.u32(key.length);
+  out.u32(value.length);
   out.str(key); out.byte(0);
   out.str(value); out.byte(0);
   return out;

@@ -243,7 +243,7 @@ export class Scanner {
         }
         if ((d == 0x7d && top == OBJ) || (d == 0x5d && top == ARR)) {
           this.pos++;
-          this.stack.len--;
+          this.stack.truncate(this.stack.len - 1);
           continue;
         }
         return this.fail(d < 0 ? ERR_EOF : ERR_TOKEN);
