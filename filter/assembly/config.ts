@@ -24,11 +24,6 @@ export class Config {
 const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
 const RULE_FIELDS = "name, action, methods, tools, resources, prompts, users";
 
-/** What parseConfig() makes of a configuration: the Config, or (config null) the error. */
-export class ParsedConfig {
-  config: Config | null = null;
-  error: string = "";
-}
 
 class Reader {
   s: Scanner = new Scanner();
@@ -217,11 +212,12 @@ function headerName(v: string): string | null {
   return out;
 }
 
-/** Parses the plugin configuration `raw`: a Config, or the error that refuses it. */
-export function parseConfig(raw: Bytes): ParsedConfig {
+/**
+ * Parses the plugin configuration `raw` into `cfg` (a new Config); returns what refuses it, or
+ * "" when it is valid.
+ */
+export function parseConfig(raw: Bytes, cfg: Config): string {
   const rd = new Reader();
-  const cfg = new Config();
-  const result = new ParsedConfig();
   const len = raw.len;
   rd.s.reset(raw.ptr, len);
   let hasDefault = false;
@@ -272,8 +268,7 @@ export function parseConfig(raw: Bytes): ParsedConfig {
   }
   if (rd.error.length == 0 && !rd.s.finish()) rd.syntax();
   if (rd.error.length == 0 && !hasDefault) rd.fail("defaultAction", "required: \"allow\" or \"deny\"");
-  if (rd.error.length > 0) result.error = oneLine(rd.error); else result.config = cfg;
-  return result;
+  return oneLine(rd.error);
 }
 
 /**

@@ -20,13 +20,13 @@ class McpRoot extends SharedRoot {
 
   // proxy-runtime's onConfigure misreads the configuration (see abi/host.ts); read it here.
   onConfigure(size: u32): bool {
-    const parsed = parseConfig(readConfiguration(size));
-    if (parsed.config === null) {
+    const cfg = new Config();
+    const error = parseConfig(readConfiguration(size), cfg);
+    if (error.length > 0) {
       this.metrics.count(this.metrics.configErrors);
-      logCritical("mcp_filter: invalid configuration: " + parsed.error + "; the filter refuses to start");
+      logCritical("mcp_filter: invalid configuration: " + error + "; the filter refuses to start");
       return false;
     }
-    const cfg = parsed.config as Config;
     const names: string[] = [];
     for (let i = 0; i < cfg.policy.rules.length; i++) names.push(cfg.policy.rules.at(i).name);
     this.metrics.define(names);

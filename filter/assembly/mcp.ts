@@ -86,104 +86,8 @@ export class Message {
     if (this.resource !== null) { f.resourcePtr = this.uriBuf.ptr; f.resourceLen = this.uriBuf.len; }
   }
 
-  // Reading is done by methods: AssemblyScript 0.17 reference-counts every reference argument
-  // and local, but not `this`, and these run for every message of every body.
-
-  /** Reads one element of a batch (or the whole body) at the scanner's cursor. */
-  read(): void {
-    if (scanner.peek() != 0x7b) {
-      scanner.skipValue();
-      this.reason = "a JSON-RPC message must be an object";
-      return;
-    }
-    scanner.pos++;
-    let jsonrpcOk = false;
-    let methodSeen = false;
-    let methodOk = false;
-    let idSeen = false;
-    let idOk = false;
-    let paramsSeen = false;
-    let paramsOk = false;
-    let params = 0; // P_* bits of the last params object
-    let answer = false;
-    if (!scanner.eat(0x7d)) {
-      while (true) {
-        if (!scanner.key()) return;
-        scanner.ws();
-        const v = scanner.peek();
-        const key = keyOf(false);
-        if (key == KEY_JSONRPC) {
-          jsonrpcOk = v == 0x22 && scanner.str() && scanner.strIs(V_20.ptr, V_20.len);
-          if (v != 0x22 && !scanner.skipValue()) return;
-        } else if (key == KEY_METHOD) {
-          methodSeen = true;
-          methodOk = v == 0x22;
-          if (methodOk) { if (!scanner.str()) return; this.methodBuf.jsonFrom(scanner.sFrom, scanner.sTo); this.method = this.methodBuf; }
-          else { this.method = null; if (!scanner.skipValue()) return; }
-        } else if (key == KEY_ID) {
-          idSeen = true;
-          this.idFrom = scanner.pos;
-          if (!scanner.skipValue()) return;
-          idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
-          // Only a string or number id is echoed back; anything else answers with id null.
-          this.idTo = idOk ? scanner.pos : this.idFrom;
-        } else if (key == KEY_PARAMS) {
-          paramsSeen = true;
-          paramsOk = v == 0x7b;
-          params = 0;
-          if (paramsOk) {
-            params = this.readParams();
-            if (scanner.err != 0) return;
-          } else if (!scanner.skipValue()) return;
-        } else if (key == KEY_ANSWER) {
-          answer = true;
-          if (!scanner.skipValue()) return;
-        } else if (!scanner.skipValue()) {
-          return;
-        }
-        if (scanner.err != 0) return;
-        if (scanner.eat(0x2c)) continue;
-        if (!scanner.expect(0x7d)) return;
-        break;
-      }
-    }
-    this.classify(jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
-    if (this.kind == KIND_REQUEST || this.kind == KIND_NOTIFICATION) this.attachTarget(params);
-  }
-
-  /** Reads a params object; returns P_* bits. */
-  private readParams(): i32 {
-    let bits = 0;
-    scanner.pos++;
-    if (scanner.eat(0x7d)) return bits;
-    while (true) {
-      if (!scanner.key()) return bits;
-      scanner.ws();
-      const v = scanner.peek();
-      const key = keyOf(true);
-      if (key == KEY_NAME || key == KEY_URI) {
-        const isName = key == KEY_NAME;
-        let isString = false;
-        if (v == 0x22) {
-          if (!scanner.str()) return bits;
-          // Decoded through the buffer's own method: a Bytes argument would be reference-counted.
-          if (isName) this.nameBuf.jsonFrom(scanner.sFrom, scanner.sTo);
-          else this.uriBuf.jsonFrom(scanner.sFrom, scanner.sTo);
-          isString = true;
-        } else if (!scanner.skipValue()) return bits;
-        // The last occurrence decides, as in JSON.parse.
-        if (isName) bits = (bits & ~P_NAME) | P_NAME_SEEN | (isString ? P_NAME : 0);
-        else bits = (bits & ~P_URI) | P_URI_SEEN | (isString ? P_URI : 0);
-      } else if (!scanner.skipValue()) {
-        return bits;
-      }
-      if (scanner.eat(0x2c)) continue;
-      scanner.expect(0x7d);
-      return bits;
-    }
-  }
-
-  private classify(jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
+  /** Sets kind (or reason) from what the reader saw. */
+  classify(jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
     paramsSeen: bool, paramsOk: bool, answer: bool): void {
     if (!jsonrpcOk) { this.reason = "jsonrpc must be \"2.0\""; return; }
     if (!methodSeen) {
@@ -198,7 +102,7 @@ export class Message {
   }
 
   /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
-  private attachTarget(params: i32): void {
+  attachTarget(params: i32): void {
     const p = this.methodBuf.ptr;
     const n = this.methodBuf.len;
     if (equalsAt(p, n, M_TOOLS_CALL.ptr, M_TOOLS_CALL.len)) {
@@ -229,21 +133,173 @@ export class Message {
   }
 }
 
-/** A request body: its messages in order. One record, reused for every body the VM reads. */
+/**
+ * Reads JSON-RPC messages: the JSON scanner, with what it takes to read a message into a
+ * Message record. Reading is done by its own methods: AssemblyScript 0.17 reference-counts
+ * every reference argument and local, but not `this`, and these run for every message.
+ */
+class MessageReader extends Scanner {
+  /** Reads one element of a batch (or the whole body) at the scanner's cursor. */
+  read(m: Message): void {
+    if (this.peek() != 0x7b) {
+      this.skipValue();
+      m.reason = "a JSON-RPC message must be an object";
+      return;
+    }
+    this.pos++;
+    let jsonrpcOk = false;
+    let methodSeen = false;
+    let methodOk = false;
+    let idSeen = false;
+    let idOk = false;
+    let paramsSeen = false;
+    let paramsOk = false;
+    let params = 0; // P_* bits of the last params object
+    let answer = false;
+    if (!this.eat(0x7d)) {
+      while (true) {
+        if (!this.key()) return;
+        this.ws();
+        const v = this.peek();
+        const key = this.keyOf(false);
+        if (key == KEY_JSONRPC) {
+          jsonrpcOk = v == 0x22 && this.str() && this.strIs(V_20.ptr, V_20.len);
+          if (v != 0x22 && !this.skipValue()) return;
+        } else if (key == KEY_METHOD) {
+          methodSeen = true;
+          methodOk = v == 0x22;
+          if (methodOk) { if (!this.str()) return; m.methodBuf.jsonFrom(this.sFrom, this.sTo); m.method = m.methodBuf; }
+          else { m.method = null; if (!this.skipValue()) return; }
+        } else if (key == KEY_ID) {
+          idSeen = true;
+          m.idFrom = this.pos;
+          if (!this.skipValue()) return;
+          idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
+          // Only a string or number id is echoed back; anything else answers with id null.
+          m.idTo = idOk ? this.pos : m.idFrom;
+        } else if (key == KEY_PARAMS) {
+          paramsSeen = true;
+          paramsOk = v == 0x7b;
+          params = 0;
+          if (paramsOk) {
+            params = this.readParams(m);
+            if (this.err != 0) return;
+          } else if (!this.skipValue()) return;
+        } else if (key == KEY_ANSWER) {
+          answer = true;
+          if (!this.skipValue()) return;
+        } else if (!this.skipValue()) {
+          return;
+        }
+        if (this.err != 0) return;
+        if (this.eat(0x2c)) continue;
+        if (!this.expect(0x7d)) return;
+        break;
+      }
+    }
+    m.classify(jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
+    if (m.kind == KIND_REQUEST || m.kind == KIND_NOTIFICATION) m.attachTarget(params);
+  }
+
+  /** Reads a params object; returns P_* bits. */
+  private readParams(m: Message): i32 {
+    let bits = 0;
+    this.pos++;
+    if (this.eat(0x7d)) return bits;
+    while (true) {
+      if (!this.key()) return bits;
+      this.ws();
+      const v = this.peek();
+      const key = this.keyOf(true);
+      if (key == KEY_NAME || key == KEY_URI) {
+        const isName = key == KEY_NAME;
+        let isString = false;
+        if (v == 0x22) {
+          if (!this.str()) return bits;
+          // Decoded through the buffer's own method: a Bytes argument would be reference-counted.
+          if (isName) m.nameBuf.jsonFrom(this.sFrom, this.sTo);
+          else m.uriBuf.jsonFrom(this.sFrom, this.sTo);
+          isString = true;
+        } else if (!this.skipValue()) return bits;
+        // The last occurrence decides, as in JSON.parse.
+        if (isName) bits = (bits & ~P_NAME) | P_NAME_SEEN | (isString ? P_NAME : 0);
+        else bits = (bits & ~P_URI) | P_URI_SEEN | (isString ? P_URI : 0);
+      } else if (!this.skipValue()) {
+        return bits;
+      }
+      if (this.eat(0x2c)) continue;
+      this.expect(0x7d);
+      return bits;
+    }
+  }
+
+  /** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). */
+  private keyOf(inParams: bool): i32 {
+    const v = this.packedKey();
+    if (inParams) {
+      if (v == P_NAME_KEY) return KEY_NAME;
+      if (v == P_URI_KEY) return KEY_URI;
+      return KEY_OTHER;
+    }
+    if (v == P_ID) return KEY_ID;
+    if (v == P_METHOD) return KEY_METHOD;
+    if (v == P_PARAMS) return KEY_PARAMS;
+    if (v == P_RESULT || v == P_ERROR) return KEY_ANSWER;
+    if (v == P_JSONRPC) return KEY_JSONRPC;
+    return KEY_OTHER;
+  }
+}
+
+/** A request body: its messages in order. One record, reused for every body its owner reads. */
 export class Body {
   batch: bool = false;
   count: i32 = 0;
   parseError: bool = false;
   errorOffset: i32 = 0;
   errorCode: i32 = 0;
-  /** Messages in a batch that go beyond readBody's limit; their records are not kept. */
+  /** Messages in a batch that go beyond read()'s limit; their records are not kept. */
   excess: i32 = 0;
+  private scanner: MessageReader = new MessageReader();
   private pool: Array<Message> = [];
   private spare: Message = new Message();
 
   @inline at(i: i32): Message { return this.pool[i]; }
 
-  reset(): void {
+  /**
+   * Reads a whole request body, the `len` bytes at `ptr` (valid until the next read). On a
+   * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
+   * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`. The
+   * scanner is used through this.scanner, not a local: locals cost reference counting.
+   */
+  read(ptr: usize, len: i32, maxBatch: i32): void {
+    this.reset();
+    this.scanner.reset(ptr, len);
+    this.scanner.ws();
+    if (this.scanner.peek() == 0x5b) {
+      this.batch = true;
+      this.scanner.pos++;
+      if (!this.scanner.eat(0x5d)) {
+        while (true) {
+          this.scanner.ws();
+          this.readNext(maxBatch);
+          if (this.scanner.err != 0) break;
+          if (this.scanner.eat(0x2c)) continue;
+          this.scanner.expect(0x5d);
+          break;
+        }
+      }
+    } else {
+      this.readNext(1);
+    }
+    if (this.scanner.err == 0) this.scanner.finish();
+    if (this.scanner.err != 0) {
+      this.parseError = true;
+      this.errorCode = this.scanner.err;
+      this.errorOffset = this.scanner.offset();
+    }
+  }
+
+  private reset(): void {
     this.batch = false;
     this.count = 0;
     this.parseError = false;
@@ -254,22 +310,20 @@ export class Body {
   }
 
   /** Reads the next message into a pooled record; past `limit` records, into one spare record that is dropped. */
-  readNext(limit: i32): void {
+  private readNext(limit: i32): void {
     if (this.count >= limit) {
       this.excess++;
       this.spare.reset();
-      this.spare.read();
+      this.scanner.read(this.spare);
       return;
     }
     if (this.count == this.pool.length) this.pool.push(new Message());
     const m = this.pool[this.count];
     this.count++;
     m.reset();
-    m.read();
+    this.scanner.read(m);
   }
 }
-
-const scanner = new Scanner();
 
 // Keys Message#read acts on; any other key's value is skipped.
 const KEY_OTHER = 0;
@@ -290,59 +344,6 @@ const P_METHOD = keyCode(K_METHOD);
 const P_PARAMS = keyCode(K_PARAMS);
 const P_RESULT = keyCode(K_RESULT);
 const P_JSONRPC = keyCode(K_JSONRPC);
-
-/** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). */
-function keyOf(inParams: bool): i32 {
-  const v = scanner.packedKey();
-  if (inParams) {
-    if (v == P_NAME_KEY) return KEY_NAME;
-    if (v == P_URI_KEY) return KEY_URI;
-    return KEY_OTHER;
-  }
-  if (v == P_ID) return KEY_ID;
-  if (v == P_METHOD) return KEY_METHOD;
-  if (v == P_PARAMS) return KEY_PARAMS;
-  if (v == P_RESULT || v == P_ERROR) return KEY_ANSWER;
-  if (v == P_JSONRPC) return KEY_JSONRPC;
-  return KEY_OTHER;
-}
-
-/** The body readBody() read last (valid until the next call). */
-export const theBody = new Body();
-
-/**
- * Reads a whole request body into the shared Body record (valid until the next call). On a
- * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
- * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`.
- */
-export function readBody(ptr: usize, len: i32, maxBatch: i32): void {
-  // The shared records are used through their globals: locals would cost reference counting.
-  theBody.reset();
-  scanner.reset(ptr, len);
-  scanner.ws();
-  if (scanner.peek() == 0x5b) {
-    theBody.batch = true;
-    scanner.pos++;
-    if (!scanner.eat(0x5d)) {
-      while (true) {
-        scanner.ws();
-        theBody.readNext(maxBatch);
-        if (scanner.err != 0) break;
-        if (scanner.eat(0x2c)) continue;
-        scanner.expect(0x5d);
-        break;
-      }
-    }
-  } else {
-    theBody.readNext(1);
-  }
-  if (scanner.err == 0) scanner.finish();
-  if (scanner.err != 0) {
-    theBody.parseError = true;
-    theBody.errorCode = scanner.err;
-    theBody.errorOffset = scanner.offset();
-  }
-}
 
 // readParams() result bits.
 const P_NAME: i32 = 1;      // params.name is a string, decoded into nameBuf

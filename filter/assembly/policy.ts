@@ -83,9 +83,6 @@ export class Fields {
   }
 }
 
-// One record, filled for each decision: the VM runs one callback at a time.
-export const fields = new Fields();
-
 const DEFAULT_NAME = ascii("default");
 
 export class Policy {

@@ -58,6 +58,9 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
 
 /** Facts every audit line of one HTTP request shares. Reused with its stream (reset()). */
 export class AuditContext {
+  /** Where lines are written: a buffer of the configuration's (Shared#auditLine). */
+  constructor(public line: Bytes) {}
+
   hasSession: bool = false;       // the request had the session header (then in `session`)
   user: Bytes = new Bytes(16);    // empty when the request had no user header
   hasProtocol: bool = false;      // the request had the protocol header (then in `protocol`)
@@ -87,7 +90,7 @@ export class AuditContext {
    * every message.
    */
   log(m: Message | null, decision: string, rulePtr: usize, ruleLen: i32, forwarded: bool, reason: string): void {
-    const line = auditBuf;
+    const line = this.line;
     line.reset();
     line.raw(A_OPEN_SESSION.ptr, A_OPEN_SESSION.len);
     if (this.hasSession) line.jsonStr(this.session.ptr, this.session.len); else line.raw(A_NULL.ptr, A_NULL.len);
@@ -120,7 +123,7 @@ export class AuditContext {
 
   /** The message's tool, prompt or resource, if it has one: `,"tool":"…"`. */
   private target(m: Message): void {
-    const line = auditBuf;
+    const line = this.line;
     if (m.tool !== null) { line.raw(A_K_TOOL.ptr, A_K_TOOL.len); line.jsonField(m.nameBuf.ptr, m.nameBuf.len); }
     else if (m.prompt !== null) { line.raw(A_K_PROMPT.ptr, A_K_PROMPT.len); line.jsonField(m.nameBuf.ptr, m.nameBuf.len); }
     else if (m.resource !== null) { line.raw(A_K_RESOURCE.ptr, A_K_RESOURCE.len); line.jsonField(m.uriBuf.ptr, m.uriBuf.len); }
@@ -148,6 +151,3 @@ const A_FALSE = ascii("false");
 const A_K_BYTES = ascii(",\"bytes\":");
 const A_K_BATCH = ascii(",\"batch\":");
 const A_K_REASON = ascii(",\"reason\":");
-
-// The line being written: one for the VM, which runs one callback at a time.
-const auditBuf = new Bytes(512);

@@ -7,9 +7,9 @@ import {
   readResponseBody, replaceResponseBody, localReply,
 } from "./abi";
 import { Config } from "./config";
-import { Message, readBody, theBody, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
+import { Body, Message, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATION, M_TOOLS_LIST } from "./mcp";
 import { Metrics } from "./metrics";
-import { Policy, fields } from "./policy";
+import { Policy, Fields } from "./policy";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { HeaderValue, JSON_TYPE, SSE_TYPE } from "./media";
@@ -67,9 +67,6 @@ const REWRITE_REFUSE: i32 = 3; // a tools/list answer the filter cannot read: re
 const REWRITE_EVENTS: i32 = 4; // a resumed event stream: rewritten event by event as it passes
 const DROP_EVENTS: i32 = 5;    // a resumed event stream with an event too large to judge: dropped
 
-// Scratch for rewriting the events of one chunk (the VM runs one callback at a time).
-const eventsOut = new Bytes(256);
-const eventsRewriter = new SseRewriter();
 const KEEP_HELD: i32 = 65536;
 
 
@@ -78,14 +75,27 @@ const FORWARDED: i32 = 0; // allowed, or only a would-be denial in monitor mode
 const REFUSED: i32 = 1;
 const INVALID: i32 = 2;
 
-/** Settings the root context hands each stream. */
+/**
+ * What the root context hands each stream: its configuration, its metrics, and the records a
+ * callback works in. The VM runs one callback at a time, so the streams of a root share them;
+ * each is valid until the next callback.
+ */
 export class Shared {
   config: Config;
   metrics: Metrics;
   /** The request headers to read, this configuration's user header among them. */
   requestNames: HeaderNames;
-  /** A header value to check (the VM runs one callback at a time). */
+  /** A header value to check. */
   value: HeaderValue = new HeaderValue();
+  /** The request body being judged. */
+  body: Body = new Body();
+  /** What a rule is matched against. */
+  fields: Fields = new Fields();
+  /** The audit line being written. */
+  auditLine: Bytes = new Bytes(512);
+  /** The events of a resumed stream's chunk, rewritten. */
+  eventsOut: Bytes = new Bytes(256);
+  eventsRewriter: SseRewriter = new SseRewriter();
   constructor(config: Config, metrics: Metrics) {
     this.config = config;
     this.metrics = metrics;
@@ -102,8 +112,8 @@ export class Shared {
     if (m.method !== null) this.metrics.method(m.methodBuf.ptr, m.methodBuf.len); else this.metrics.method(0, -1);
     if (m.kind == KIND_RESPONSE) return FORWARDED;
     if (m.tool !== null) this.metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
-    m.describe(fields, user, n);
-    m.rule = this.config.policy.decide(fields);
+    m.describe(this.fields, user, n);
+    m.rule = this.config.policy.decide(this.fields);
     if (this.config.policy.allows(m.rule)) return FORWARDED;
     this.metrics.denied(m.rule, this.config.monitor);
     m.denied = true;
@@ -114,9 +124,10 @@ export class Shared {
 class UserJudge extends ToolJudge {
   policy: Policy;
   user: Bytes;
+  private fields: Fields = new Fields();
   constructor(policy: Policy, user: Bytes) { super(); this.policy = policy; this.user = user; }
   visible(name: Bytes): bool {
-    const f = fields;
+    const f = this.fields;
     f.reset(this.user.ptr, this.user.len);
     f.methodPtr = M_TOOLS_CALL_REF.ptr; f.methodLen = M_TOOLS_CALL_REF.len;
     f.toolPtr = name.ptr; f.toolLen = name.len;
@@ -134,7 +145,7 @@ export class McpStream extends Context {
   shared: Shared;
   private judging: bool = false;   // a POST whose body is held until judged
   private replied: bool = false;   // answered locally: nothing may go upstream any more
-  private audit: reply.AuditContext = new reply.AuditContext();
+  private audit: reply.AuditContext;
   private rewrite: i32 = NONE;
   private rewriteHeld: usize = 0; // bytes of the response Envoy buffers for the rewrite so far
   private resumed: bool = false;   // a Last-Event-ID request: the server may replay a tools/list answer
@@ -148,13 +159,14 @@ export class McpStream extends Context {
   constructor(id: u32, root: SharedRoot, shared: Shared) {
     super(id, root);
     this.shared = shared;
+    this.audit = new reply.AuditContext(shared.auditLine);
   }
 
   /** Readies this finished stream (see abi/streams.ts) for context `id` of `root`, which serves streams. */
   reuse(id: u32, root: SharedRoot): void {
     this.context_id = id;
     if (this.root_context !== root) this.root_context = root;
-    if (this.shared !== root.shared) this.shared = root.shared as Shared;
+    if (this.shared !== root.shared) { this.shared = root.shared as Shared; this.audit.line = this.shared.auditLine; }
     this.judging = false;
     this.replied = false;
     this.rewrite = NONE;
@@ -313,7 +325,7 @@ export class McpStream extends Context {
    * of the stream are dropped.
    */
   private rewriteEvents(size: usize, endOfStream: bool): void {
-    const out = eventsOut;
+    const out = this.shared.eventsOut;
     out.reset();
     if (this.rewrite == DROP_EVENTS) { replaceResponseBody(size, out); return; }
     const chunk = readResponseBody(size);
@@ -324,9 +336,9 @@ export class McpStream extends Context {
     const whole = endOfStream ? held.len : this.heldScan.whole(held, held.len);
     let hidden = 0;
     if (whole > 0) {
-      eventsRewriter.run(held, whole, this.toolJudge(), out, this.eventsStart);
+      this.shared.eventsRewriter.run(held, whole, this.toolJudge(), out, this.eventsStart);
       this.eventsStart = false;
-      hidden = eventsRewriter.hidden;
+      hidden = this.shared.eventsRewriter.hidden;
     }
     if (before == 0 && whole == held.len && hidden == 0) { held.reset(); this.heldScan.reset(); return; } // the chunk as it came
     if (whole > 0) {
@@ -401,34 +413,34 @@ export class McpStream extends Context {
   private judge(ptr: usize, len: i32): bool {
     this.judging = false;
     this.audit.bytes = len;
-    readBody(ptr, len, this.shared.config.maxBatchMessages);
-    if (theBody.parseError) {
+    this.shared.body.read(ptr, len, this.shared.config.maxBatchMessages);
+    if (this.shared.body.parseError) {
       this.shared.metrics.count(this.shared.metrics.parseErrors);
-      const why = "Parse error: " + errorText(theBody.errorCode) + " at byte " + theBody.errorOffset.toString();
+      const why = "Parse error: " + errorText(this.shared.body.errorCode) + " at byte " + this.shared.body.errorOffset.toString();
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_parse_error", null, reply.PARSE_ERROR, reply.text(why));
       return false;
     }
-    if (theBody.excess > 0) {
+    if (this.shared.body.excess > 0) {
       // One error for the whole batch: answering each message could make a reply (and audit
       // lines) many times the size of the body.
       this.shared.metrics.count(this.shared.metrics.invalid);
-      const why = "Invalid Request: a batch of " + (theBody.count + theBody.excess).toString() + " messages exceeds maxBatchMessages (" + this.shared.config.maxBatchMessages.toString() + ")";
+      const why = "Invalid Request: a batch of " + (this.shared.body.count + this.shared.body.excess).toString() + " messages exceeds maxBatchMessages (" + this.shared.config.maxBatchMessages.toString() + ")";
       this.log(null, "reject", false, why);
       this.refuse(400, "mcp_filter_batch_too_large", null, reply.INVALID_REQUEST, reply.text(why));
       return false;
     }
-    const n = theBody.count;
-    if (theBody.batch) { this.audit.batch = n; this.shared.metrics.count(this.shared.metrics.batches); }
+    const n = this.shared.body.count;
+    if (this.shared.body.batch) { this.audit.batch = n; this.shared.metrics.count(this.shared.metrics.batches); }
     let refusedAny = false;
-    let invalidAny = theBody.batch && n == 0;
+    let invalidAny = this.shared.body.batch && n == 0;
     for (let i = 0; i < n; i++) {
-      const verdict = this.shared.decide(theBody.at(i), this.audit.user.ptr, this.audit.user.len);
+      const verdict = this.shared.decide(this.shared.body.at(i), this.audit.user.ptr, this.audit.user.len);
       if (verdict == INVALID) invalidAny = true;
       else if (verdict == REFUSED) refusedAny = true;
     }
     const forward = !refusedAny && !invalidAny;
-    for (let i = 0; i < n; i++) this.logMessage(theBody.at(i), forward);
+    for (let i = 0; i < n; i++) this.logMessage(this.shared.body.at(i), forward);
     if (forward) {
       this.route();
       return true;
@@ -447,23 +459,23 @@ export class McpStream extends Context {
     else this.audit.log(m, "allow", namePtr, nameLen, forwarded, "");
   }
 
-  // judge, route and refuseBody read the body through theBody (mcp.ts), not a local or an
+  // judge, route and refuseBody read the body through this.shared.body, not a local or an
   // argument: AssemblyScript 0.17 reference-counts those.
 
   /** Headers for Envoy routing; any the client sent are replaced, never trusted. */
   private route(): void {
     let toolsList = false;
-    for (let i = 0; i < theBody.count; i++) {
-      const m = theBody.at(i);
+    for (let i = 0; i < this.shared.body.count; i++) {
+      const m = this.shared.body.at(i);
       if (m.method !== null && equalsAt(m.methodBuf.ptr, m.methodBuf.len, M_TOOLS_LIST.ptr, M_TOOLS_LIST.len)) toolsList = true;
     }
-    if (theBody.batch) {
+    if (this.shared.body.batch) {
       setHeader(REQUEST_HEADERS, H_X_METHOD, BATCH);
       if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     } else {
       // A name too long to be one (MCP names have at most 128 characters) gets no header: it
       // could push the request over the upstream's header size limit.
-      const m = theBody.at(0);
+      const m = this.shared.body.at(0);
       if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_METHOD, m.methodBuf.ptr, m.methodBuf.len);
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
       if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_TOOL, m.nameBuf.ptr, m.nameBuf.len);
@@ -482,13 +494,13 @@ export class McpStream extends Context {
     const policy = cfg.policy;
     const out = new Bytes(256);
     let entries = 0;
-    if (theBody.batch) out.byte(0x5b);
-    if (theBody.batch && theBody.count == 0) {
+    if (this.shared.body.batch) out.byte(0x5b);
+    if (this.shared.body.batch && this.shared.body.count == 0) {
       reply.errorObject(out, null, reply.INVALID_REQUEST, reply.text("Invalid Request: empty batch"));
       entries++;
     }
-    for (let i = 0; i < theBody.count; i++) {
-      const m = theBody.at(i);
+    for (let i = 0; i < this.shared.body.count; i++) {
+      const m = this.shared.body.at(i);
       let code = 0;
       let message: Bytes;
       if (m.kind == KIND_INVALID) { code = reply.INVALID_REQUEST; message = reply.text("Invalid Request: " + m.reason); }
@@ -502,7 +514,7 @@ export class McpStream extends Context {
       reply.errorObject(out, m, code, message);
       entries++;
     }
-    if (theBody.batch) out.byte(0x5d);
+    if (this.shared.body.batch) out.byte(0x5d);
     let details = "mcp_filter_denied";
     if (invalid) details = "mcp_filter_invalid_request";
     this.replied = true;
