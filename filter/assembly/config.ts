@@ -108,13 +108,13 @@ class Reader {
     const list = new GlobList();
     if (s.eat(0x5d)) { this.fail(field, "empty list matches nothing; omit the field to match anything"); return null; }
     while (true) {
-      const at = field + "[" + list.globs.length.toString() + "]";
+      const at = field + "[" + list.length.toString() + "]";
       const src = this.string(at);
       if (src === null) return null;
       const g = new Glob();
       const problem = g.compile(src as string);
       if (problem.length > 0) { this.fail(at, "bad glob \"" + (src as string) + "\": " + problem); return null; }
-      list.globs.push(g);
+      list.push(g);
       if (s.eat(0x2c)) continue;
       if (!s.expect(0x5d)) { this.syntax(); return null; }
       return list;

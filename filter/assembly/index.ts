@@ -12,7 +12,8 @@ import { RootContext, Context, registerRootContext, log, LogLevelValues } from "
 import { Bytes, Streams, readConfiguration, logCritical, localReply, recordVmMemory } from "./abi";
 import { Config, parseConfig } from "./config";
 import { Metrics } from "./metrics";
-import { McpStream, Shared, SharedRoot } from "./stream";
+import { McpStream } from "./stream";
+import { Shared, SharedRoot } from "./shared";
 import { errorObject, text } from "./reply";
 
 class McpRoot extends SharedRoot {

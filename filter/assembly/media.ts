@@ -27,28 +27,20 @@ export class HeaderValue {
   isMediaType(typePtr: usize, typeLen: i32, utf8Only: bool): bool {
     const lowered = this.lowered;
     const len = lowered.len;
+    if (lowered.indexOf(0x2c, 0, len) >= 0) return false;
+    // The media type, then each parameter: `;`-separated, whitespace around each.
     let start = 0;
-    let first = true;
-    for (let i = 0; i <= len; i++) {
-      const c = i < len ? lowered.at(i) : 0x3b;
-      if (c == 0x2c) return false;
-      if (c != 0x3b) continue;
-      const from = lowered.trimStart(start, i);
-      const to = lowered.trimEnd(from, i);
-      start = i + 1;
-      if (first) {
+    while (start <= len) {
+      let end = lowered.indexOf(0x3b, start, len);
+      if (end < 0) end = len;
+      const from = lowered.trimStart(start, end);
+      const to = lowered.trimEnd(from, end);
+      if (start == 0) {
         if (!lowered.rangeIs(from, to, typePtr, typeLen)) return false;
-        first = false;
-        continue;
+      } else if (utf8Only && !charsetIsUtf8(lowered, from, to)) {
+        return false;
       }
-      if (!utf8Only) continue;
-      const eqAt = lowered.indexOf(0x3d, from, to);
-      if (eqAt < 0) continue;
-      if (!lowered.rangeIs(from, lowered.trimEnd(from, eqAt), CHARSET.ptr, CHARSET.len)) continue;
-      let vFrom = lowered.trimStart(eqAt + 1, to);
-      let vTo = lowered.trimEnd(vFrom, to);
-      if (vTo - vFrom >= 2 && lowered.at(vFrom) == 0x22 && lowered.at(vTo - 1) == 0x22) { vFrom++; vTo--; }
-      if (!lowered.rangeIs(vFrom, vTo, UTF8.ptr, UTF8.len) && !lowered.rangeIs(vFrom, vTo, UTF8_ALIAS.ptr, UTF8_ALIAS.len)) return false;
+      start = end + 1;
     }
     return true;
   }
@@ -60,4 +52,14 @@ export class HeaderValue {
     const to = lowered.trimEnd(from, lowered.len);
     return to > from && !lowered.rangeIs(from, to, IDENTITY.ptr, IDENTITY.len);
   }
+}
+
+/** A parameter [from, to) of `lowered` is not a charset, or names UTF-8 (quoted or not). */
+function charsetIsUtf8(lowered: Bytes, from: i32, to: i32): bool {
+  const eqAt = lowered.indexOf(0x3d, from, to);
+  if (eqAt < 0 || !lowered.rangeIs(from, lowered.trimEnd(from, eqAt), CHARSET.ptr, CHARSET.len)) return true;
+  let vFrom = lowered.trimStart(eqAt + 1, to);
+  let vTo = lowered.trimEnd(vFrom, to);
+  if (vTo - vFrom >= 2 && lowered.at(vFrom) == 0x22 && lowered.at(vTo - 1) == 0x22) { vFrom++; vTo--; }
+  return lowered.rangeIs(vFrom, vTo, UTF8.ptr, UTF8.len) || lowered.rangeIs(vFrom, vTo, UTF8_ALIAS.ptr, UTF8_ALIAS.len);
 }

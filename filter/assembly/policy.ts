@@ -4,11 +4,9 @@
 // matched against the decoded (server-visible) string.
 import { Bytes, RefList, ascii, GlobProgram } from "./abi";
 
-export class Glob {
-  program: GlobProgram = new GlobProgram();
+/** A glob of a rule, compiled into the layer's matcher. */
+export class Glob extends GlobProgram {
   source: string = "";
-
-  matches(p: usize, n: i32): bool { return this.program.matches(p, n); }
 
   /** Compiles `src`; returns what is wrong with it, or "" when it is a glob. */
   compile(src: string): string {
@@ -19,15 +17,15 @@ export class Glob {
       if (c == 0x5c) {
         if (i + 1 >= utf8.length) return "ends with a lone backslash";
         i++;
-        this.program.literal(utf8[i]);
+        this.literal(utf8[i]);
       } else if (c == 0x2a) {
-        this.program.star();
+        this.star();
       } else if (c == 0x3f) {
-        this.program.one();
+        this.one();
       } else if (c == 0x5b || c == 0x5d || c == 0x7b || c == 0x7d) {
         return "character classes and alternatives ([...] {...}) are not supported; write \\" + String.fromCharCode(c) + " for a literal";
       } else {
-        this.program.literal(c);
+        this.literal(c);
       }
     }
     return "";
@@ -38,11 +36,10 @@ export class Glob {
 // (Spans rather than Bytes: AssemblyScript 0.17 reference-counts every Bytes argument.)
 export const ABSENT: i32 = -1;
 
-export class GlobList {
-  globs: RefList<Glob> = new RefList<Glob>();
+export class GlobList extends RefList<Glob> {
   any(p: usize, n: i32): bool {
     if (n == ABSENT) return false;
-    return this.globs.anyMatches(p, n);
+    return this.anyMatches(p, n);
   }
 }
 

@@ -108,6 +108,8 @@ export class EventScan {
     let afterCR = this.afterCR;
     let closed = 0;
     while (i < len) {
+      // Inside a line, only its line break matters: go to it.
+      if (!lineStart && !afterCR) { i = src.lineBreak(i, len); if (i >= len) break; }
       const c = src.at(i);
       i++;
       if (afterCR) {
@@ -150,14 +152,7 @@ function startsWith(src: Bytes, at: i32, len: i32, lit: Bytes): bool {
   return at + lit.len <= len && src.rangeIs(at, at + lit.len, lit.ptr, lit.len);
 }
 
-function lineEndAt(src: Bytes, p: i32, end: i32): i32 {
-  while (p < end) {
-    const c = src.at(p);
-    if (c == LF || c == CR) break;
-    p++;
-  }
-  return p;
-}
+function lineEndAt(src: Bytes, p: i32, end: i32): i32 { return src.lineBreak(p, end); }
 
 function skipEol(src: Bytes, p: i32, end: i32): i32 {
   if (p >= end) return p;
@@ -184,12 +179,11 @@ function dataValue(src: Bytes, p: i32, lineEnd: i32): i32 {
 function writeData(json: Bytes, out: Bytes): void {
   const n = json.len;
   let start = 0;
-  for (let i = 0; i <= n; i++) {
-    if (i == n || json.at(i) == LF || json.at(i) == CR) {
-      out.str("data: ");
-      out.raw(json.ptr + <usize>start, i - start);
-      out.byte(0x0a);
-      start = i + 1;
-    }
+  while (start <= n) {
+    const end = json.lineBreak(start, n);
+    out.str("data: ");
+    out.raw(json.ptr + <usize>start, end - start);
+    out.byte(0x0a);
+    start = end + 1;
   }
 }

@@ -55,4 +55,9 @@ describe("filter: the bottom layer owns everything unsafe", () => {
       assert.ok(layer.some((u) => u.endsWith(": " + token)), `abi/ has no ${token}`);
     }
   });
+
+  it("keeps every file of the filter small enough to read whole (400 lines at most)", () => {
+    const long = sources(ASSEMBLY).map((f) => [path.relative(ASSEMBLY, f), fs.readFileSync(f, "utf8").split("\n").length] as const).filter(([, n]) => n > 400);
+    assert.deepEqual(long, []);
+  });
 });

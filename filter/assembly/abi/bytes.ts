@@ -46,20 +46,20 @@ export class Bytes {
   /** Where the content starts: a span to hand back to this layer, valid until the buffer grows. */
   @inline get ptr(): usize { return changetype<usize>(this.buf); }
 
-  /** Byte `i` of the content; 0 outside it. */
-  @inline at(i: i32): i32 { return <u32>i < <u32>this.size ? <i32>load<u8>(this.ptr + <usize>i) : 0; }
+  /** Byte `i` of the content; 0 outside it. For one byte: to find one, use indexOf or lineBreak. */
+  at(i: i32): i32 { return <u32>i < <u32>this.size ? <i32>load<u8>(this.ptr + <usize>i) : 0; }
 
   reset(): void { this.size = 0; }
 
   /** Where [from, to) of the content starts without its leading spaces and tabs. */
   trimStart(from: i32, to: i32): i32 {
-    while (from < to && isOws(this.at(from))) from++;
+    while (from < to && isOws(<i32>load<u8>(this.ptr + <usize>from))) from++;
     return from;
   }
 
   /** Where [from, to) of the content ends without its trailing spaces and tabs. */
   trimEnd(from: i32, to: i32): i32 {
-    while (to > from && isOws(this.at(to - 1))) to--;
+    while (to > from && isOws(<i32>load<u8>(this.ptr + <usize>to - 1))) to--;
     return to;
   }
 
@@ -70,8 +70,21 @@ export class Bytes {
 
   /** Index of byte `c` in [from, to) of the content, or -1. */
   indexOf(c: i32, from: i32, to: i32): i32 {
-    for (let i = from; i < to; i++) if (this.at(i) == c) return i;
+    if (to > this.size) to = this.size;
+    const p = this.ptr;
+    for (let i = from < 0 ? 0 : from; i < to; i++) if (<i32>load<u8>(p + <usize>i) == c) return i;
     return -1;
+  }
+
+  /** Index of the first CR or LF in [from, to) of the content, or `to` when there is none. */
+  lineBreak(from: i32, to: i32): i32 {
+    const end = to > this.size ? this.size : to;
+    const p = this.ptr;
+    for (let i = from < 0 ? 0 : from; i < end; i++) {
+      const c = load<u8>(p + <usize>i);
+      if (c == 0x0a || c == 0x0d) return i;
+    }
+    return to;
   }
 
   /** Removes the first `n` bytes of the content. */
