@@ -4,6 +4,7 @@
 
 import { Bytes, Scanner, errorText } from "./abi";
 import { Policy, Rule, GlobList, Glob } from "./policy";
+import { TargetKind, TARGET_KINDS, kindOfRuleField } from "./targets";
 import { label } from "./metrics";
 
 export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
@@ -22,7 +23,12 @@ export class Config {
 }
 
 const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
-const RULE_FIELDS = "name, action, methods, tools, resources, prompts, users";
+/** The fields of a rule, for an error: the target fields are those of targets.ts. */
+function ruleFields(): string {
+  let fields = "name, action, methods";
+  for (let i = 0; i < TARGET_KINDS.length; i++) fields += ", " + TARGET_KINDS[i].ruleField;
+  return fields + ", users";
+}
 
 
 class Reader {
@@ -144,11 +150,14 @@ class Reader {
         r.allow = v == 0;
         hasAction = true;
       } else if (key == "methods") { r.methods = this.globs(at); if (r.methods === null) return null; }
-      else if (key == "tools") { r.tools = this.globs(at); if (r.tools === null) return null; }
-      else if (key == "resources") { r.resources = this.globs(at); if (r.resources === null) return null; }
-      else if (key == "prompts") { r.prompts = this.globs(at); if (r.prompts === null) return null; }
       else if (key == "users") { r.users = this.globs(at); if (r.users === null) return null; }
-      else { this.fail(at, "unknown field (rule fields: " + RULE_FIELDS + ")"); return null; }
+      else {
+        const kind = kindOfRuleField(key);
+        if (kind === null) { this.fail(at, "unknown field (rule fields: " + ruleFields() + ")"); return null; }
+        const globs = this.globs(at);
+        if (globs === null) return null;
+        r.addTargets(kind as TargetKind, globs as GlobList);
+      }
       k = this.nextKey(false);
       if (k === null) { this.syntax(); return null; }
     }

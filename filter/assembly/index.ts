@@ -3,13 +3,13 @@
 // callbacks for what the filter never starts (timers, queues, HTTP and gRPC calls, foreign
 // functions, metadata) are not exported: Envoy calls only the callbacks a module exports.
 // Nor is proxy_on_log: the filter writes its audit lines as it judges, not at access-log time.
-export { free } from "@solo-io/proxy-runtime/malloc";
 export {
-  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure,
-} from "@solo-io/proxy-runtime/exports";
-export { malloc } from "./abi";
-import { RootContext, Context, registerRootContext, log, LogLevelValues } from "@solo-io/proxy-runtime";
-import { Bytes, Streams, readConfiguration, logCritical, localReply, recordVmMemory } from "./abi";
+  malloc, free, proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure,
+} from "./abi";
+import {
+  Bytes, Streams, readConfiguration, logCritical, localReply, recordVmMemory,
+  RootContext, Context, registerRootContext, log, LogLevelValues,
+} from "./abi";
 import { Config, parseConfig } from "./config";
 import { Metrics } from "./metrics";
 import { McpStream } from "./stream";

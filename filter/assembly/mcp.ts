@@ -4,6 +4,7 @@
 // `params` replaces everything an earlier one said.
 import { Bytes, ascii, equalsAt, Scanner, keyCode } from "./abi";
 import { Fields } from "./policy";
+import { TargetKind, PARAM_NAME, targetMethod } from "./targets";
 
 export const KIND_REQUEST: i32 = 1;
 export const KIND_NOTIFICATION: i32 = 2;
@@ -23,10 +24,6 @@ const V_20 = ascii("2.0");
 
 export const M_TOOLS_CALL = ascii("tools/call");
 export const M_TOOLS_LIST = ascii("tools/list");
-export const M_PROMPTS_GET = ascii("prompts/get");
-export const M_RESOURCES_READ = ascii("resources/read");
-export const M_RESOURCES_SUBSCRIBE = ascii("resources/subscribe");
-export const M_RESOURCES_UNSUBSCRIBE = ascii("resources/unsubscribe");
 
 // Decoded strings larger than this are dropped when a pooled record is reused, so one huge
 // request does not pin its memory for the life of the VM.
@@ -37,8 +34,9 @@ const KEEP_MESSAGES: i32 = 64;
 
 /**
  * One JSON-RPC message of a body. Records are pooled (see Body): the decoded strings live in
- * buffers each record owns, and `method`/`tool`/`prompt`/`resource` point at them or are null.
- * They are valid until the next body is read; keep a copy to hold one longer.
+ * buffers each record owns, and `method` points at one or is null, as `target` says whether
+ * the message acts on a tool, resource or prompt (targetName()). They are valid until the next
+ * body is read; keep a copy to hold one longer.
  */
 export class Message {
   kind: i32 = KIND_INVALID;
@@ -47,9 +45,8 @@ export class Message {
   // Raw JSON text of the id (echoed in replies); idTo == idFrom when there is none.
   idFrom: usize = 0;
   idTo: usize = 0;
-  tool: Bytes | null = null;      // tools/call params.name
-  prompt: Bytes | null = null;    // prompts/get params.name
-  resource: Bytes | null = null;  // resources/read|subscribe|unsubscribe params.uri
+  /** What the method acts on (targets.ts), or null. */
+  target: TargetKind | null = null;
   // Index of the deciding rule (-1: default action); set by the policy step.
   rule: i32 = -1;
   denied: bool = false;
@@ -67,9 +64,7 @@ export class Message {
     if (this.method !== null) this.method = null;
     this.idFrom = 0;
     this.idTo = 0;
-    if (this.tool !== null) this.tool = null;
-    if (this.prompt !== null) this.prompt = null;
-    if (this.resource !== null) this.resource = null;
+    if (this.target !== null) this.target = null;
     this.rule = -1;
     this.denied = false;
     if (!this.methodBuf.recycle(KEEP_CAPACITY)) this.methodBuf = new Bytes(64);
@@ -77,13 +72,21 @@ export class Message {
     if (!this.uriBuf.recycle(KEEP_CAPACITY)) this.uriBuf = new Bytes(64);
   }
 
+  /** The decoded name of the target (params.name or params.uri); meaningful when target is set. */
+  targetName(): Bytes {
+    if (this.target !== null && (this.target as TargetKind).param == PARAM_NAME) return this.nameBuf;
+    return this.uriBuf;
+  }
+
   /** Puts this message's method and target, and the user (`n` bytes at `user`), in `f` for Policy#decide. */
   describe(f: Fields, user: usize, n: i32): void {
     f.reset(user, n);
     if (this.method !== null) { f.methodPtr = this.methodBuf.ptr; f.methodLen = this.methodBuf.len; }
-    if (this.tool !== null) { f.toolPtr = this.nameBuf.ptr; f.toolLen = this.nameBuf.len; }
-    if (this.prompt !== null) { f.promptPtr = this.nameBuf.ptr; f.promptLen = this.nameBuf.len; }
-    if (this.resource !== null) { f.resourcePtr = this.uriBuf.ptr; f.resourceLen = this.uriBuf.len; }
+    if (this.target !== null) {
+      f.targetKind = (this.target as TargetKind).id;
+      const name = this.targetName();
+      f.targetPtr = name.ptr; f.targetLen = name.len;
+    }
   }
 
   /** Sets kind (or reason) from what the reader saw. */
@@ -101,30 +104,17 @@ export class Message {
     this.kind = idSeen ? KIND_REQUEST : KIND_NOTIFICATION;
   }
 
-  /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
+  /** The target the method acts on (targets.ts); a method with one but without its params member is -32602. */
   attachTarget(params: i32): void {
-    const p = this.methodBuf.ptr;
-    const n = this.methodBuf.len;
-    if (equalsAt(p, n, M_TOOLS_CALL.ptr, M_TOOLS_CALL.len)) {
-      if ((params & P_NAME) == 0) { this.badName(params, "tools/call needs params.name"); return; }
-      this.tool = this.nameBuf;
-    } else if (equalsAt(p, n, M_PROMPTS_GET.ptr, M_PROMPTS_GET.len)) {
-      if ((params & P_NAME) == 0) { this.badName(params, "prompts/get needs params.name"); return; }
-      this.prompt = this.nameBuf;
-    } else if (equalsAt(p, n, M_RESOURCES_READ.ptr, M_RESOURCES_READ.len) || equalsAt(p, n, M_RESOURCES_SUBSCRIBE.ptr, M_RESOURCES_SUBSCRIBE.len)
-      || equalsAt(p, n, M_RESOURCES_UNSUBSCRIBE.ptr, M_RESOURCES_UNSUBSCRIBE.len)) {
-      if ((params & P_URI) == 0) {
-        if ((params & P_URI_SEEN) != 0) this.bad("params.uri must be a string"); else this.bad("this method needs params.uri");
-        return;
-      }
-      this.resource = this.uriBuf;
-    }
-  }
-
-  // No `a ? "x" : "y"` string arguments here: AssemblyScript 0.17 may release the wrong local
-  // for them once Binaryen has merged locals (it did in attachTarget, a reference-count trap).
-  private badName(params: i32, missing: string): void {
-    if ((params & P_NAME_SEEN) != 0) this.bad("params.name must be a string"); else this.bad(missing);
+    const t = targetMethod(this.methodBuf.ptr, this.methodBuf.len);
+    if (t === null) return;
+    const kind = t.kind;
+    const named = kind.param == PARAM_NAME ? P_NAME : P_URI;
+    const seen = kind.param == PARAM_NAME ? P_NAME_SEEN : P_URI_SEEN;
+    // No `a ? "x" : "y"` string arguments here: AssemblyScript 0.17 may release the wrong local
+    // for them once Binaryen has merged locals (it did here before, a reference-count trap).
+    if ((params & named) != 0) { this.target = kind; return; }
+    if ((params & seen) != 0) this.bad(kind.notString()); else this.bad(t.missing());
   }
 
   private bad(reason: string): void {

@@ -3,6 +3,7 @@
 // (one UTF-8 sequence), `\` makes the next character literal. Everything else is literal,
 // matched against the decoded (server-visible) string.
 import { Bytes, RefList, ascii, GlobProgram } from "./abi";
+import { TargetKind } from "./targets";
 
 /** A glob of a rule, compiled into the layer's matcher. */
 export class Glob extends GlobProgram {
@@ -43,38 +44,45 @@ export class GlobList extends RefList<Glob> {
   }
 }
 
+/** A target kind (TargetKind#id) no message has: the rule names two kinds, so it never matches. */
+const SEVERAL_KINDS: i32 = -2;
+
 export class Rule {
   name: string = "";
   nameBytes: Bytes = new Bytes(0); // the name as UTF-8, for audit lines
   allow: bool = false;
   methods: GlobList | null = null;
-  tools: GlobList | null = null;
-  resources: GlobList | null = null;
-  prompts: GlobList | null = null;
   users: GlobList | null = null;
+  /** Globs of the target the rule names (its `tools`, `resources` or `prompts`), and its kind. */
+  targets: GlobList | null = null;
+  targetKind: i32 = ABSENT;
+
+  /** Names the target globs of a rule field (targets.ts); a message has one target, so a second kind matches none. */
+  addTargets(kind: TargetKind, globs: GlobList): void {
+    if (this.targets === null) { this.targets = globs; this.targetKind = kind.id; } else this.targetKind = SEVERAL_KINDS;
+  }
 
   /** Every field the rule names must match; a field the message lacks does not match. */
   matches(f: Fields): bool {
     if (this.methods !== null && !(this.methods as GlobList).any(f.methodPtr, f.methodLen)) return false;
-    if (this.tools !== null && !(this.tools as GlobList).any(f.toolPtr, f.toolLen)) return false;
-    if (this.resources !== null && !(this.resources as GlobList).any(f.resourcePtr, f.resourceLen)) return false;
-    if (this.prompts !== null && !(this.prompts as GlobList).any(f.promptPtr, f.promptLen)) return false;
+    if (this.targets !== null && (f.targetKind != this.targetKind || !(this.targets as GlobList).any(f.targetPtr, f.targetLen))) return false;
     if (this.users !== null && !(this.users as GlobList).any(f.userPtr, f.userLen)) return false;
     return true;
   }
 }
 
-/** What a rule can match on, as spans (ABSENT length: the message has no such field). */
+/**
+ * What a rule can match on, as spans (ABSENT length: the message has no such field): the
+ * method, the target and its kind (TargetKind#id, ABSENT: none), the user.
+ */
 export class Fields {
   methodPtr: usize = 0; methodLen: i32 = ABSENT;
-  toolPtr: usize = 0; toolLen: i32 = ABSENT;
-  resourcePtr: usize = 0; resourceLen: i32 = ABSENT;
-  promptPtr: usize = 0; promptLen: i32 = ABSENT;
+  targetKind: i32 = ABSENT; targetPtr: usize = 0; targetLen: i32 = ABSENT;
   userPtr: usize = 0; userLen: i32 = 0;
 
   /** No field but the user (`n` bytes at `user`); the caller then sets what the message has. */
   reset(user: usize, n: i32): void {
-    this.methodLen = ABSENT; this.toolLen = ABSENT; this.resourceLen = ABSENT; this.promptLen = ABSENT;
+    this.methodLen = ABSENT; this.targetKind = ABSENT; this.targetLen = ABSENT;
     this.userPtr = user;
     this.userLen = n;
   }
@@ -98,7 +106,6 @@ export class Policy {
     return this.rules.at(rule).name;
   }
 
-  /** The UTF-8 name of a rule (or of the default action, rule < 0): ruleNamePtr/ruleNameLen. */
-  ruleNamePtr(rule: i32): usize { return rule < 0 ? DEFAULT_NAME.ptr : this.rules.at(rule).nameBytes.ptr; }
-  ruleNameLen(rule: i32): i32 { return rule < 0 ? DEFAULT_NAME.len : this.rules.at(rule).nameBytes.len; }
+  /** The UTF-8 name of a rule (or of the default action, rule < 0), for audit lines. */
+  ruleNameBytes(rule: i32): Bytes { return rule < 0 ? DEFAULT_NAME : this.rules.at(rule).nameBytes; }
 }

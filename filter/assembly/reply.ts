@@ -2,12 +2,12 @@
 // with JSON escaping, so neither a reply nor a log line can be forged through them.
 import { Bytes, ascii, logInfo } from "./abi";
 import { Message } from "./mcp";
+import { TargetKind } from "./targets";
 
 export const PARSE_ERROR: i32 = -32700;
 export const INVALID_REQUEST: i32 = -32600;
 export const METHOD_NOT_FOUND: i32 = -32601;
 export const INVALID_PARAMS: i32 = -32602;
-export const RESOURCE_NOT_FOUND: i32 = -32002;   // MCP's code for an unknown resource
 export const POLICY_DENIED: i32 = -32003;        // denyResponse "explain"
 export const NOT_FORWARDED: i32 = -32000;        // an allowed message in a refused batch
 
@@ -44,15 +44,15 @@ export function denial(m: Message, explain: bool, ruleName: string): Denial {
     d.message.str(ruleName);
     d.message.str(": ");
     d.message.addField(method);
-    if (m.tool !== null) { d.message.byte(0x20); d.message.addField(m.tool as Bytes); }
-    else if (m.prompt !== null) { d.message.byte(0x20); d.message.addField(m.prompt as Bytes); }
-    else if (m.resource !== null) { d.message.byte(0x20); d.message.addField(m.resource as Bytes); }
+    if (m.target !== null) { d.message.byte(0x20); d.message.addField(m.targetName()); }
     return d;
   }
-  if (m.tool !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown tool: "); d.message.addField(m.tool as Bytes); }
-  else if (m.prompt !== null) { d.code = INVALID_PARAMS; d.message.str("Unknown prompt: "); d.message.addField(m.prompt as Bytes); }
-  else if (m.resource !== null) { d.code = RESOURCE_NOT_FOUND; d.message.str("Resource not found: "); d.message.addField(m.resource as Bytes); }
-  else { d.code = METHOD_NOT_FOUND; d.message.str("Method not found: "); d.message.addField(method); }
+  if (m.target !== null) {
+    const kind = m.target as TargetKind;
+    d.code = kind.hiddenCode;
+    d.message.str(kind.hiddenText);
+    d.message.addField(m.targetName());
+  } else { d.code = METHOD_NOT_FOUND; d.message.str("Method not found: "); d.message.addField(method); }
   return d;
 }
 
@@ -121,12 +121,13 @@ export class AuditContext {
     logInfo(line);
   }
 
-  /** The message's tool, prompt or resource, if it has one: `,"tool":"…"`. */
+  /** The message's tool, resource or prompt, if it has one: `,"tool":"…"`. */
   private target(m: Message): void {
-    const line = this.line;
-    if (m.tool !== null) { line.raw(A_K_TOOL.ptr, A_K_TOOL.len); line.jsonField(m.nameBuf.ptr, m.nameBuf.len); }
-    else if (m.prompt !== null) { line.raw(A_K_PROMPT.ptr, A_K_PROMPT.len); line.jsonField(m.nameBuf.ptr, m.nameBuf.len); }
-    else if (m.resource !== null) { line.raw(A_K_RESOURCE.ptr, A_K_RESOURCE.len); line.jsonField(m.uriBuf.ptr, m.uriBuf.len); }
+    if (m.target === null) return;
+    const key = (m.target as TargetKind).auditKey;
+    this.line.raw(key.ptr, key.len);
+    const name = m.targetName();
+    this.line.jsonField(name.ptr, name.len);
   }
 }
 
@@ -137,9 +138,6 @@ const A_K_PROTOCOL = ascii(",\"protocol\":");
 const A_K_METHOD = ascii(",\"method\":");
 const A_NULL = ascii("null");
 const A_K_ID = ascii(",\"id\":");
-const A_K_TOOL = ascii(",\"tool\":");
-const A_K_PROMPT = ascii(",\"prompt\":");
-const A_K_RESOURCE = ascii(",\"resource\":");
 const A_K_DECISION = ascii(",\"decision\":\"");
 const A_K_RULE = ascii("\",\"rule\":");
 const A_K_MODE = ascii(",\"mode\":\"");

@@ -1,7 +1,7 @@
 // The request side of a stream: reads the request headers, holds a POST until its body is
 // whole, judges every message in it, and then routes it on or answers it itself.
-import { FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
 import {
+  FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues,
   Bytes, ascii, equalsAt, errorText, requestHeaders, REQUEST_HEADERS, setHeader, setHeaderValue, removeHeader,
   readRequestBody, requestBody, localReply,
 } from "./abi";
@@ -9,6 +9,7 @@ import { Message, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE, KIND_NOTIFICATIO
 import { JSON_TYPE } from "./media";
 import { Shared, Req, H_X_METHOD, H_X_TOOL, H_ACCEPT_ENCODING, POST, FORWARDED, REFUSED, INVALID } from "./shared";
 import * as reply from "./reply";
+import { TOOL } from "./targets";
 
 const BATCH = ascii("batch");
 const MAX_ROUTING_VALUE: i32 = 256; // bytes of a method or tool name put in x-mcp-method / x-mcp-tool
@@ -192,11 +193,9 @@ export class RequestSide {
   private logMessage(m: Message, forwarded: bool): void {
     if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", false, m.reason); return; }
     if (m.kind == KIND_RESPONSE) { this.log(m, "allow", forwarded, ""); return; }
-    const rule = m.rule;
-    const namePtr = this.shared.config.policy.ruleNamePtr(rule);
-    const nameLen = this.shared.config.policy.ruleNameLen(rule);
-    if (m.denied) this.audit.log(m, "deny", namePtr, nameLen, forwarded, "");
-    else this.audit.log(m, "allow", namePtr, nameLen, forwarded, "");
+    const name = this.shared.config.policy.ruleNameBytes(m.rule);
+    if (m.denied) this.audit.log(m, "deny", name.ptr, name.len, forwarded, "");
+    else this.audit.log(m, "allow", name.ptr, name.len, forwarded, "");
   }
 
   // judge, route and refuseBody read the body through this.shared.body, not a local or an
@@ -218,7 +217,7 @@ export class RequestSide {
       const m = this.shared.body.at(0);
       if (m.method !== null && m.methodBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_METHOD, m.methodBuf.ptr, m.methodBuf.len);
       else if (this.sentXMethod) removeHeader(REQUEST_HEADERS, H_X_METHOD);
-      if (m.tool !== null && m.nameBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_TOOL, m.nameBuf.ptr, m.nameBuf.len);
+      if (m.target === TOOL && m.nameBuf.len <= MAX_ROUTING_VALUE) setHeaderValue(REQUEST_HEADERS, H_X_TOOL, m.nameBuf.ptr, m.nameBuf.len);
       else if (this.sentXTool) removeHeader(REQUEST_HEADERS, H_X_TOOL);
     }
     if (toolsList && this.shared.config.hideDeniedTools && !this.shared.config.monitor) {

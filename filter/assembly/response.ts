@@ -1,10 +1,13 @@
 // The response side of a stream: removes the tools a user may not call from the answer to a
 // tools/list, in JSON or SSE, and from the events of a resumed stream. Every other response
 // passes chunk by chunk.
-import { FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
-import { Bytes, responseHeaders, RESPONSE_HEADERS, setHeader, removeHeader, readResponseBody, replaceResponseBody } from "./abi";
+import {
+  FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues, Bytes, responseHeaders,
+  RESPONSE_HEADERS, setHeader, removeHeader, readResponseBody, replaceResponseBody,
+} from "./abi";
 import { Policy, Fields } from "./policy";
 import { M_TOOLS_CALL } from "./mcp";
+import { TOOL } from "./targets";
 import { ToolJudge, ToolsFilter } from "./tools";
 import { EventScan, SseRewriter } from "./sse";
 import { JSON_TYPE, SSE_TYPE } from "./media";
@@ -194,7 +197,7 @@ class UserJudge extends ToolJudge {
     const f = this.fields;
     f.reset(this.user.ptr, this.user.len);
     f.methodPtr = M_TOOLS_CALL.ptr; f.methodLen = M_TOOLS_CALL.len;
-    f.toolPtr = name.ptr; f.toolLen = name.len;
+    f.targetKind = TOOL.id; f.targetPtr = name.ptr; f.targetLen = name.len;
     return this.policy.allows(this.policy.decide(f));
   }
 }

@@ -1,13 +1,13 @@
 // What a root context hands its streams: the configuration, the metrics, and the records a
 // callback works in; and the headers the filter reads.
-import { RootContext } from "@solo-io/proxy-runtime";
-import { Bytes, ascii, HeaderNames } from "./abi";
+import { RootContext, Bytes, ascii, HeaderNames } from "./abi";
 import { Config } from "./config";
 import { Body, Message, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE } from "./mcp";
 import { Metrics } from "./metrics";
 import { Fields } from "./policy";
 import { SseRewriter } from "./sse";
 import { HeaderValue } from "./media";
+import { TOOL } from "./targets";
 
 export const H_METHOD = ascii(":method");
 export const H_STATUS = ascii(":status");
@@ -92,7 +92,7 @@ export class Shared {
     if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.metrics.count(this.metrics.invalid); return INVALID; }
     if (m.method !== null) this.metrics.method(m.methodBuf.ptr, m.methodBuf.len); else this.metrics.method(0, -1);
     if (m.kind == KIND_RESPONSE) return FORWARDED;
-    if (m.tool !== null) this.metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
+    if (m.target === TOOL) this.metrics.tool(m.nameBuf.ptr, m.nameBuf.len);
     m.describe(this.fields, user, n);
     m.rule = this.config.policy.decide(this.fields);
     if (this.config.policy.allows(m.rule)) return FORWARDED;

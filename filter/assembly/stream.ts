@@ -1,7 +1,7 @@
 // A stream context: its request side judges a POST body once it is whole and answers refusals
 // itself; its response side rewrites the answer to a tools/list. Everything else streams
 // through untouched.
-import { Context, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "@solo-io/proxy-runtime";
+import { Context, FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues } from "./abi";
 import { Shared, SharedRoot } from "./shared";
 import { RequestSide } from "./request";
 import { ResponseSide } from "./response";

@@ -49,6 +49,13 @@ describe("filter: the bottom layer owns everything unsafe", () => {
     assert.deepEqual(found, []);
   });
 
+  it("has only abi/ import the SDK (@solo-io/proxy-runtime), so a new toolchain changes abi/ alone", () => {
+    const domain = sources(ASSEMBLY).filter((f) => !f.startsWith(LAYER + path.sep));
+    const importers = domain.filter((f) => /from "@solo-io\/proxy-runtime/.test(fs.readFileSync(f, "utf8")));
+    assert.deepEqual(importers.map((f) => path.relative(ASSEMBLY, f)), []);
+    assert.ok(sources(LAYER).some((f) => /from "@solo-io\/proxy-runtime/.test(fs.readFileSync(f, "utf8"))), "abi/ imports the SDK");
+  });
+
   it("has abi/ hold the raw memory (the layer the check protects exists)", () => {
     const layer = sources(LAYER).flatMap((f) => rawMemoryUses(fs.readFileSync(f, "utf8")));
     for (const token of ["load<", "store<", "changetype<", "__retain", "__release", "memory.data", "@external"]) {

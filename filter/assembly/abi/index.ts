@@ -17,6 +17,8 @@
 //   and looked up by a HeaderNames table built once per configuration.
 // - Host calls (host.ts): bodies, header changes, local replies, metrics, logs, the VM memory
 //   gauge; the request body is read into static memory (requestBody).
+// - The SDK (@solo-io/proxy-runtime): RootContext and Context, the callback status values,
+//   log, and the root context's ABI exports; code above imports them from here.
 // - Streams (streams.ts): the live streams, kept in a table of raw pointers and reused, so a
 //   request allocates no stream state; the entry's stream callbacks call it.
 //
@@ -32,4 +34,13 @@ export {
 } from "./host";
 export { malloc } from "./memory";
 export { Streams } from "./streams";
+// The SDK types and ABI exports the filter builds on, from @solo-io/proxy-runtime: only through here.
+export {
+  RootContext, Context, registerRootContext, log, LogLevelValues,
+  FilterHeadersStatusValues, FilterDataStatusValues, FilterTrailersStatusValues,
+} from "@solo-io/proxy-runtime";
+export { free } from "@solo-io/proxy-runtime/malloc";
+export {
+  proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure,
+} from "@solo-io/proxy-runtime/exports";
 export { GlobProgram } from "./glob";
