@@ -33,8 +33,8 @@ export class Bytes {
   /** How many bytes it can hold before it grows. */
   @inline get capacity(): i32 { return this.buf.byteLength; }
 
-  /** Keeps the first `n` bytes of the content. */
-  truncate(n: i32): void { if (n >= 0 && n < this.size) this.size = n; }
+  /** Removes the last byte, if any (the JSON scanner's container stack, once per container). */
+  @inline pop(): void { if (this.size > 0) this.size--; }
 
   /** Appends `v` as four bytes, little-endian (the host's binary formats). */
   u32(v: u32): void {

@@ -243,7 +243,7 @@ export class Scanner {
         }
         if ((d == 0x7d && top == OBJ) || (d == 0x5d && top == ARR)) {
           this.pos++;
-          this.stack.truncate(this.stack.len - 1);
+          this.stack.pop();
           continue;
         }
         return this.fail(d < 0 ? ERR_EOF : ERR_TOKEN);
