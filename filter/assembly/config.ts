@@ -2,9 +2,9 @@
 // once, in onConfigure; anything unknown, mistyped or malformed refuses the whole config
 // with an error naming the field (a policy filter never guesses).
 
-import { Bytes } from "./bytes";
-import { Scanner, errorText } from "./json";
-import { Policy, Rule, GlobList, compileGlob, globError } from "./policy";
+import { Bytes, Scanner, errorText } from "./abi";
+import { Policy, Rule, GlobList, Glob } from "./policy";
+import { TargetKind, TARGET_KINDS, kindOfRuleField } from "./targets";
 import { label } from "./metrics";
 
 export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
@@ -23,9 +23,13 @@ export class Config {
 }
 
 const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
-const RULE_FIELDS = "name, action, methods, tools, resources, prompts, users";
+/** The fields of a rule, for an error: the target fields are those of targets.ts. */
+function ruleFields(): string {
+  let fields = "name, action, methods";
+  for (let i = 0; i < TARGET_KINDS.length; i++) fields += ", " + TARGET_KINDS[i].ruleField;
+  return fields + ", users";
+}
 
-export let configError: string = "";
 
 class Reader {
   s: Scanner = new Scanner();
@@ -92,17 +96,11 @@ class Reader {
     const c = s.peek();
     if (c != 0x2d && (c < 0x30 || c > 0x39)) { this.fail(field, "expected an integer"); return -1; }
     if (!s.num()) { this.syntax(); return -1; }
-    let v: i64 = 0;
-    for (let p = from; p < s.pos; p++) {
-      const d = <i32>load<u8>(p);
-      if (d < 0x30 || d > 0x39) { this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString()); return -1; }
-      if (v < 1 << 40) v = v * 10 + (d - 0x30);
-    }
+    const v = s.integer(from);
+    if (v < 0) { this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString()); return -1; }
     if (v < <i64>min || v > <i64>max) {
       // The number as written (cut at 32 characters, with "…"): v stops growing past 2^40.
-      let shown = String.UTF8.decodeUnsafe(from, s.pos - from > 32 ? 32 : s.pos - from);
-      if (s.pos - from > 32) shown += "…";
-      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + shown);
+      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + s.textFrom(from, 32));
       return -1;
     }
     return <i32>v;
@@ -116,12 +114,13 @@ class Reader {
     const list = new GlobList();
     if (s.eat(0x5d)) { this.fail(field, "empty list matches nothing; omit the field to match anything"); return null; }
     while (true) {
-      const at = field + "[" + list.globs.length.toString() + "]";
+      const at = field + "[" + list.length.toString() + "]";
       const src = this.string(at);
       if (src === null) return null;
-      const g = compileGlob(src as string);
-      if (g === null) { this.fail(at, "bad glob \"" + (src as string) + "\": " + globError); return null; }
-      list.globs.push(g);
+      const g = new Glob();
+      const problem = g.compile(src as string);
+      if (problem.length > 0) { this.fail(at, "bad glob \"" + (src as string) + "\": " + problem); return null; }
+      list.push(g);
       if (s.eat(0x2c)) continue;
       if (!s.expect(0x5d)) { this.syntax(); return null; }
       return list;
@@ -151,11 +150,14 @@ class Reader {
         r.allow = v == 0;
         hasAction = true;
       } else if (key == "methods") { r.methods = this.globs(at); if (r.methods === null) return null; }
-      else if (key == "tools") { r.tools = this.globs(at); if (r.tools === null) return null; }
-      else if (key == "resources") { r.resources = this.globs(at); if (r.resources === null) return null; }
-      else if (key == "prompts") { r.prompts = this.globs(at); if (r.prompts === null) return null; }
       else if (key == "users") { r.users = this.globs(at); if (r.users === null) return null; }
-      else { this.fail(at, "unknown field (rule fields: " + RULE_FIELDS + ")"); return null; }
+      else {
+        const kind = kindOfRuleField(key);
+        if (kind === null) { this.fail(at, "unknown field (rule fields: " + ruleFields() + ")"); return null; }
+        const globs = this.globs(at);
+        if (globs === null) return null;
+        r.addTargets(kind as TargetKind, globs as GlobList);
+      }
       k = this.nextKey(false);
       if (k === null) { this.syntax(); return null; }
     }
@@ -180,7 +182,7 @@ class Reader {
       if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
       if (names.has(key)) {
         let other = r.name;
-        for (let i = 0; i < rules.length; i++) if (label(rules[i].name) == key) other = rules[i].name;
+        for (let i = 0; i < rules.length; i++) if (label(rules.at(i).name) == key) other = rules.at(i).name;
         if (other == r.name) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
         return this.fail(at + ".name", "\"" + r.name + "\" clashes with \"" + other + "\" (metrics read - and . as _)");
       }
@@ -219,12 +221,14 @@ function headerName(v: string): string | null {
   return out;
 }
 
-/** Parses the plugin configuration; returns null with `configError` set when it is refused. */
-export function parseConfig(ptr: usize, len: i32): Config | null {
+/**
+ * Parses the plugin configuration `raw` into `cfg` (a new Config); returns what refuses it, or
+ * "" when it is valid.
+ */
+export function parseConfig(raw: Bytes, cfg: Config): string {
   const rd = new Reader();
-  const cfg = new Config();
-  configError = "";
-  rd.s.reset(ptr, len);
+  const len = raw.len;
+  rd.s.reset(raw.ptr, len);
   let hasDefault = false;
   const seen = new Set<string>();
   let k = rd.nextKey(true);
@@ -273,8 +277,7 @@ export function parseConfig(ptr: usize, len: i32): Config | null {
   }
   if (rd.error.length == 0 && !rd.s.finish()) rd.syntax();
   if (rd.error.length == 0 && !hasDefault) rd.fail("defaultAction", "required: \"allow\" or \"deny\"");
-  if (rd.error.length > 0) { configError = oneLine(rd.error); return null; }
-  return cfg;
+  return oneLine(rd.error);
 }
 
 /**

@@ -2,9 +2,9 @@
 // Duplicate keys: the last occurrence wins, as in JSON.parse, for every key that
 // decides anything (jsonrpc, method, id, params, params.name, params.uri); a later
 // `params` replaces everything an earlier one said.
-import { Bytes, ascii, equalsAt } from "./bytes";
-import { Scanner } from "./json";
+import { Bytes, ascii, equalsAt, Scanner, keyCode } from "./abi";
 import { Fields } from "./policy";
+import { TargetKind, PARAM_NAME, targetMethod } from "./targets";
 
 export const KIND_REQUEST: i32 = 1;
 export const KIND_NOTIFICATION: i32 = 2;
@@ -24,10 +24,6 @@ const V_20 = ascii("2.0");
 
 export const M_TOOLS_CALL = ascii("tools/call");
 export const M_TOOLS_LIST = ascii("tools/list");
-export const M_PROMPTS_GET = ascii("prompts/get");
-export const M_RESOURCES_READ = ascii("resources/read");
-export const M_RESOURCES_SUBSCRIBE = ascii("resources/subscribe");
-export const M_RESOURCES_UNSUBSCRIBE = ascii("resources/unsubscribe");
 
 // Decoded strings larger than this are dropped when a pooled record is reused, so one huge
 // request does not pin its memory for the life of the VM.
@@ -38,8 +34,9 @@ const KEEP_MESSAGES: i32 = 64;
 
 /**
  * One JSON-RPC message of a body. Records are pooled (see Body): the decoded strings live in
- * buffers each record owns, and `method`/`tool`/`prompt`/`resource` point at them or are null.
- * They are valid until the next body is read; keep a copy to hold one longer.
+ * buffers each record owns, and `method` points at one or is null, as `target` says whether
+ * the message acts on a tool, resource or prompt (targetName()). They are valid until the next
+ * body is read; keep a copy to hold one longer.
  */
 export class Message {
   kind: i32 = KIND_INVALID;
@@ -48,9 +45,8 @@ export class Message {
   // Raw JSON text of the id (echoed in replies); idTo == idFrom when there is none.
   idFrom: usize = 0;
   idTo: usize = 0;
-  tool: Bytes | null = null;      // tools/call params.name
-  prompt: Bytes | null = null;    // prompts/get params.name
-  resource: Bytes | null = null;  // resources/read|subscribe|unsubscribe params.uri
+  /** What the method acts on (targets.ts), or null. */
+  target: TargetKind | null = null;
   // Index of the deciding rule (-1: default action); set by the policy step.
   rule: i32 = -1;
   denied: bool = false;
@@ -68,9 +64,7 @@ export class Message {
     if (this.method !== null) this.method = null;
     this.idFrom = 0;
     this.idTo = 0;
-    if (this.tool !== null) this.tool = null;
-    if (this.prompt !== null) this.prompt = null;
-    if (this.resource !== null) this.resource = null;
+    if (this.target !== null) this.target = null;
     this.rule = -1;
     this.denied = false;
     if (!this.methodBuf.recycle(KEEP_CAPACITY)) this.methodBuf = new Bytes(64);
@@ -78,113 +72,25 @@ export class Message {
     if (!this.uriBuf.recycle(KEEP_CAPACITY)) this.uriBuf = new Bytes(64);
   }
 
+  /** The decoded name of the target (params.name or params.uri); meaningful when target is set. */
+  targetName(): Bytes {
+    if (this.target !== null && (this.target as TargetKind).param == PARAM_NAME) return this.nameBuf;
+    return this.uriBuf;
+  }
+
   /** Puts this message's method and target, and the user (`n` bytes at `user`), in `f` for Policy#decide. */
   describe(f: Fields, user: usize, n: i32): void {
     f.reset(user, n);
     if (this.method !== null) { f.methodPtr = this.methodBuf.ptr; f.methodLen = this.methodBuf.len; }
-    if (this.tool !== null) { f.toolPtr = this.nameBuf.ptr; f.toolLen = this.nameBuf.len; }
-    if (this.prompt !== null) { f.promptPtr = this.nameBuf.ptr; f.promptLen = this.nameBuf.len; }
-    if (this.resource !== null) { f.resourcePtr = this.uriBuf.ptr; f.resourceLen = this.uriBuf.len; }
-  }
-
-  // Reading is done by methods: AssemblyScript 0.17 reference-counts every reference argument
-  // and local, but not `this`, and these run for every message of every body.
-
-  /** Reads one element of a batch (or the whole body) at the scanner's cursor. */
-  read(): void {
-    if (scanner.peek() != 0x7b) {
-      scanner.skipValue();
-      this.reason = "a JSON-RPC message must be an object";
-      return;
-    }
-    scanner.pos++;
-    let jsonrpcOk = false;
-    let methodSeen = false;
-    let methodOk = false;
-    let idSeen = false;
-    let idOk = false;
-    let paramsSeen = false;
-    let paramsOk = false;
-    let params = 0; // P_* bits of the last params object
-    let answer = false;
-    if (!scanner.eat(0x7d)) {
-      while (true) {
-        if (!scanner.key()) return;
-        scanner.ws();
-        const v = scanner.peek();
-        const key = keyCode(false);
-        if (key == KEY_JSONRPC) {
-          jsonrpcOk = v == 0x22 && scanner.str() && scanner.strIs(V_20.ptr, V_20.len);
-          if (v != 0x22 && !scanner.skipValue()) return;
-        } else if (key == KEY_METHOD) {
-          methodSeen = true;
-          methodOk = v == 0x22;
-          if (methodOk) { if (!scanner.str()) return; this.methodBuf.jsonFrom(scanner.sFrom, scanner.sTo); this.method = this.methodBuf; }
-          else { this.method = null; if (!scanner.skipValue()) return; }
-        } else if (key == KEY_ID) {
-          idSeen = true;
-          this.idFrom = scanner.pos;
-          if (!scanner.skipValue()) return;
-          idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
-          // Only a string or number id is echoed back; anything else answers with id null.
-          this.idTo = idOk ? scanner.pos : this.idFrom;
-        } else if (key == KEY_PARAMS) {
-          paramsSeen = true;
-          paramsOk = v == 0x7b;
-          params = 0;
-          if (paramsOk) {
-            params = this.readParams();
-            if (scanner.err != 0) return;
-          } else if (!scanner.skipValue()) return;
-        } else if (key == KEY_ANSWER) {
-          answer = true;
-          if (!scanner.skipValue()) return;
-        } else if (!scanner.skipValue()) {
-          return;
-        }
-        if (scanner.err != 0) return;
-        if (scanner.eat(0x2c)) continue;
-        if (!scanner.expect(0x7d)) return;
-        break;
-      }
-    }
-    this.classify(jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
-    if (this.kind == KIND_REQUEST || this.kind == KIND_NOTIFICATION) this.attachTarget(params);
-  }
-
-  /** Reads a params object; returns P_* bits. */
-  private readParams(): i32 {
-    let bits = 0;
-    scanner.pos++;
-    if (scanner.eat(0x7d)) return bits;
-    while (true) {
-      if (!scanner.key()) return bits;
-      scanner.ws();
-      const v = scanner.peek();
-      const key = keyCode(true);
-      if (key == KEY_NAME || key == KEY_URI) {
-        const isName = key == KEY_NAME;
-        let isString = false;
-        if (v == 0x22) {
-          if (!scanner.str()) return bits;
-          // Decoded through the buffer's own method: a Bytes argument would be reference-counted.
-          if (isName) this.nameBuf.jsonFrom(scanner.sFrom, scanner.sTo);
-          else this.uriBuf.jsonFrom(scanner.sFrom, scanner.sTo);
-          isString = true;
-        } else if (!scanner.skipValue()) return bits;
-        // The last occurrence decides, as in JSON.parse.
-        if (isName) bits = (bits & ~P_NAME) | P_NAME_SEEN | (isString ? P_NAME : 0);
-        else bits = (bits & ~P_URI) | P_URI_SEEN | (isString ? P_URI : 0);
-      } else if (!scanner.skipValue()) {
-        return bits;
-      }
-      if (scanner.eat(0x2c)) continue;
-      scanner.expect(0x7d);
-      return bits;
+    if (this.target !== null) {
+      f.targetKind = (this.target as TargetKind).id;
+      const name = this.targetName();
+      f.targetPtr = name.ptr; f.targetLen = name.len;
     }
   }
 
-  private classify(jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
+  /** Sets kind (or reason) from what the reader saw. */
+  classify(jsonrpcOk: bool, methodSeen: bool, methodOk: bool, idSeen: bool, idOk: bool,
     paramsSeen: bool, paramsOk: bool, answer: bool): void {
     if (!jsonrpcOk) { this.reason = "jsonrpc must be \"2.0\""; return; }
     if (!methodSeen) {
@@ -198,30 +104,17 @@ export class Message {
     this.kind = idSeen ? KIND_REQUEST : KIND_NOTIFICATION;
   }
 
-  /** The tool, prompt or resource a method acts on; a known method without it is -32602. */
-  private attachTarget(params: i32): void {
-    const p = this.methodBuf.ptr;
-    const n = this.methodBuf.len;
-    if (equalsAt(p, n, M_TOOLS_CALL.ptr, M_TOOLS_CALL.len)) {
-      if ((params & P_NAME) == 0) { this.badName(params, "tools/call needs params.name"); return; }
-      this.tool = this.nameBuf;
-    } else if (equalsAt(p, n, M_PROMPTS_GET.ptr, M_PROMPTS_GET.len)) {
-      if ((params & P_NAME) == 0) { this.badName(params, "prompts/get needs params.name"); return; }
-      this.prompt = this.nameBuf;
-    } else if (equalsAt(p, n, M_RESOURCES_READ.ptr, M_RESOURCES_READ.len) || equalsAt(p, n, M_RESOURCES_SUBSCRIBE.ptr, M_RESOURCES_SUBSCRIBE.len)
-      || equalsAt(p, n, M_RESOURCES_UNSUBSCRIBE.ptr, M_RESOURCES_UNSUBSCRIBE.len)) {
-      if ((params & P_URI) == 0) {
-        if ((params & P_URI_SEEN) != 0) this.bad("params.uri must be a string"); else this.bad("this method needs params.uri");
-        return;
-      }
-      this.resource = this.uriBuf;
-    }
-  }
-
-  // No `a ? "x" : "y"` string arguments here: AssemblyScript 0.17 may release the wrong local
-  // for them once Binaryen has merged locals (it did in attachTarget, a reference-count trap).
-  private badName(params: i32, missing: string): void {
-    if ((params & P_NAME_SEEN) != 0) this.bad("params.name must be a string"); else this.bad(missing);
+  /** The target the method acts on (targets.ts); a method with one but without its params member is -32602. */
+  attachTarget(params: i32): void {
+    const t = targetMethod(this.methodBuf.ptr, this.methodBuf.len);
+    if (t === null) return;
+    const kind = t.kind;
+    const named = kind.param == PARAM_NAME ? P_NAME : P_URI;
+    const seen = kind.param == PARAM_NAME ? P_NAME_SEEN : P_URI_SEEN;
+    // No `a ? "x" : "y"` string arguments here: AssemblyScript 0.17 may release the wrong local
+    // for them once Binaryen has merged locals (it did here before, a reference-count trap).
+    if ((params & named) != 0) { this.target = kind; return; }
+    if ((params & seen) != 0) this.bad(kind.notString()); else this.bad(t.missing());
   }
 
   private bad(reason: string): void {
@@ -230,21 +123,173 @@ export class Message {
   }
 }
 
-/** A request body: its messages in order. One record, reused for every body the VM reads. */
+/**
+ * Reads JSON-RPC messages: the JSON scanner, with what it takes to read a message into a
+ * Message record. Reading is done by its own methods: AssemblyScript 0.17 reference-counts
+ * every reference argument and local, but not `this`, and these run for every message.
+ */
+class MessageReader extends Scanner {
+  /** Reads one element of a batch (or the whole body) at the scanner's cursor. */
+  read(m: Message): void {
+    if (this.peek() != 0x7b) {
+      this.skipValue();
+      m.reason = "a JSON-RPC message must be an object";
+      return;
+    }
+    this.pos++;
+    let jsonrpcOk = false;
+    let methodSeen = false;
+    let methodOk = false;
+    let idSeen = false;
+    let idOk = false;
+    let paramsSeen = false;
+    let paramsOk = false;
+    let params = 0; // P_* bits of the last params object
+    let answer = false;
+    if (!this.eat(0x7d)) {
+      while (true) {
+        if (!this.key()) return;
+        this.ws();
+        const v = this.peek();
+        const key = this.keyOf(false);
+        if (key == KEY_JSONRPC) {
+          jsonrpcOk = v == 0x22 && this.str() && this.strIs(V_20.ptr, V_20.len);
+          if (v != 0x22 && !this.skipValue()) return;
+        } else if (key == KEY_METHOD) {
+          methodSeen = true;
+          methodOk = v == 0x22;
+          if (methodOk) { if (!this.str()) return; m.methodBuf.jsonFrom(this.sFrom, this.sTo); m.method = m.methodBuf; }
+          else { m.method = null; if (!this.skipValue()) return; }
+        } else if (key == KEY_ID) {
+          idSeen = true;
+          m.idFrom = this.pos;
+          if (!this.skipValue()) return;
+          idOk = v == 0x22 || v == 0x2d || (v >= 0x30 && v <= 0x39);
+          // Only a string or number id is echoed back; anything else answers with id null.
+          m.idTo = idOk ? this.pos : m.idFrom;
+        } else if (key == KEY_PARAMS) {
+          paramsSeen = true;
+          paramsOk = v == 0x7b;
+          params = 0;
+          if (paramsOk) {
+            params = this.readParams(m);
+            if (this.err != 0) return;
+          } else if (!this.skipValue()) return;
+        } else if (key == KEY_ANSWER) {
+          answer = true;
+          if (!this.skipValue()) return;
+        } else if (!this.skipValue()) {
+          return;
+        }
+        if (this.err != 0) return;
+        if (this.eat(0x2c)) continue;
+        if (!this.expect(0x7d)) return;
+        break;
+      }
+    }
+    m.classify(jsonrpcOk, methodSeen, methodOk, idSeen, idOk, paramsSeen, paramsOk, answer);
+    if (m.kind == KIND_REQUEST || m.kind == KIND_NOTIFICATION) m.attachTarget(params);
+  }
+
+  /** Reads a params object; returns P_* bits. */
+  private readParams(m: Message): i32 {
+    let bits = 0;
+    this.pos++;
+    if (this.eat(0x7d)) return bits;
+    while (true) {
+      if (!this.key()) return bits;
+      this.ws();
+      const v = this.peek();
+      const key = this.keyOf(true);
+      if (key == KEY_NAME || key == KEY_URI) {
+        const isName = key == KEY_NAME;
+        let isString = false;
+        if (v == 0x22) {
+          if (!this.str()) return bits;
+          // Decoded through the buffer's own method: a Bytes argument would be reference-counted.
+          if (isName) m.nameBuf.jsonFrom(this.sFrom, this.sTo);
+          else m.uriBuf.jsonFrom(this.sFrom, this.sTo);
+          isString = true;
+        } else if (!this.skipValue()) return bits;
+        // The last occurrence decides, as in JSON.parse.
+        if (isName) bits = (bits & ~P_NAME) | P_NAME_SEEN | (isString ? P_NAME : 0);
+        else bits = (bits & ~P_URI) | P_URI_SEEN | (isString ? P_URI : 0);
+      } else if (!this.skipValue()) {
+        return bits;
+      }
+      if (this.eat(0x2c)) continue;
+      this.expect(0x7d);
+      return bits;
+    }
+  }
+
+  /** Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). */
+  private keyOf(inParams: bool): i32 {
+    const v = this.packedKey();
+    if (inParams) {
+      if (v == P_NAME_KEY) return KEY_NAME;
+      if (v == P_URI_KEY) return KEY_URI;
+      return KEY_OTHER;
+    }
+    if (v == P_ID) return KEY_ID;
+    if (v == P_METHOD) return KEY_METHOD;
+    if (v == P_PARAMS) return KEY_PARAMS;
+    if (v == P_RESULT || v == P_ERROR) return KEY_ANSWER;
+    if (v == P_JSONRPC) return KEY_JSONRPC;
+    return KEY_OTHER;
+  }
+}
+
+/** A request body: its messages in order. One record, reused for every body its owner reads. */
 export class Body {
   batch: bool = false;
   count: i32 = 0;
   parseError: bool = false;
   errorOffset: i32 = 0;
   errorCode: i32 = 0;
-  /** Messages in a batch that go beyond readBody's limit; their records are not kept. */
+  /** Messages in a batch that go beyond read()'s limit; their records are not kept. */
   excess: i32 = 0;
+  private scanner: MessageReader = new MessageReader();
   private pool: Array<Message> = [];
   private spare: Message = new Message();
 
-  @inline at(i: i32): Message { return unchecked(this.pool[i]); }
+  @inline at(i: i32): Message { return this.pool[i]; }
 
-  reset(): void {
+  /**
+   * Reads a whole request body, the `len` bytes at `ptr` (valid until the next read). On a
+   * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
+   * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`. The
+   * scanner is used through this.scanner, not a local: locals cost reference counting.
+   */
+  read(ptr: usize, len: i32, maxBatch: i32): void {
+    this.reset();
+    this.scanner.reset(ptr, len);
+    this.scanner.ws();
+    if (this.scanner.peek() == 0x5b) {
+      this.batch = true;
+      this.scanner.pos++;
+      if (!this.scanner.eat(0x5d)) {
+        while (true) {
+          this.scanner.ws();
+          this.readNext(maxBatch);
+          if (this.scanner.err != 0) break;
+          if (this.scanner.eat(0x2c)) continue;
+          this.scanner.expect(0x5d);
+          break;
+        }
+      }
+    } else {
+      this.readNext(1);
+    }
+    if (this.scanner.err == 0) this.scanner.finish();
+    if (this.scanner.err != 0) {
+      this.parseError = true;
+      this.errorCode = this.scanner.err;
+      this.errorOffset = this.scanner.offset();
+    }
+  }
+
+  private reset(): void {
     this.batch = false;
     this.count = 0;
     this.parseError = false;
@@ -255,22 +300,20 @@ export class Body {
   }
 
   /** Reads the next message into a pooled record; past `limit` records, into one spare record that is dropped. */
-  readNext(limit: i32): void {
+  private readNext(limit: i32): void {
     if (this.count >= limit) {
       this.excess++;
       this.spare.reset();
-      this.spare.read();
+      this.scanner.read(this.spare);
       return;
     }
     if (this.count == this.pool.length) this.pool.push(new Message());
-    const m = unchecked(this.pool[this.count]);
+    const m = this.pool[this.count];
     this.count++;
     m.reset();
-    m.read();
+    this.scanner.read(m);
   }
 }
-
-const scanner = new Scanner();
 
 // Keys Message#read acts on; any other key's value is skipped.
 const KEY_OTHER = 0;
@@ -282,87 +325,15 @@ const KEY_ANSWER = 5; // result or error
 const KEY_NAME = 6;
 const KEY_URI = 7;
 
-/** The `n` bytes at `p` (2 to 8 of them) as one little-endian number: a key compares in one go. */
-function pack(p: usize, n: i32): u64 {
-  if (n >= 4) return <u64>load<u32>(p) | (<u64>(load<u32>(p + <usize>n - 4) >>> (<u32>(8 - n) << 3)) << 32);
-  let v = <u64>load<u16>(p);
-  if (n == 3) v |= <u64>load<u8>(p + 2) << 16;
-  return v;
-}
-
-// The keys readers act on, packed; a key of another length is none of them.
-const P_ID = pack(K_ID.ptr, K_ID.len);
-const P_URI_KEY = pack(K_URI.ptr, K_URI.len);
-const P_NAME_KEY = pack(K_NAME.ptr, K_NAME.len);
-const P_ERROR = pack(K_ERROR.ptr, K_ERROR.len);
-const P_METHOD = pack(K_METHOD.ptr, K_METHOD.len);
-const P_PARAMS = pack(K_PARAMS.ptr, K_PARAMS.len);
-const P_RESULT = pack(K_RESULT.ptr, K_RESULT.len);
-const P_JSONRPC = pack(K_JSONRPC.ptr, K_JSONRPC.len);
-
-/**
- * Which key the scanner just read (decoded, so `"\u006d\u0065thod"` is method). Every key it
- * knows has 2 to 7 bytes; the length picks the candidates, and one packed compare decides.
- */
-function keyCode(inParams: bool): i32 {
-  let k = scanner.sFrom;
-  let n = <i32>(scanner.sTo - k);
-  if (scanner.sEsc) { scanner.span(); k = scanner.spanPtr; n = scanner.spanLen; }
-  if (n < 2 || n > 7) return KEY_OTHER;
-  const v = pack(k, n);
-  if (inParams) {
-    if (n == 4 && v == P_NAME_KEY) return KEY_NAME;
-    if (n == 3 && v == P_URI_KEY) return KEY_URI;
-    return KEY_OTHER;
-  }
-  if (n == 2) return v == P_ID ? KEY_ID : KEY_OTHER;
-  if (n == 6) {
-    if (v == P_METHOD) return KEY_METHOD;
-    if (v == P_PARAMS) return KEY_PARAMS;
-    if (v == P_RESULT) return KEY_ANSWER;
-    return KEY_OTHER;
-  }
-  if (n == 7) return v == P_JSONRPC ? KEY_JSONRPC : KEY_OTHER;
-  if (n == 5) return v == P_ERROR ? KEY_ANSWER : KEY_OTHER;
-  return KEY_OTHER;
-}
-
-/** The body readBody() read last (valid until the next call). */
-export const theBody = new Body();
-
-/**
- * Reads a whole request body into the shared Body record (valid until the next call). On a
- * syntax error `parseError` is set and the messages are meaningless. A batch keeps at most
- * `maxBatch` message records; the rest are read (for syntax) and counted in `excess`.
- */
-export function readBody(ptr: usize, len: i32, maxBatch: i32): void {
-  // The shared records are used through their globals: locals would cost reference counting.
-  theBody.reset();
-  scanner.reset(ptr, len);
-  scanner.ws();
-  if (scanner.peek() == 0x5b) {
-    theBody.batch = true;
-    scanner.pos++;
-    if (!scanner.eat(0x5d)) {
-      while (true) {
-        scanner.ws();
-        theBody.readNext(maxBatch);
-        if (scanner.err != 0) break;
-        if (scanner.eat(0x2c)) continue;
-        scanner.expect(0x5d);
-        break;
-      }
-    }
-  } else {
-    theBody.readNext(1);
-  }
-  if (scanner.err == 0) scanner.finish();
-  if (scanner.err != 0) {
-    theBody.parseError = true;
-    theBody.errorCode = scanner.err;
-    theBody.errorOffset = scanner.offset();
-  }
-}
+// The keys readers act on, as Scanner#packedKey() reads them.
+const P_ID = keyCode(K_ID);
+const P_URI_KEY = keyCode(K_URI);
+const P_NAME_KEY = keyCode(K_NAME);
+const P_ERROR = keyCode(K_ERROR);
+const P_METHOD = keyCode(K_METHOD);
+const P_PARAMS = keyCode(K_PARAMS);
+const P_RESULT = keyCode(K_RESULT);
+const P_JSONRPC = keyCode(K_JSONRPC);
 
 // readParams() result bits.
 const P_NAME: i32 = 1;      // params.name is a string, decoded into nameBuf

@@ -2,8 +2,7 @@
 // /stats/prometheus drops that prefix and turns `.` and `-` into `_`.
 // Client-chosen strings (methods, tool names) never create unbounded stats: methods
 // outside the MCP set count as `other`, and tool names beyond MAX_TOOL_LABELS as `_other`.
-import { Bytes, ascii, sameBytes } from "./bytes";
-import { defineCounter, defineGauge, incrementCounter, setGauge } from "./host";
+import { Bytes, ascii, sameBytes, defineCounter, defineVmMemoryGauge, incrementCounter } from "./abi";
 
 const PREFIX = "mcp_filter.";
 const MAX_TOOL_LABELS = 100;
@@ -40,7 +39,7 @@ class Names {
     const base = this.text.ptr;
     const count = this.at.length;
     for (let i = 0; i < count; i++) {
-      if (unchecked(this.lens[i]) == n && sameBytes(base + <usize>unchecked(this.at[i]), p, n)) return i;
+      if (this.lens[i] == n && sameBytes(base + <usize>this.at[i], p, n)) return i;
     }
     return -1;
   }
@@ -67,9 +66,7 @@ export class Metrics {
 
   constructor() {
     this.configErrors = defineCounter(PREFIX + "config_errors");
-    vmMemoryGauge = defineGauge(PREFIX + "vm_memory_bytes");
-    vmMemoryPages = -1; // a new id: record it afresh
-    recordVmMemory();
+    defineVmMemoryGauge(PREFIX + "vm_memory_bytes");
   }
 
   /** Defines the fixed counters once the rules are known (labels: rule names + `default`). */
@@ -102,12 +99,12 @@ export class Metrics {
   method(p: usize, n: i32): void {
     if (n < 0) { incrementCounter(this.responseId); return; }
     const i = this.methodNames.find(p, n);
-    incrementCounter(i >= 0 ? unchecked(this.methodIds[i]) : this.otherMethod);
+    incrementCounter(i >= 0 ? this.methodIds[i] : this.otherMethod);
   }
 
   tool(p: usize, n: i32): void {
     const i = this.toolNames.find(p, n);
-    if (i >= 0) { incrementCounter(unchecked(this.toolIdList[i])); return; }
+    if (i >= 0) { incrementCounter(this.toolIdList[i]); return; }
     // Names are kept to be found again; a long one (MCP asks for at most 128 characters) is not.
     if (this.toolNames.length >= MAX_TOOL_LABELS || n > MAX_TOOL_NAME) {
       if (this.otherTool < 0) this.otherTool = defineCounter(PREFIX + "tool_calls._other");
@@ -129,24 +126,6 @@ export class Metrics {
   }
 
   count(id: i64, n: i32 = 1): void { incrementCounter(id, n); }
-}
-
-// The VM's linear memory, which Envoy does not report. It belongs to the VM, not to a root
-// context: one gauge id and one last value for the module. Every worker's VM sets the same stat
-// (the vm_id is shared, and a VM cannot tell which worker runs it), so Envoy shows the value
-// of the VM that set it last (filter/README.md).
-let vmMemoryGauge: i64 = -1;
-let vmMemoryPages: i32 = -1;
-
-/**
- * Sets the vm_memory_bytes gauge if the memory grew since it was last set: a memory.size and
- * a compare otherwise, cheap enough for the end of every stream. Linear memory never shrinks.
- */
-export function recordVmMemory(): void {
-  const pages = memory.size();
-  if (pages == vmMemoryPages) return;
-  vmMemoryPages = pages;
-  setGauge(vmMemoryGauge, <u64>pages << 16);
 }
 
 /**

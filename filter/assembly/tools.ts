@@ -1,8 +1,7 @@
 // Removes tools the caller may not call from tools/list results. Every `result.tools`
 // array in the document is filtered (duplicate keys included, since the client's
 // JSON.parse keeps the last one); everything else is copied byte for byte.
-import { Bytes, ascii } from "./bytes";
-import { Scanner } from "./json";
+import { Bytes, ascii, Scanner } from "./abi";
 
 const K_RESULT = ascii("result");
 const K_TOOLS = ascii("tools");

@@ -7,7 +7,10 @@
 //   applied, so matching sees the server's string. Decoded text is WTF-8: a lone
 //   surrogate from a \u escape stays distinct from U+FFFD, as in a JS string.
 // Nesting depth is bounded only by memory: containers are tracked on a byte stack.
-import { Bytes, sameBytes, hexVal } from "./bytes";
+// Positions (pos, sFrom, sTo, base) are spans into the text scanned: code outside abi/ passes
+// them back to this layer (Bytes#jsonFrom, Bytes#raw) and never reads through them.
+import { Bytes, sameBytes } from "./bytes";
+import { hexVal } from "./text";
 
 export const ERR_NONE: i32 = 0;
 export const ERR_EOF: i32 = 1;
@@ -16,9 +19,6 @@ export const ERR_STRING_CTRL: i32 = 3;
 export const ERR_ESCAPE: i32 = 4;
 export const ERR_NUMBER: i32 = 5;
 export const ERR_TRAILING: i32 = 6;
-
-// Decoded keys (and span() text) of escaped strings; keys are short.
-const keyScratch = new Bytes(64);
 
 const OBJ: u8 = 1;
 const ARR: u8 = 2;
@@ -37,6 +37,8 @@ export class Scanner {
   spanPtr: usize = 0;
   spanLen: i32 = 0;
   private stack: Bytes = new Bytes(64);
+  // Decoded keys (and span() text) of escaped strings; keys are short.
+  private scratch: Bytes = new Bytes(64);
 
   reset(ptr: usize, len: i32): void {
     this.base = ptr;
@@ -241,7 +243,7 @@ export class Scanner {
         }
         if ((d == 0x7d && top == OBJ) || (d == 0x5d && top == ARR)) {
           this.pos++;
-          this.stack.len--;
+          this.stack.pop();
           continue;
         }
         return this.fail(d < 0 ? ERR_EOF : ERR_TOKEN);
@@ -277,9 +279,41 @@ export class Scanner {
    */
   span(): void {
     if (!this.sEsc) { this.spanPtr = this.sFrom; this.spanLen = <i32>(this.sTo - this.sFrom); return; }
-    keyScratch.jsonFrom(this.sFrom, this.sTo);
-    this.spanPtr = keyScratch.ptr;
-    this.spanLen = keyScratch.len;
+    this.scratch.jsonFrom(this.sFrom, this.sTo);
+    this.spanPtr = this.scratch.ptr;
+    this.spanLen = this.scratch.len;
+  }
+
+  /**
+   * The last scanned string, decoded (so `"\u006d\u0065thod"` is method), as one number to
+   * compare with keyCode() of a key of 2 to 7 bytes; 0 for any other length.
+   */
+  packedKey(): u64 {
+    this.span();
+    return pack(this.spanPtr, this.spanLen);
+  }
+
+  /**
+   * The number scanned last (by num(), from `from`) as an integer, or -1 when it has a sign,
+   * a fraction or an exponent; past 2^40 it stops growing.
+   */
+  integer(from: usize): i64 {
+    let v: i64 = 0;
+    for (let p = from; p < this.pos; p++) {
+      const d = <i32>load<u8>(p);
+      if (d < 0x30 || d > 0x39) return -1;
+      if (v < 1 << 40) v = v * 10 + (d - 0x30);
+    }
+    return v;
+  }
+
+  /** The text from `from` to the cursor, cut at `max` bytes (then ending in "…"). */
+  textFrom(from: usize, max: i32): string {
+    const n = <i32>(this.pos - from);
+    // if/else, not ?: on strings: AssemblyScript 0.17 may release the wrong local for those.
+    let shown = String.UTF8.decodeUnsafe(from, n > max ? max : n);
+    if (n > max) shown += "…";
+    return shown;
   }
 
   /** Decodes the last scanned string into a new Bytes. */
@@ -300,3 +334,21 @@ export function errorText(code: i32): string {
 }
 
 @inline function isDigit(c: u8): bool { return c >= 0x30 && c <= 0x39; }
+
+/**
+ * The `n` bytes at `p` as one number with the length in the top byte, so that a key compares
+ * in one go: 0 unless there are 2 to 7 of them.
+ */
+function pack(p: usize, n: i32): u64 {
+  if (n < 2 || n > 7) return 0;
+  let v: u64;
+  if (n >= 4) v = <u64>load<u32>(p) | (<u64>(load<u32>(p + <usize>n - 4) >>> (<u32>(8 - n) << 3)) << 32);
+  else {
+    v = <u64>load<u16>(p);
+    if (n == 3) v |= <u64>load<u8>(p + 2) << 16;
+  }
+  return v | (<u64>n << 56);
+}
+
+/** A key of 2 to 7 ASCII bytes as Scanner#packedKey() reads it. */
+export function keyCode(key: Bytes): u64 { return pack(key.ptr, key.len); }
