@@ -1,5 +1,6 @@
-// The filter's configuration: the one place its schema is defined. Parsed and validated
-// once, in onConfigure; anything unknown, mistyped or malformed refuses the whole config
+// The filter's configuration, as filter/policy.schema.json states it (a test checks that this
+// code and the schema accept and refuse the same policies). Parsed and validated once, in
+// onConfigure; anything unknown, mistyped or malformed refuses the whole config
 // with an error naming the field (a policy filter never guesses).
 
 import { Bytes, Scanner, errorText } from "./abi";
