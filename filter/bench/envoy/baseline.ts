@@ -4,8 +4,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-
-const ROOT = path.join(__dirname, "..", "..", "..");
+import { ROOT } from "./configs";
 
 /** The commit a ref names in this checkout. */
 export function commitOf(ref: string): string {
@@ -13,17 +12,17 @@ export function commitOf(ref: string): string {
 }
 
 /** Builds filter/assembly at `ref` (any name git accepts) into `dir` and returns the wasm's path.
- *  The sources come from `git archive`, so the working tree is not touched; the build uses this
- *  checkout's node_modules, the toolchain package.json pins. */
+ *  The sources and the build script come from `git archive`, so the working tree is not touched
+ *  and the filter is built as it was at `ref` (`npm run build:filter`); the build uses this
+ *  checkout's node_modules. */
 export function buildBaselineWasm(ref: string, dir: string): string {
   const commit = commitOf(ref);
   const src = path.join(dir, `baseline-${commit.slice(0, 12)}`);
   fs.mkdirSync(src, { recursive: true });
-  const tar = execFileSync("git", ["-C", ROOT, "archive", "--format=tar", commit, "filter/assembly", "filter/asconfig.json"], { maxBuffer: 64 << 20 });
+  const tar = execFileSync("git", ["-C", ROOT, "archive", "--format=tar", commit, "package.json", "filter/assembly", "filter/asconfig.json"], { maxBuffer: 64 << 20 });
   execFileSync("tar", ["-x", "-C", src], { input: tar });
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(src, "node_modules"));
-  const asc = path.join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
-  execFileSync(process.execPath, [asc, "filter/assembly/index.ts", "--config", "filter/asconfig.json", "--target", "release"], { cwd: src, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync("npm", ["run", "--silent", "build:filter"], { cwd: src, stdio: ["ignore", "ignore", "inherit"] });
   const wasm = path.join(src, "filter", "build", "mcp_filter.wasm");
   if (!fs.existsSync(wasm)) throw new Error(`building the filter at ${ref} (${commit}) produced no ${wasm}`);
   return wasm;

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { parse, parseDocument } from "yaml";
 import { localEnvoyConfig, pluginConfigurationPath, renderEnvoyConfig, type HostPort } from "../../../infra/envoyConfig";
 
-const ROOT = path.join(__dirname, "..", "..", "..");
+export const ROOT = path.join(__dirname, "..", "..", "..");
 export const ENVOY_YAML = path.join(ROOT, "envoy", "envoy.yaml");
 export const WASM_PATH = path.join(ROOT, "filter", "build", "mcp_filter.wasm");
 /** A tools/list answer recorded from server-everything 2026.8.31 (the stack's MCP server), as it
