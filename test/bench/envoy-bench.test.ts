@@ -1,15 +1,18 @@
 // The Envoy bench's own correctness, not its numbers: its three configurations are what it says
 // they are, its checks can fail, and its conclusions show a missed goal. No timing is asserted.
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { startEnvoy, validateEnvoyConfig, type EnvoyProcess } from "../../envoy/run";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
-import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ComparedConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, ROOT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ComparedConfig, type ConfigName } from "../../filter/bench/envoy/configs";
 import { buildBaselineWasm } from "../../filter/bench/envoy/baseline";
+import { FLOOR_REQUESTS_METRIC, writeEmptyWasm, writeFloorWasm } from "../../filter/bench/envoy/floor";
 import { checkPolicies, post, toolsCall } from "../../filter/bench/envoy/checks";
+import { waitFor } from "../envoy/stack";
 import { parseH2loadLog, quantile } from "../../filter/bench/envoy/load";
 import { baselineRatios, goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
 
@@ -62,6 +65,7 @@ describe("bench:envoy configurations", function () {
 describe("bench:envoy checks, in real Envoy", function () {
   const started: EnvoyProcess[] = [];
   const urls = {} as Record<ConfigName, string>;
+  const envoys = {} as Record<ConfigName, EnvoyProcess>;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
 
   before(async function () {
@@ -69,10 +73,14 @@ describe("bench:envoy checks, in real Envoy", function () {
     started.push(upstream);
     const address = await upstream.listener(UPSTREAM_LISTENER);
     // B0 as --baseline HEAD builds it: the filter's sources at HEAD, from git, not the work tree.
-    const configs: Record<ConfigName, string> = { ...proxyConfigs(address), B0: proxyConfigs(address, buildBaselineWasm("HEAD", tmp)).B };
-    for (const k of [...CONFIGS, "B0"] as const) {
+    const configs: Record<ConfigName, string> = {
+      ...proxyConfigs(address), B0: proxyConfigs(address, buildBaselineWasm("HEAD", tmp)).B,
+      E: proxyConfigs(address, writeEmptyWasm(tmp)).B, F: proxyConfigs(address, writeFloorWasm(tmp)).B,
+    };
+    for (const k of [...CONFIGS, "B0", "E", "F"] as const) {
       const e = await startEnvoy({ config: configs[k] });
       started.push(e);
+      envoys[k] = e;
       const l = await e.listener(LISTENER);
       urls[k] = `http://${l.host}:${l.port}/mcp`;
     }
@@ -90,6 +98,28 @@ describe("bench:envoy checks, in real Envoy", function () {
     await assert.rejects(checkPolicies({ ...urls, C: urls.A }), /check failed for C: get-env was not denied by RBAC/);
     await assert.rejects(checkPolicies({ ...urls, B: urls.C }), /check failed for B: get-env was not denied with a JSON-RPC error/);
     await assert.rejects(checkPolicies({ ...urls, B0: urls.A }), /check failed for B0: get-env was not denied with a JSON-RPC error/);
+  });
+
+  it("the floor F makes its host calls for every request in Envoy: its counters count each body", async function () {
+    const stat = async (name: string) => (await envoys.F.stats()).get(`wasmcustom.${name}`);
+    const before = await stat(FLOOR_REQUESTS_METRIC);
+    assert.ok(before !== undefined, "the floor defines its counter at configure time");
+    for (let i = 0; i < 5; i++) assert.equal((await post(urls.F, toolsCall("get-sum", i))).status, 200);
+    assert.equal(await stat(FLOOR_REQUESTS_METRIC), before + 5);
+    assert.equal(await stat("bench_floor.tool_calls"), before + 5);
+    await waitFor(() => envoys.F.lines.some((l) => l.message.includes('"audit":"mcp"')), "the floor's audit-sized log line");
+  });
+
+  it("the empty and floor modules import only what Envoy registers for their ABI", function () {
+    for (const file of [writeEmptyWasm(tmp), writeFloorWasm(tmp)]) {
+      const out = execFileSync(process.execPath, [path.join(ROOT, "..", "shared", "tools", "wasm-abi-check.mjs"), file], { encoding: "utf8" });
+      assert.match(out, /^abi ok: proxy_abi_version_0_2_0/, file);
+    }
+  });
+
+  it("the empty module E passes every request and answer through unchanged", async function () {
+    await checkPolicies({ E: urls.E });
+    await assert.rejects(checkPolicies({ B: urls.E }), /get-env was not denied/);
   });
 
   it("a baseline ref git does not know is refused before anything is built", function () {
@@ -118,6 +148,7 @@ describe("bench:envoy results", function () {
 
   const row = (name: string, config: ConfigName, rps: number, p99Us: number, cpuUsPerReq: number): CaseResult =>
     ({ name, bytes: 1, config, rps, p50Us: p99Us / 2, p99Us, cpuUsPerReq });
+  const latency = [{ config: "A" as const, rps: 500, p50Us: 150, p99Us: 400 }, { config: "B" as const, rps: 500, p50Us: 190, p99Us: 500 }];
   const sse = { events: 100, medianAddedUs: 20, p99AddedUs: 80, latencyUs: { A: [100, 400] as [number, number], B: [120, 480] as [number, number] } };
 
   it("the ratio is B's added CPU over C's, and a missed goal is reported as missed", function () {
@@ -126,9 +157,19 @@ describe("bench:envoy results", function () {
     ];
     const rs = ratios(cases);
     assert.deepEqual(rs, [{ name: SMALL_CASE, addedCpuVsNative: 1.5 }]);
-    const missed = goals(cases, rs, sse).filter((g) => !g.met).map((g) => g.goal);
+    const slow = [latency[0], { ...latency[1], p99Us: 700 }];
+    const missed = goals(cases, rs, sse, slow).filter((g) => !g.met).map((g) => g.goal);
     assert.equal(missed.length, 3, missed.join("; "));
-    assert.ok(goals(cases, rs, sse).find((g) => g.goal.startsWith("SSE"))!.met);
+    assert.ok(goals(cases, rs, sse, latency).find((g) => g.goal.startsWith("SSE"))!.met);
+  });
+
+  it("the p99 goal is judged at the fixed rate, not at saturation, where latency is queueing", function () {
+    const cases = [row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 950, 5000, 110), row(SMALL_CASE, "C", 950, 600, 120)];
+    const p99 = (l: typeof latency) => goals(cases, ratios(cases), sse, l).find((g) => g.goal.includes("p99 latency (fixed rate"))!;
+    assert.ok(p99(latency).met, p99(latency).detail);
+    assert.match(p99(latency).detail, /at saturation, where it is queueing: 4500 µs/);
+    assert.ok(!p99([latency[0], { ...latency[1], p99Us: 601 }]).met);
+    assert.throws(() => goals(cases, ratios(cases), sse, [latency[1]]), /no latency result for A/);
   });
 
   it("with a baseline, B's added CPU is also set against B0's", function () {
@@ -141,6 +182,6 @@ describe("bench:envoy results", function () {
     const cases = [row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 990, 510, 101), row(SMALL_CASE, "C", 1000, 500, 99)];
     const rs = ratios(cases);
     assert.equal(rs[0].addedCpuVsNative, null);
-    assert.equal(goals(cases, rs, sse)[0].met, false);
+    assert.equal(goals(cases, rs, sse, latency)[0].met, false);
   });
 });

@@ -25,13 +25,17 @@ const UPSTREAM_LISTENER = "upstream";
 export const CONFIGS = ["A", "B", "C"] as const;
 /** A, B and C: the configurations every run compares. */
 export type ComparedConfig = (typeof CONFIGS)[number];
-/** B0, with `--baseline REF`: B's configuration with the filter built at REF. */
-export type ConfigName = ComparedConfig | "B0";
+/** B0, with `--baseline REF`: B's configuration with the filter built at REF. F, the floor
+ *  (floor.ts): B's configuration with a wasm module that makes B's host calls and nothing else;
+ *  E, with one that makes none. */
+export type ConfigName = ComparedConfig | "B0" | "E" | "F";
 export const CONFIG_TITLES: Record<ConfigName, string> = {
   A: "passthrough (router only)",
   B: "mcp_filter (wasm, default policy)",
   C: "native envoy.filters.http.mcp + RBAC",
   B0: "mcp_filter built at the baseline commit (wasm, default policy)",
+  E: "empty: a wasm module with B's callbacks that only continue (small call only)",
+  F: "floor: a wasm module that makes B's host calls for the small call and nothing else (small call only)",
 };
 /** B and B0: the configurations that run this project's filter. */
 export const runsTheFilter = (k: ConfigName): boolean => k === "B" || k === "B0";

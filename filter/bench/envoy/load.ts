@@ -44,6 +44,8 @@ export interface LoadSpec {
   clients: number;
   durationS: number;
   warmupS: number;
+  /** Requests per second per connection, or, when absent, as fast as answers come back. */
+  rps?: number;
 }
 
 export interface LoadResult {
@@ -92,6 +94,7 @@ export function runLoad(h2load: string, spec: LoadSpec, tmpDir: string): Promise
     // h2load reads a fraction of a second only with a unit.
     "-D", `${Math.round(spec.durationS * 1000)}ms`, "--warm-up-time", `${Math.round(spec.warmupS * 1000)}ms`,
     "-d", spec.bodyFile, "--log-file", logFile,
+    ...(spec.rps === undefined ? [] : ["--rps", String(spec.rps)]),
     ...Object.entries(spec.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
     spec.url,
   ];

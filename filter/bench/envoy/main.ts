@@ -1,13 +1,16 @@
 // npm run build:filter && npm run bench:envoy [-- --json] [--rounds 3] [--duration 2]
 //   [--warmup 0.3] [--clients 4] [--sse-events 2000] [--sse-interval-ms 1] [--log-level info]
-//   [--baseline REF]
+//   [--baseline REF] [--latency-rps 500]
 // The filter's cost in real Envoy (one worker), against passthrough (A) and Envoy's native MCP
 // filter with RBAC (C): requests/s, p50 and p99 latency, and Envoy's CPU time per request, for
 // a small tools/call, 64 KB and 1 MB bodies and a tools/list whose answer the filter rewrites;
 // then the delay the filter adds to each SSE event. Configurations alternate within each round,
 // so a machine that gets busier or quieter during the run shifts all three alike. With
 // --baseline REF, a fourth configuration (B0) runs the filter built from git at REF, so that a
-// change to the filter is measured against the code before it in the same run.
+// change to the filter is measured against the code before it in the same run. F, the floor
+// (floor.ts), runs the small call only: the cost of B's host calls alone; E the cost of any
+// wasm filter. Last, the small call
+// again at a fixed rate well below saturation (latency.ts), for the latency a filter adds.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,7 +21,9 @@ import { buildBaselineWasm, commitOf } from "./baseline";
 import { LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
 import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
-import { TOOLS_LIST_CASE, baselineRatios, goals, printReport, ratios, type CaseResult, type Report } from "./report";
+import { writeEmptyWasm, writeFloorWasm, FLOOR_REQUESTS_METRIC } from "./floor";
+import { measureLatency } from "./latency";
+import { SMALL_CASE, TOOLS_LIST_CASE, baselineRatios, goals, printReport, ratios, type CaseResult, type Report } from "./report";
 import { measureSse } from "./sse";
 
 interface Options {
@@ -29,12 +34,14 @@ interface Options {
   logLevel: EnvoyLogLevel;
   /** A git ref whose filter runs as B0, or null. */
   baseline: string | null;
+  /** The fixed rate of the latency runs, requests per second on one connection. */
+  latencyRps: number;
 }
 
 const LOG_LEVELS: EnvoyLogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 function parseOptions(argv: string[]): Options {
-  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level", "--baseline"]);
+  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level", "--baseline", "--latency-rps"]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
   const num = (flag: string, def: number, min: number): number => {
     const i = argv.indexOf(flag);
@@ -53,6 +60,7 @@ function parseOptions(argv: string[]): Options {
     sseIntervalMs: num("--sse-interval-ms", 1, 0),
     logLevel: logLevel(argv),
     baseline: baseline(argv),
+    latencyRps: Math.round(num("--latency-rps", 500, 1)),
   };
 }
 
@@ -82,6 +90,9 @@ function baseline(argv: string[]): string | null {
   if (ref === undefined || ref.startsWith("--")) throw new Error("--baseline needs a git ref, e.g. --baseline main");
   return ref;
 }
+
+/** E and F measure the small call only: the case whose cost they bound. */
+const runsCase = (k: ConfigName, caseName: string): boolean => (k !== "E" && k !== "F") || caseName === SMALL_CASE;
 
 interface BenchCase { name: string; body: Buffer; headers: Record<string, string>; file: string }
 
@@ -115,11 +126,22 @@ async function counters(envoy: EnvoyProcess): Promise<{ total: number; refused: 
 
 interface Sample { rps: number; p50Us: number; p99Us: number; cpuUsPerReq: number }
 
+/** F's request counter, which its module increments once per request body. */
+async function floorCount(envoy: EnvoyProcess): Promise<number> {
+  const res = await envoy.admin(`/stats?filter=${encodeURIComponent(`^wasmcustom\\.${FLOOR_REQUESTS_METRIC.replace(".", "\\.")}$`)}`);
+  const m = /: (\d+)$/m.exec(res.text);
+  if (!m) throw new Error(`the floor module defined no ${FLOOR_REQUESTS_METRIC} counter: ${res.text}`);
+  return Number(m[1]);
+}
+
 /** One measured period of one case through one configuration. */
-async function measure(h2load: string, envoy: EnvoyProcess, url: string, c: BenchCase, o: Options, tmp: string): Promise<Sample> {
+async function measure(h2load: string, k: ConfigName, envoy: EnvoyProcess, url: string, c: BenchCase, o: Options, tmp: string): Promise<Sample> {
+  const floorBefore = k === "F" ? await floorCount(envoy) : 0;
   const before = { cpu: cpuTimeUs(envoy.pid), n: await counters(envoy) };
   const load = await runLoad(h2load, { url, bodyFile: c.file, headers: { ...CLIENT_HEADERS, ...c.headers }, clients: o.clients, durationS: o.durationS, warmupS: o.warmupS }, tmp);
   const after = { cpu: cpuTimeUs(envoy.pid), n: await counters(envoy) };
+  // The floor is only a floor if it made its host calls for every request.
+  if (k === "F" && (await floorCount(envoy)) - floorBefore < after.n.total - before.n.total - o.clients) throw new Error("the floor module skipped requests");
   // Envoy's log of thousands of requests (access log, audit lines) is not needed: keep memory flat.
   envoy.lines.length = 0;
   const requests = after.n.total - before.n.total;
@@ -155,6 +177,8 @@ async function main(): Promise<void> {
     const configs: Partial<Record<ConfigName, string>> = proxyConfigs(upstreamAddress);
     const baselineWasm = o.baseline === null ? null : buildBaselineWasm(o.baseline, tmp);
     if (baselineWasm !== null) configs.B0 = proxyConfigs(upstreamAddress, baselineWasm).B;
+    configs.E = proxyConfigs(upstreamAddress, writeEmptyWasm(tmp)).B;
+    configs.F = proxyConfigs(upstreamAddress, writeFloorWasm(tmp)).B;
     const names = Object.keys(configs) as ConfigName[];
     const envoys = {} as Record<ConfigName, EnvoyProcess>;
     const urls = {} as Record<ConfigName, string>;
@@ -172,21 +196,25 @@ async function main(): Promise<void> {
       log(`round ${round + 1}/${o.rounds}:`);
       for (const c of cases) {
         // Each round and case starts with another configuration, so none always runs first.
-        const order = names.map((_, i) => names[(i + round + cases.indexOf(c)) % names.length]);
+        const here = names.filter((k) => runsCase(k, c.name));
+        const order = here.map((_, i) => here[(i + round + cases.indexOf(c)) % here.length]);
         for (const k of order) {
           const key = `${c.name}\u0000${k}`;
-          samples.set(key, [...(samples.get(key) ?? []), await measure(h2load, envoys[k], urls[k], c, o, tmp)]);
+          samples.set(key, [...(samples.get(key) ?? []), await measure(h2load, k, envoys[k], urls[k], c, o, tmp)]);
         }
         log(".");
       }
       log("\n");
     }
+    log("latency at a fixed rate...\n");
+    const small = cases.find((c) => c.name === SMALL_CASE)!;
+    const latency = await measureLatency({ h2load, envoys, urls, bodyFile: small.file, headers: CLIENT_HEADERS, rps: o.latencyRps, rounds: o.rounds, durationS: Math.max(o.durationS, 2), warmupS: o.warmupS, tmp });
     await Promise.all(started.map((e) => e.stop()));
 
     log("SSE...\n");
     const sse = await measureSse({ events: o.sseEvents, warmup: Math.floor(o.sseEvents / 10), intervalMs: o.sseIntervalMs, wasmPath: WASM_PATH, logLevel: o.logLevel });
 
-    const results: CaseResult[] = cases.flatMap((c) => names.map((k) => {
+    const results: CaseResult[] = cases.flatMap((c) => names.filter((k) => runsCase(k, c.name)).map((k) => {
       const s = samples.get(`${c.name}\u0000${k}`)!;
       const med = (f: (x: Sample) => number) => median(s.map(f));
       return { name: c.name, bytes: c.body.length, config: k, rps: Math.round(med((x) => x.rps)), p50Us: Math.round(med((x) => x.p50Us)), p99Us: Math.round(med((x) => x.p99Us)), cpuUsPerReq: Math.round(med((x) => x.cpuUsPerReq) * 10) / 10 };
@@ -198,8 +226,9 @@ async function main(): Promise<void> {
       cases: results,
       ratios: rs,
       ...(o.baseline === null ? {} : { baseline: { ref: o.baseline, commit: commitOf(o.baseline), ratios: baselineRatios(results) } }),
+      latency: { rps: o.latencyRps, connections: 1, results: latency },
       sse: { medianAddedUs: sse.medianAddedUs, p99AddedUs: sse.p99AddedUs },
-      goals: goals(results, rs, sse),
+      goals: goals(results, rs, sse, latency),
       machine: { cpus: os.cpus().length, loadAverageBefore, loadAverageAfter: os.loadavg() },
     };
     if (o.json) {
