@@ -72,7 +72,7 @@ function mutants(schema: Schema): Mutant[] {
 
 describe("policy schema: the filter accepts exactly what filter/policy.schema.json does", () => {
   const schema: Schema = readPolicySchema();
-  const cases: PolicyCase[] = new PolicyGenerator(schema, mulberry32(SEED)).cases(150, 350);
+  const cases: PolicyCase[] = new PolicyGenerator(schema, mulberry32(SEED)).cases(150, 500);
   const verdicts = new Map<PolicyCase, FilterVerdict>();
   const filterVerdict = (c: PolicyCase) => {
     if (!verdicts.has(c)) verdicts.set(c, configure(c.policy));
