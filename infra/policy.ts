@@ -18,7 +18,7 @@ export function readPolicySchema(): Schema {
  * Rule names as metric names read them: /stats/prometheus turns - and . into _, so two names
  * that read alike (or a name and an unnamed rule's rule<index>) would share one counter.
  */
-function ruleNameClashes(rules: unknown[]): Array<{ index: number; problem: string }> {
+function ruleNameClashes(rules: unknown[], what: string): Array<{ index: number; problem: string }> {
   const seen = new Map<string, string>();
   const clashes: Array<{ index: number; problem: string }> = [];
   rules.forEach((rule, index) => {
@@ -26,7 +26,7 @@ function ruleNameClashes(rules: unknown[]): Array<{ index: number; problem: stri
     const name = typeof given === "string" ? given : `rule${index}`;
     const key = name.replace(/[-.]/g, "_");
     const other = seen.get(key);
-    if (other === name) clashes.push({ index, problem: `duplicate rule name "${name}"` });
+    if (other === name) clashes.push({ index, problem: `duplicate ${what} name "${name}"` });
     else if (other !== undefined) clashes.push({ index, problem: `"${name}" clashes with "${other}" (metrics read - and . as _)` });
     else seen.set(key, name);
   });
@@ -41,7 +41,8 @@ function distinctRuleNames(ajv: Ajv2020): void {
     errors: true,
     // A function keyword reports its own errors, each at the clashing rule's name.
     validate: function check(enabled: boolean, data: unknown[], _parent?: unknown, cxt?: { instancePath: string }) {
-      const clashes = enabled ? ruleNameClashes(data) : [];
+      // The same keyword holds rule names and limit names (a limit always has one).
+      const clashes = enabled ? ruleNameClashes(data, (cxt?.instancePath ?? "").endsWith("/limits") ? "limit" : "rule") : [];
       (check as { errors?: Partial<ErrorObject>[] }).errors = clashes.map((c) => ({
         keyword: "x-distinctRuleNames",
         instancePath: `${cxt?.instancePath ?? ""}/${c.index}/name`,

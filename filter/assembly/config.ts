@@ -3,10 +3,12 @@
 // onConfigure; anything unknown, mistyped or malformed refuses the whole config
 // with an error naming the field (a policy filter never guesses).
 
-import { Bytes, Scanner, errorText } from "./abi";
-import { Policy, Rule, GlobList, Glob } from "./policy";
+import { Bytes } from "./abi";
+import { Policy, Rule, GlobList } from "./policy";
+import { Reader } from "./reader";
 import { TargetKind, TARGET_KINDS, kindOfRuleField } from "./targets";
 import { label } from "./metrics";
+import { Limit, Limits, KEY_USER, KEY_TOOL, KEY_USER_AND_TOOL } from "./limits";
 
 export const MAX_BODY_LIMIT: i32 = 64 * 1024 * 1024;
 /** Largest maxBatchMessages: the filter answers each message of a refused batch. */
@@ -21,9 +23,15 @@ export class Config {
   monitor: bool = false;
   explainDenials: bool = false;
   forwardUnjudgeable: bool = false;
+  limits: Limits = new Limits();
 }
 
-const TOP_FIELDS = "defaultAction, rules, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
+/** Bounds of a limit's numbers (policy.schema.json states the same). */
+const MAX_TOKENS: i32 = 1000000;
+const MAX_KEYS: i32 = 65536;
+const LIMIT_FIELDS = "name, key, tools, users, maxTokens, tokensPerFill, fillInterval, maxKeys";
+
+const TOP_FIELDS = "defaultAction, rules, limits, userHeader, hideDeniedTools, maxBodyBytes, maxBatchMessages, mode, denyResponse, unjudgeableBody";
 /** The fields of a rule, for an error: the target fields are those of targets.ts. */
 function ruleFields(): string {
   let fields = "name, action, methods";
@@ -31,119 +39,20 @@ function ruleFields(): string {
   return fields + ", users";
 }
 
-
-class Reader {
-  s: Scanner = new Scanner();
-  error: string = "";
-
-  fail(field: string, problem: string): bool {
-    if (this.error.length == 0) this.error = field + ": " + problem;
-    return false;
-  }
-
-  syntax(): bool {
-    return this.fail("(json)", errorText(this.s.err) + " at byte " + this.s.offset().toString());
-  }
-
-  /** Iterates an object's keys; returns the next key, "" after the closing brace, null on error. */
-  nextKey(first: bool): string | null {
-    const s = this.s;
-    if (first) {
-      s.ws();
-      if (s.peek() != 0x7b) return null;
-      s.pos++;
-      if (s.eat(0x7d)) return "";
-    } else {
-      if (s.eat(0x7d)) return "";
-      if (!s.expect(0x2c)) return null;
-    }
-    if (!s.key()) return null;
-    return s.decoded().toString();
-  }
-
-  string(field: string): string | null {
-    const s = this.s;
-    s.ws();
-    if (s.peek() != 0x22) { this.fail(field, "expected a string"); return null; }
-    if (!s.str()) { this.syntax(); return null; }
-    return s.decoded().toString();
-  }
-
-  oneOf(field: string, a: string, b: string): i32 {
-    const v = this.string(field);
-    if (v === null) return -1;
-    if (v == a) return 0;
-    if (v == b) return 1;
-    this.fail(field, "expected \"" + a + "\" or \"" + b + "\", got \"" + (v as string) + "\"");
-    return -1;
-  }
-
-  bool(field: string): i32 {
-    const s = this.s;
-    s.ws();
-    const c = s.peek();
-    if (c == 0x74 || c == 0x66) {
-      if (!s.scalar()) { this.syntax(); return -1; }
-      return c == 0x74 ? 1 : 0;
-    }
-    this.fail(field, "expected true or false");
-    return -1;
-  }
-
-  int(field: string, min: i32, max: i32): i32 {
-    const s = this.s;
-    s.ws();
-    const from = s.pos;
-    const c = s.peek();
-    if (c != 0x2d && (c < 0x30 || c > 0x39)) { this.fail(field, "expected an integer"); return -1; }
-    if (!s.num()) { this.syntax(); return -1; }
-    const v = s.integer(from);
-    if (v < 0) { this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString()); return -1; }
-    if (v < <i64>min || v > <i64>max) {
-      // The number as written (cut at 32 characters, with "…"): v stops growing past 2^40.
-      this.fail(field, "expected an integer from " + min.toString() + " to " + max.toString() + ", got " + s.textFrom(from, 32));
-      return -1;
-    }
-    return <i32>v;
-  }
-
-  globs(field: string): GlobList | null {
-    const s = this.s;
-    s.ws();
-    if (s.peek() != 0x5b) { this.fail(field, "expected a list of glob strings"); return null; }
-    s.pos++;
-    const list = new GlobList();
-    if (s.eat(0x5d)) { this.fail(field, "empty list matches nothing; omit the field to match anything"); return null; }
-    while (true) {
-      const at = field + "[" + list.length.toString() + "]";
-      const src = this.string(at);
-      if (src === null) return null;
-      const g = new Glob();
-      const problem = g.compile(src as string);
-      if (problem.length > 0) { this.fail(at, "bad glob \"" + (src as string) + "\": " + problem); return null; }
-      list.push(g);
-      if (s.eat(0x2c)) continue;
-      if (!s.expect(0x5d)) { this.syntax(); return null; }
-      return list;
-    }
-  }
-
+/** Reads the policy's objects: rules and limits. */
+class PolicyReader extends Reader {
   rule(field: string, index: i32): Rule | null {
     const r = new Rule();
     r.name = "rule" + index.toString();
     let seen = new Set<string>();
     let hasAction = false;
-    let k = this.nextKey(true);
-    if (k === null) { if (this.s.err != 0) this.syntax(); else this.fail(field, "expected an object"); return null; }
-    while ((k as string).length > 0) {
+    let k = this.nextField(field, seen, true);
+    while (k !== null && (k as string).length > 0) {
       const key = k as string;
       const at = field + "." + key;
-      if (seen.has(key)) { this.fail(at, "duplicate field"); return null; }
-      seen.add(key);
       if (key == "name") {
-        const v = this.string(at);
+        const v = this.name(at);
         if (v === null) return null;
-        if (!validName(v as string)) { this.fail(at, "use 1-64 characters from A-Z a-z 0-9 _ - ."); return null; }
         r.name = v as string;
       } else if (key == "action") {
         const v = this.oneOf(at, "allow", "deny");
@@ -159,9 +68,9 @@ class Reader {
         if (globs === null) return null;
         r.addTargets(kind as TargetKind, globs as GlobList);
       }
-      k = this.nextKey(false);
-      if (k === null) { this.syntax(); return null; }
+      k = this.nextField(field, seen, false);
     }
+    if (k === null) return null;
     if (!hasAction) { this.fail(field + ".action", "required: \"allow\" or \"deny\""); return null; }
     return r;
   }
@@ -196,16 +105,71 @@ class Reader {
       return true;
     }
   }
-}
 
-function validName(v: string): bool {
-  if (v.length == 0 || v.length > 64) return false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d || c == 0x2e;
-    if (!ok) return false;
+  limit(field: string): Limit | null {
+    const l = new Limit();
+    const seen = new Set<string>();
+    let k = this.nextField(field, seen, true);
+    while (k !== null && (k as string).length > 0) {
+      const key = k as string;
+      const at = field + "." + key;
+      if (key == "name") {
+        const v = this.name(at);
+        if (v === null) return null;
+        l.name = v as string;
+      } else if (key == "key") {
+        const v = this.string(at);
+        if (v === null) return null;
+        if (v == "user") l.key = KEY_USER;
+        else if (v == "tool") l.key = KEY_TOOL;
+        else if (v == "userAndTool") l.key = KEY_USER_AND_TOOL;
+        else { this.fail(at, "expected \"user\", \"tool\" or \"userAndTool\", got \"" + (v as string) + "\""); return null; }
+      } else if (key == "tools") { l.tools = this.globs(at); if (l.tools === null) return null; }
+      else if (key == "users") { l.users = this.globs(at); if (l.users === null) return null; }
+      else if (key == "maxTokens") { l.maxTokens = this.int(at, 1, MAX_TOKENS); if (l.maxTokens < 0) return null; }
+      else if (key == "tokensPerFill") { l.tokensPerFill = this.int(at, 1, MAX_TOKENS); if (l.tokensPerFill < 0) return null; }
+      else if (key == "maxKeys") { l.maxKeys = this.int(at, 1, MAX_KEYS); if (l.maxKeys < 0) return null; }
+      else if (key == "fillInterval") { l.fillNanos = this.duration(at); if (l.fillNanos < 0) return null; }
+      else { this.fail(at, "unknown field (limit fields: " + LIMIT_FIELDS + ")"); return null; }
+      k = this.nextField(field, seen, false);
+    }
+    if (k === null) return null;
+    if (!seen.has("name")) { this.fail(field + ".name", "required: the limit's name, for metrics and the audit log"); return null; }
+    if (!seen.has("key")) { this.fail(field + ".key", "required: \"user\", \"tool\" or \"userAndTool\""); return null; }
+    if (!seen.has("maxTokens")) { this.fail(field + ".maxTokens", "required: the bucket's size (the burst)"); return null; }
+    if (!seen.has("fillInterval")) { this.fail(field + ".fillInterval", "required: how often tokensPerFill tokens are added, e.g. \"60s\""); return null; }
+    return l;
   }
-  return true;
+
+  limits(cfg: Config): bool {
+    const s = this.s;
+    s.ws();
+    if (s.peek() != 0x5b) return this.fail("limits", "expected a list of limits");
+    s.pos++;
+    if (s.eat(0x5d)) return true;
+    const names = new Map<string, string>(); // as metric names read them -> as written
+    while (true) {
+      const list = cfg.limits;
+      const at = "limits[" + list.length.toString() + "]";
+      const l = this.limit(at);
+      if (l === null) return false;
+      const key = label(l.name);
+      if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
+      if (names.has(key)) {
+        if (names.get(key) == l.name) return this.fail(at + ".name", "duplicate limit name \"" + l.name + "\"");
+        return this.fail(at + ".name", "\"" + l.name + "\" clashes with \"" + names.get(key) + "\" (metrics read - and . as _)");
+      }
+      names.set(key, l.name);
+      l.nameBytes = new Bytes(l.name.length);
+      l.nameBytes.str(l.name);
+      l.slotPrefix = new Bytes(32);
+      l.slotPrefix.str("mcp_filter.limit." + l.name + ".");
+      list.push(l);
+      if (s.eat(0x2c)) continue;
+      if (!s.expect(0x5d)) return this.syntax();
+      return true;
+    }
+  }
 }
 
 /** RFC 9110 token characters, lowercased (Envoy lowercases header names). */
@@ -227,7 +191,7 @@ function headerName(v: string): string | null {
  * "" when it is valid.
  */
 export function parseConfig(raw: Bytes, cfg: Config): string {
-  const rd = new Reader();
+  const rd = new PolicyReader();
   const len = raw.len;
   rd.s.reset(raw.ptr, len);
   let hasDefault = false;
@@ -248,6 +212,8 @@ export function parseConfig(raw: Bytes, cfg: Config): string {
       ok = v >= 0; cfg.policy.defaultAllow = v == 0; hasDefault = ok;
     } else if (key == "rules") {
       ok = rd.rules(cfg);
+    } else if (key == "limits") {
+      ok = rd.limits(cfg);
     } else if (key == "userHeader") {
       const v = rd.string(key);
       ok = v !== null;

@@ -30,9 +30,11 @@ class McpRoot extends SharedRoot {
     }
     const names: string[] = [];
     for (let i = 0; i < cfg.policy.rules.length; i++) names.push(cfg.policy.rules.at(i).name);
-    this.metrics.define(names);
+    const limitNames: string[] = [];
+    for (let i = 0; i < cfg.limits.length; i++) limitNames.push(cfg.limits.at(i).name);
+    this.metrics.define(names, limitNames);
     this.shared = new Shared(cfg, this.metrics);
-    let summary = "mcp_filter: configured: " + names.length.toString() + " rules, default ";
+    let summary = "mcp_filter: configured: " + names.length.toString() + " rules, " + limitNames.length.toString() + " limits, default ";
     if (cfg.policy.defaultAllow) summary += "allow"; else summary += "deny";
     if (cfg.monitor) summary += ", mode monitor"; else summary += ", mode enforce";
     log(LogLevelValues.info, summary);

@@ -50,6 +50,9 @@ export class Message {
   // Index of the deciding rule (-1: default action); set by the policy step.
   rule: i32 = -1;
   denied: bool = false;
+  // Index of the limit the call was over (-1: none), and when it may be tried again; set by the limits step.
+  limit: i32 = -1;
+  retryAfterMs: i64 = 0;
   methodBuf: Bytes = new Bytes(32);
   nameBuf: Bytes = new Bytes(32);
   uriBuf: Bytes = new Bytes(32);
@@ -67,6 +70,7 @@ export class Message {
     if (this.target !== null) this.target = null;
     this.rule = -1;
     this.denied = false;
+    this.limit = -1;
     if (!this.methodBuf.recycle(KEEP_CAPACITY)) this.methodBuf = new Bytes(64);
     if (!this.nameBuf.recycle(KEEP_CAPACITY)) this.nameBuf = new Bytes(64);
     if (!this.uriBuf.recycle(KEEP_CAPACITY)) this.uriBuf = new Bytes(64);

@@ -56,6 +56,8 @@ export class Metrics {
   private otherTool: i64 = -1;
   private denyIds: Array<i64> = [];
   private wouldDenyIds: Array<i64> = [];
+  private limitedIds: Array<i64> = [];
+  private wouldLimitIds: Array<i64> = [];
   parseErrors: i64 = -1;
   invalid: i64 = -1;
   oversize: i64 = -1;
@@ -69,8 +71,8 @@ export class Metrics {
     defineVmMemoryGauge(PREFIX + "vm_memory_bytes");
   }
 
-  /** Defines the fixed counters once the rules are known (labels: rule names + `default`). */
-  define(ruleNames: string[]): void {
+  /** Defines the fixed counters once the rules and limits are known (labels: rule names + `default`, limit names). */
+  define(ruleNames: string[], limitNames: string[]): void {
     for (let i = 0; i < KNOWN_METHODS.length; i++) {
       const name = ascii(KNOWN_METHODS[i]);
       this.methodNames.add(name.ptr, name.len);
@@ -84,6 +86,10 @@ export class Metrics {
       if (i < ruleNames.length) name = ruleNames[i];
       this.denyIds.push(defineCounter(PREFIX + "denied." + name));
       this.wouldDenyIds.push(defineCounter(PREFIX + "would_deny." + name));
+    }
+    for (let i = 0; i < limitNames.length; i++) {
+      this.limitedIds.push(defineCounter(PREFIX + "rate_limited." + limitNames[i]));
+      this.wouldLimitIds.push(defineCounter(PREFIX + "would_rate_limit." + limitNames[i]));
     }
     this.parseErrors = defineCounter(PREFIX + "parse_errors");
     this.invalid = defineCounter(PREFIX + "invalid_requests");
@@ -123,6 +129,11 @@ export class Metrics {
   denied(rule: i32, monitor: bool): void {
     const i = rule < 0 ? this.denyIds.length - 1 : rule;
     incrementCounter(monitor ? this.wouldDenyIds[i] : this.denyIds[i]);
+  }
+
+  /** A call over limit `i` (in config order): refused, or in monitor mode forwarded. */
+  rateLimited(i: i32, monitor: bool): void {
+    incrementCounter(monitor ? this.wouldLimitIds[i] : this.limitedIds[i]);
   }
 
   count(id: i64, n: i32 = 1): void { incrementCounter(id, n); }

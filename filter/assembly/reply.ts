@@ -10,6 +10,7 @@ export const METHOD_NOT_FOUND: i32 = -32601;
 export const INVALID_PARAMS: i32 = -32602;
 export const POLICY_DENIED: i32 = -32003;        // denyResponse "explain"
 export const NOT_FORWARDED: i32 = -32000;        // an allowed message in a refused batch
+export const RATE_LIMITED: i32 = -32029;         // a tools/call over a limit ("429" in the server-error range)
 
 /** Writes `{"jsonrpc":"2.0","id":<id>,"error":{"code":<code>,"message":"..."}}`. */
 export function errorObject(out: Bytes, m: Message | null, code: i32, message: Bytes): void {
@@ -21,6 +22,24 @@ export function errorObject(out: Bytes, m: Message | null, code: i32, message: B
   out.str(",\"message\":");
   out.jsonBytes(message);
   out.str("}}");
+}
+
+/**
+ * Writes the error for a call over limit `name` (UTF-8): `{"jsonrpc":"2.0","id":<id>,"error":
+ * {"code":-32029,"message":"Rate limit exceeded: <name>","data":{"limit":"<name>","retryAfterMs":<ms>}}}`.
+ */
+export function rateLimitError(out: Bytes, m: Message, name: Bytes, retryAfterMs: i64): void {
+  out.str("{\"jsonrpc\":\"2.0\",\"id\":");
+  if (m.hasId()) out.raw(m.idFrom, <i32>(m.idTo - m.idFrom)); else out.str("null");
+  out.str(",\"error\":{\"code\":");
+  out.int(RATE_LIMITED);
+  out.str(",\"message\":\"Rate limit exceeded: ");
+  out.raw(name.ptr, name.len); // a limit name is 1-64 of A-Z a-z 0-9 _ - .
+  out.str("\",\"data\":{\"limit\":\"");
+  out.raw(name.ptr, name.len);
+  out.str("\",\"retryAfterMs\":");
+  out.int(retryAfterMs);
+  out.str("}}}");
 }
 
 export function text(s: string): Bytes {
@@ -69,6 +88,9 @@ export class AuditContext {
   monitor: bool = false;
   session: Bytes = new Bytes(48);
   protocol: Bytes = new Bytes(16);
+  /** The limit the next line names (limitLen < 0: none); the caller sets it for that line. */
+  limitPtr: usize = 0;
+  limitLen: i32 = -1;
 
   reset(): void {
     this.hasSession = false;
@@ -76,6 +98,7 @@ export class AuditContext {
     this.bytes = 0;
     this.batch = 0;
     this.monitor = false;
+    this.limitLen = -1;
     // Header values are small; one that was not does not stay pinned to a pooled stream.
     if (!this.user.recycle(1024)) this.user = new Bytes(16);
     if (this.session.capacity > 1024) this.session = new Bytes(48);
@@ -109,6 +132,7 @@ export class AuditContext {
     line.str(decision);
     line.raw(A_K_RULE.ptr, A_K_RULE.len);
     if (ruleLen >= 0) line.jsonStr(rulePtr, ruleLen); else line.raw(A_NULL.ptr, A_NULL.len);
+    if (this.limitLen >= 0) { line.raw(A_K_LIMIT.ptr, A_K_LIMIT.len); line.jsonStr(this.limitPtr, this.limitLen); this.limitLen = -1; }
     line.raw(A_K_MODE.ptr, A_K_MODE.len);
     if (this.monitor) line.raw(A_MONITOR.ptr, A_MONITOR.len); else line.raw(A_ENFORCE.ptr, A_ENFORCE.len);
     line.raw(A_K_FORWARDED.ptr, A_K_FORWARDED.len);
@@ -140,6 +164,7 @@ const A_NULL = ascii("null");
 const A_K_ID = ascii(",\"id\":");
 const A_K_DECISION = ascii(",\"decision\":\"");
 const A_K_RULE = ascii("\",\"rule\":");
+const A_K_LIMIT = ascii(",\"limit\":");
 const A_K_MODE = ascii(",\"mode\":\"");
 const A_MONITOR = ascii("monitor");
 const A_ENFORCE = ascii("enforce");

@@ -180,13 +180,15 @@ export class RequestSide {
       if (verdict == INVALID) invalidAny = true;
       else if (verdict == REFUSED) refusedAny = true;
     }
-    const forward = !refusedAny && !invalidAny;
+    // Limits count only calls that would go on: a body the policy refuses spends no tokens.
+    const limited = !refusedAny && !invalidAny && this.shared.config.limits.length > 0 && this.shared.limitCalls(this.audit.user.ptr, this.audit.user.len);
+    const forward = !refusedAny && !invalidAny && !limited;
     for (let i = 0; i < n; i++) this.logMessage(this.shared.body.at(i), forward);
     if (forward) {
       this.route();
       return true;
     }
-    this.refuseBody(invalidAny);
+    this.refuseBody(invalidAny, limited);
     return false;
   }
 
@@ -194,6 +196,11 @@ export class RequestSide {
     if (m.kind == KIND_INVALID || m.kind == KIND_BAD_PARAMS) { this.log(m, "invalid", false, m.reason); return; }
     if (m.kind == KIND_RESPONSE) { this.log(m, "allow", forwarded, ""); return; }
     const name = this.shared.config.policy.ruleNameBytes(m.rule);
+    if (m.limit >= 0) {
+      const limit = this.shared.limit(m.limit).nameBytes;
+      this.audit.limitPtr = limit.ptr; this.audit.limitLen = limit.len;
+      if (!m.denied) { this.audit.log(m, "rate_limited", name.ptr, name.len, forwarded, ""); return; }
+    }
     if (m.denied) this.audit.log(m, "deny", name.ptr, name.len, forwarded, "");
     else this.audit.log(m, "allow", name.ptr, name.len, forwarded, "");
   }
@@ -228,7 +235,7 @@ export class RequestSide {
   }
 
   /** Answers a body that will not be forwarded: one error per message that has an id. */
-  private refuseBody(invalid: bool): void {
+  private refuseBody(invalid: bool, limited: bool): void {
     const cfg = this.shared.config;
     const policy = cfg.policy;
     const out = new Bytes(256);
@@ -245,7 +252,12 @@ export class RequestSide {
       if (m.kind == KIND_INVALID) { code = reply.INVALID_REQUEST; message = reply.text("Invalid Request: " + m.reason); }
       else if (m.kind == KIND_BAD_PARAMS) { code = reply.INVALID_PARAMS; message = reply.text("Invalid params: " + m.reason); }
       else if (m.kind == KIND_RESPONSE || m.kind == KIND_NOTIFICATION) continue; // JSON-RPC: never answered
-      else if (m.denied && !cfg.monitor) {
+      else if (m.limit >= 0 && !cfg.monitor) {
+        if (entries > 0) out.byte(0x2c);
+        reply.rateLimitError(out, m, this.shared.limit(m.limit).nameBytes, m.retryAfterMs);
+        entries++;
+        continue;
+      } else if (m.denied && !cfg.monitor) {
         const d = reply.denial(m, cfg.explainDenials, policy.ruleName(m.rule));
         code = d.code; message = d.message;
       } else { code = reply.NOT_FORWARDED; message = reply.text("Not forwarded: another message in this batch was refused"); }
@@ -256,6 +268,7 @@ export class RequestSide {
     if (this.shared.body.batch) out.byte(0x5d);
     let details = "mcp_filter_denied";
     if (invalid) details = "mcp_filter_invalid_request";
+    else if (limited) details = "mcp_filter_rate_limited";
     this.replied = true;
     if (entries == 0) { localReply(202, details, new Bytes(0)); return; }
     localReply(invalid ? 400 : 200, details, out);

@@ -3,6 +3,7 @@
 import { RootContext, Bytes, ascii, HeaderNames } from "./abi";
 import { Config } from "./config";
 import { Body, Message, KIND_INVALID, KIND_BAD_PARAMS, KIND_RESPONSE } from "./mcp";
+import { Buckets, Limit } from "./limits";
 import { Metrics } from "./metrics";
 import { Fields } from "./policy";
 import { SseRewriter } from "./sse";
@@ -77,6 +78,11 @@ export class Shared {
   /** The events of a resumed stream's chunk, rewritten. */
   eventsOut: Bytes = new Bytes(256);
   eventsRewriter: SseRewriter = new SseRewriter();
+  /** The rate limits' buckets, and the tokens the body being judged took (limit, slot, message). */
+  buckets: Buckets = new Buckets();
+  private spentLimit: Array<i32> = [];
+  private spentSlot: Array<i32> = [];
+  private spentMessage: Array<i32> = [];
   constructor(config: Config, metrics: Metrics) {
     this.config = config;
     this.metrics = metrics;
@@ -100,10 +106,52 @@ export class Shared {
     m.denied = true;
     return this.config.monitor ? FORWARDED : REFUSED;
   }
+
+  /**
+   * Takes a token of every limit each tools/call of the body counts under, for the user (`n`
+   * bytes at `user`). A call over a limit is marked with it (Message#limit). Returns whether
+   * the body is refused for it: in enforce mode a call over a limit refuses the body, and the
+   * tokens the body's other calls and limits took are given back, so a refused body costs
+   * nothing. In monitor mode the body goes on, having spent what it took.
+   */
+  limitCalls(user: usize, n: i32): bool {
+    const limits = this.config.limits;
+    const monitor = this.config.monitor;
+    const now = this.buckets.now();
+    this.spentLimit.length = 0; this.spentSlot.length = 0; this.spentMessage.length = 0;
+    let refused = false;
+    for (let i = 0; i < this.body.count; i++) {
+      const m = this.body.at(i);
+      if (m.target !== TOOL || m.kind == KIND_RESPONSE) continue;
+      for (let j = 0; j < limits.length; j++) {
+        const l = limits.at(j);
+        if (!l.applies(m.nameBuf.ptr, m.nameBuf.len, user, n)) continue;
+        this.buckets.keyFor(l.key, m.nameBuf.ptr, m.nameBuf.len, user, n);
+        if (this.buckets.take(l, now)) {
+          this.spentLimit.push(j); this.spentSlot.push(this.buckets.slotIndex); this.spentMessage.push(i);
+          continue;
+        }
+        this.metrics.rateLimited(j, monitor);
+        if (m.limit < 0) { m.limit = j; m.retryAfterMs = this.buckets.retryMs; }
+        if (!monitor) { refused = true; break; } // the limits after it are not spent
+      }
+    }
+    if (refused) {
+      for (let k = 0; k < this.spentLimit.length; k++) {
+        const m = this.body.at(this.spentMessage[k]);
+        const l = limits.at(this.spentLimit[k]);
+        this.buckets.keyFor(l.key, m.nameBuf.ptr, m.nameBuf.len, user, n);
+        this.buckets.giveBack(l, this.spentSlot[k]);
+      }
+    }
+    return refused;
+  }
+
+  /** The limit of index `i` (Message#limit). */
+  limit(i: i32): Limit { return this.config.limits.at(i); }
 }
 
 /** A root context that hands its streams a Shared; null when it refused its configuration. */
 export class SharedRoot extends RootContext {
   shared: Shared | null = null;
 }
-

@@ -1,9 +1,10 @@
 // Process-wide services of the emulated Envoy that outlive any one VM instance:
-// options, the log, the stats store, shared data and shared queues, posted tasks.
+// options, the log, the stats store, shared queues, posted tasks (shared data: shared-data.ts).
 
 import { LogLevel, WasmResult, logLevelNumber } from "./constants";
 import type { LocalReplyMapper } from "./localreply";
 import { MetricStore } from "./metrics";
+import { SharedDataStore } from "./shared-data";
 
 export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
 export interface LogEntry { level: LogLevel; message: string }
@@ -44,6 +45,8 @@ export interface HostOptions {
   /** The HCM's local_reply_config, applied to every local reply before the filters see it.
    *  Default: none (Envoy's default body format: the body as it is, text/plain). */
   mapLocalReply?: LocalReplyMapper;
+  /** The process's shared data; hosts given the same store are workers of one Envoy. Default: a store of its own. */
+  sharedData?: SharedDataStore;
 }
 
 export interface ResolvedOptions {
@@ -64,6 +67,7 @@ export interface ResolvedOptions {
   maxLogEntries: number;
   onHostCall?: (name: string) => void;
   mapLocalReply?: LocalReplyMapper;
+  sharedData: SharedDataStore;
 }
 
 const POLICIES: readonly FailurePolicy[] = ["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"];
@@ -98,6 +102,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     maxLogEntries,
     onHostCall: o.onHostCall,
     mapLocalReply: o.mapLocalReply,
+    sharedData: o.sharedData ?? new SharedDataStore(),
   };
 }
 
@@ -110,8 +115,6 @@ export class HostCore {
   readonly stats = new MetricStore();
   traps = 0;
   lastTrap?: Error;
-  private readonly sharedData = new Map<string, { value: Buffer; cas: number }>();
-  private nextCas = 1;
   private readonly queues = new Map<number, Queue>();
   private readonly queueTokens = new Map<string, number>();
   private nextQueueToken = 1;
@@ -128,25 +131,6 @@ export class HostCore {
     // A long-running gateway logs a line per request: keep only the latest lines.
     while (this.logEntries.length > this.opts.maxLogEntries) this.logEntries.shift();
     this.opts.onLog?.(entry);
-  }
-
-  // Shared data (proxy-wasm-cpp-host src/shared_data.cc): per vm_id, cas starts at 1.
-  getSharedData(vmId: string, key: string): { value: Buffer; cas: number } | undefined {
-    return this.sharedData.get(`${vmId}\0${key}`);
-  }
-
-  setSharedData(vmId: string, key: string, value: Buffer, cas: number): number {
-    const k = `${vmId}\0${key}`;
-    const cur = this.sharedData.get(k);
-    if (cur && cas !== 0 && cas !== cur.cas) return WasmResult.CasMismatch;
-    this.sharedData.set(k, { value: Buffer.from(value), cas: this.takeCas() });
-    return WasmResult.Ok;
-  }
-
-  private takeCas(): number {
-    const c = this.nextCas;
-    this.nextCas = (this.nextCas + 1) >>> 0 || 1;
-    return c;
   }
 
   // Shared queues (src/shared_queue.cc): tokens start at 1, 0 means "not found".

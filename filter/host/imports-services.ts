@@ -83,7 +83,7 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
       const mem = vm.mem;
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       if (key === undefined) return R.InvalidMemoryAccess;
-      const entry = core.getSharedData(vmId, key);
+      const entry = core.opts.sharedData.get(vmId, key);
       if (!entry) return R.NotFound;
       if (!mem.copyBytesOut(entry.value, valuePtrPtr >>> 0, valueSizePtr >>> 0)) return R.InvalidMemoryAccess;
       return mem.writeU32(casPtr >>> 0, entry.cas) ? R.Ok : R.InvalidMemoryAccess;
@@ -94,7 +94,7 @@ export function serviceFunctions(vm: WasmVm): HostFunctions {
       const key = mem.latin1(keyPtr >>> 0, keySize >>> 0);
       const value = mem.view(valuePtr >>> 0, valueSize >>> 0);
       if (key === undefined || !value) return R.InvalidMemoryAccess;
-      return core.setSharedData(vmId, key, value, cas >>> 0);
+      return core.opts.sharedData.set(vmId, key, value, cas >>> 0);
     },
 
     proxy_register_shared_queue(namePtr: number, nameSize: number, tokenPtr: number): number {

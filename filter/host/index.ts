@@ -10,5 +10,7 @@ export type { LogLevel } from "./constants";
 export type { HeaderList } from "./headers";
 export type { LocalReply, LocalReplyMapper } from "./localreply";
 export { NO_STATUS, WasmResult, FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, BufferType, HeaderMapType, StreamType, MetricType } from "./constants";
+export { SharedDataStore } from "./shared-data";
+export type { SharedValue } from "./shared-data";
 export { checkModule, envoyImportTable, envoyExportTable } from "./abi";
 export type { AbiVersion } from "./abi";

@@ -103,7 +103,7 @@ export class PolicyGenerator {
       case "string": return this.validString(s);
       case "array": {
         const items = Array.from({ length: this.int(s.minItems ?? 0, (s.minItems ?? 0) + 3) }, () => this.valid(s.items));
-        if (s["x-distinctRuleNames"]) this.distinctNames(items as Array<{ [key: string]: Json }>);
+        if (s["x-distinctRuleNames"]) this.distinctNames(items as Array<{ [key: string]: Json }>, this.namesRequired(s));
         return items;
       }
       case "object": {
@@ -117,15 +117,27 @@ export class PolicyGenerator {
     throw new Error(`generator: no values for ${JSON.stringify(s)}`);
   }
 
+  /** Whether the items of a list of named things (rules, limits) must have a name. */
+  private namesRequired(list: Schema): boolean {
+    return (this.resolve(list.items).required ?? []).includes("name");
+  }
+
   /**
    * Drops names that would clash as metric names, and names that look like an unnamed rule's
-   * rule<index>, so that each clash a violation makes is the only one.
+   * rule<index>, so that each clash a violation makes is the only one. Where a name is
+   * required (limits), it is replaced by one of its index instead.
    */
-  private distinctNames(rules: Array<{ [key: string]: Json }>): void {
+  private distinctNames(rules: Array<{ [key: string]: Json }>, required = false): void {
     const seen = new Set<string>();
     rules.forEach((rule, index) => {
       const name = rule.name;
-      if (typeof name === "string" && (seen.has(metricKey(name)) || /^rule\d+$/.test(metricKey(name)))) delete rule.name;
+      if (typeof name === "string" && (seen.has(metricKey(name)) || /^rule\d+$/.test(metricKey(name)))) {
+        if (required) {
+          let n = 0;
+          while (seen.has(metricKey(`item${index}x${n}`))) n++;
+          rule.name = `item${index}x${n}`;
+        } else delete rule.name;
+      }
       seen.add(metricKey(typeof rule.name === "string" ? rule.name : `rule${index}`));
     });
   }
@@ -152,7 +164,7 @@ export class PolicyGenerator {
     }
     if (s.type === "string") out.push(...this.stringViolations(s, set));
     if (s.type === "array" && s.minItems > 0) out.push(set("[]: empty list", []));
-    if (s["x-distinctRuleNames"]) out.push(...this.nameClashes(at));
+    if (s["x-distinctRuleNames"]) out.push(...this.nameClashes(s, at));
     if (s.type === "object") {
       for (const key of s.required ?? []) out.push({ what: `${key} missing`, at: [...at, key], apply: (root) => deleteAt(root, [...at, key]) });
       if (s.additionalProperties === false) {
@@ -189,15 +201,15 @@ export class PolicyGenerator {
   }
 
   /** Rule lists whose names clash as metric names: the later rule's name is the refusal. */
-  private nameClashes(at: Path): Violation[] {
+  private nameClashes(list: Schema, at: Path): Violation[] {
     const clash = (what: string, change: (rules: Array<{ [key: string]: Json }>, i: number, j: number) => void): Violation => {
       const j = this.int(1, 3);
       const i = this.int(0, j - 1);
       return {
         what, at: [...at, j, "name"], apply: (root) => {
           const rules = (getAt(root, at) ?? []) as Array<{ [key: string]: Json }>;
-          while (rules.length <= j) rules.push(this.valid(this.resolve(this.root.properties.rules).items) as { [key: string]: Json });
-          this.distinctNames(rules);
+          while (rules.length <= j) rules.push(this.valid(list.items) as { [key: string]: Json });
+          this.distinctNames(rules, this.namesRequired(list));
           change(rules, i, j);
           return setAt(root, at, rules);
         },

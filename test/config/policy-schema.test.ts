@@ -8,6 +8,7 @@ import { ProxyWasmHost } from "../../filter/host";
 import { compilePolicySchema, policyErrors, readPolicySchema } from "../../infra/policy";
 import { mulberry32 } from "../filter/fixtures";
 import { wasm } from "../filter/helpers";
+import { parse } from "yaml";
 import { formatPath, PolicyCase, PolicyGenerator, Schema } from "./policy-generator";
 
 const SEED = 0x5c4e3a;
@@ -72,7 +73,7 @@ function mutants(schema: Schema): Mutant[] {
 
 describe("policy schema: the filter accepts exactly what filter/policy.schema.json does", () => {
   const schema: Schema = readPolicySchema();
-  const cases: PolicyCase[] = new PolicyGenerator(schema, mulberry32(SEED)).cases(150, 350);
+  const cases: PolicyCase[] = new PolicyGenerator(schema, mulberry32(SEED)).cases(150, 500);
   const verdicts = new Map<PolicyCase, FilterVerdict>();
   const filterVerdict = (c: PolicyCase) => {
     if (!verdicts.has(c)) verdicts.set(c, configure(c.policy));
@@ -136,5 +137,18 @@ describe("policy schema: filter/README.md's tables", () => {
     const rule = rows("| field | meaning |");
     assert.deepEqual(rule.map((r) => r[0]).sort(), Object.keys(schema.$defs.rule.properties).map((k) => `\`${k}\``).sort());
     assert.deepEqual(rule.filter((r) => r[1].startsWith("**required**")).map((r) => r[0]), schema.$defs.rule.required.map((k: string) => `\`${k}\``));
+  });
+});
+
+describe("policy schema: the main README's rate-limit example", () => {
+  it("is a policy's limits that infra's check and the filter both accept", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
+    const block = /```yaml\n( {4}limits:\n[\s\S]*?)```/.exec(readme);
+    assert.ok(block, "README.md has a yaml block of limits");
+    const limits = parse(block[1].replace(/^ {4}/gm, "")).limits;
+    assert.equal(limits.length, 2);
+    const policy = { defaultAction: "allow", limits };
+    assert.deepEqual(policyErrors(policy), []);
+    assert.equal(configure(policy).accepted, true);
   });
 });

@@ -9,6 +9,8 @@ import { GATEWAY_KEY, JSON_HEADERS, STACK_POLICY, call, connectionsPerWorker, ho
 
 const README = fs.readFileSync(path.join(__dirname, "..", "..", "filter", "README.md"), "utf8");
 const MAX_BODY = STACK_POLICY.maxBodyBytes as number;
+/** The stack's policy with a limit that MIX's fourth echo call goes over. */
+const POLICY = { ...STACK_POLICY, limits: [{ name: "echo-calls", key: "tool", tools: ["echo"], maxTokens: 3, fillInterval: "1h" }] };
 
 const notification = (method: string) => JSON.stringify({ jsonrpc: "2.0", method });
 
@@ -32,12 +34,14 @@ const MIX: Step[] = [
   { what: "unjudgeable content type", body: rpc(33, "ping"), status: 415, headers: { ...JSON_HEADERS, "content-type": "text/plain" } },
   { what: "client response", body: '{"jsonrpc":"2.0","id":"s1","result":{}}', status: 202 },
   { what: "method outside MCP", body: rpc(34, "vendor/extension"), status: 200 },
+  { what: "call over a limit", body: call(35, "echo"), status: 200 },
 ];
 
 /** What MIX must leave on /stats/prometheus; every other mcp_filter series reads 0. */
 const EXPECTED: Record<string, number> = {
-  mcp_filter_requests_tools_call: 6, // 4 single calls and one in each batch
-  mcp_filter_tool_calls_echo: 3,
+  mcp_filter_requests_tools_call: 7, // 5 single calls and one in each batch
+  mcp_filter_tool_calls_echo: 4,
+  mcp_filter_rate_limited_echo_calls: 1,
   mcp_filter_tool_calls_get_env: 2,
   mcp_filter_tool_calls_gzip_file_as_resource: 1,
   mcp_filter_denied_deny_risky_tools: 3,
@@ -89,7 +93,7 @@ describe("Envoy: the filter's metrics on /stats/prometheus", function () {
   before(async function () {
     stub = await startStub();
     // Two workers: two VMs, each with its own counters' handles on the same stats.
-    stack = await startStackEnvoy({ upstream: hostPortOf(stub.url), concurrency: 2 });
+    stack = await startStackEnvoy({ upstream: hostPortOf(stub.url), policy: POLICY, concurrency: 2 });
     await send(stack.mcpUrl, MIX);
     prometheus = (await stack.envoy.admin("/stats/prometheus")).text;
   });
@@ -136,7 +140,7 @@ describe("Envoy: the filter's metrics on /stats/prometheus", function () {
 
   it("the emulator shows the same /stats/prometheus counter lines for the same requests", async function () {
     const gateway = await startGateway({
-      engine: "emulator", upstream: stub.url, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(STACK_POLICY), gatewayKey: GATEWAY_KEY, onLog: () => undefined,
+      engine: "emulator", upstream: stub.url, listen: "127.0.0.1:0", pluginConfig: JSON.stringify(POLICY), gatewayKey: GATEWAY_KEY, onLog: () => undefined,
     }) as EmulatorGateway;
     try {
       await send(`${gateway.url}/mcp`, MIX);

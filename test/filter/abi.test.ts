@@ -31,7 +31,9 @@ describe("filter: the wasm module Envoy loads", () => {
     }
   });
 
-  it("is at most 64 KB", () => {
-    assert.ok(wasm().length <= 64 * 1024, `${wasm().length} bytes`);
+  // A budget the project set itself, so that growth is noticed; Envoy sets no such limit. Raised
+  // from 64 KB when the rate limits (shared-data buckets) added about 9 KB.
+  it("is at most 80 KB", () => {
+    assert.ok(wasm().length <= 80 * 1024, `${wasm().length} bytes`);
   });
 });

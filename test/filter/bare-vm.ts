@@ -53,6 +53,10 @@ export class BareVm {
       proxy_get_buffer_bytes: (type: number, _start: number, _n: number, ptrOut: number, sizeOut: number) =>
         hand(type === PLUGIN_CONFIGURATION ? Buffer.from(this.configs[this.root - 1]) : type === REQUEST_BODY ? this.body : Buffer.alloc(0), ptrOut, sizeOut),
       proxy_set_buffer_bytes: () => 0,
+      // Only rate limits use these; the configurations here have none, so a call is a failure.
+      proxy_get_shared_data: () => { throw new Error("shared data read without a limit"); },
+      proxy_set_shared_data: () => { throw new Error("shared data written without a limit"); },
+      proxy_get_current_time_nanoseconds: () => { throw new Error("clock read without a limit"); },
     };
     const instance = new Wasm.Instance(new Wasm.Module(wasm()), {
       env,

@@ -19,6 +19,8 @@
 //   gauge; the request body is read into static memory (requestBody).
 // - The SDK (@solo-io/proxy-runtime): RootContext and Context, the callback status values,
 //   log, and the root context's ABI exports; code above imports them from here.
+// - Shared data (shared-data.ts): a rate limit's slots, read and written with compare-and-swap,
+//   their byte layout kept here; and the host's clock.
 // - Streams (streams.ts): the live streams, kept in a table of raw pointers and reused, so a
 //   request allocates no stream state; the entry's stream callbacks call it.
 //
@@ -44,3 +46,6 @@ export {
   proxy_abi_version_0_2_0, proxy_on_vm_start, proxy_validate_configuration, proxy_on_configure,
 } from "@solo-io/proxy-runtime/exports";
 export { GlobProgram } from "./glob";
+export {
+  Slot, getSlot, setSlot, nowNanos, SHARED_OK, SHARED_NOT_FOUND, SHARED_CAS_MISMATCH, SHARED_FOREIGN,
+} from "./shared-data";
