@@ -105,13 +105,15 @@ export const PANELS: Panel[] = [
   {
     key: "upstreamErrors",
     title: "Upstream errors",
-    description: "Per second: 5xx answers to requests for the MCP server (its own and Envoy's when it could not reach it), failed connections, " +
-      "requests reset by either side, and timeouts.",
+    description: "Per second: 5xx answers to requests for the MCP server (its own, and Envoy's 503 when it could not reach it or lost it), " +
+      "failed connections, requests the server dropped (connection closed or stream reset), and timeouts.",
     unit: "reqps",
     queries: [
       { refId: "A", legend: "5xx answers", expr: `sum(rate(envoy_cluster_upstream_rq_xx{${CLUSTER},envoy_response_code_class="5"}[${RATE_WINDOW}]))` },
       { refId: "B", legend: "connect failures", expr: perSecond(`envoy_cluster_upstream_cx_connect_fail{${CLUSTER}}`) },
-      { refId: "C", legend: "resets", expr: `sum(rate(envoy_cluster_upstream_rq_rx_reset{${CLUSTER}}[${RATE_WINDOW}])) + sum(rate(envoy_cluster_upstream_rq_tx_reset{${CLUSTER}}[${RATE_WINDOW}]))` },
+      // Over HTTP/1.1 a server that drops a request closes its connection (cx_destroy_remote_with_active_rq);
+      // over HTTP/2 it resets the stream (rq_rx_reset).
+      { refId: "C", legend: "dropped by the server", expr: `sum(rate(envoy_cluster_upstream_cx_destroy_remote_with_active_rq{${CLUSTER}}[${RATE_WINDOW}])) + sum(rate(envoy_cluster_upstream_rq_rx_reset{${CLUSTER}}[${RATE_WINDOW}]))` },
       { refId: "D", legend: "timeouts", expr: `sum(rate(envoy_cluster_upstream_rq_timeout{${CLUSTER}}[${RATE_WINDOW}])) + sum(rate(envoy_cluster_upstream_rq_per_try_timeout{${CLUSTER}}[${RATE_WINDOW}]))` },
     ],
   },
