@@ -1,6 +1,8 @@
 // The Grafana dashboard, built with Grafana's foundation SDK from panels.ts: `pulumi up`
 // generates its JSON while the program runs and uploads it into the Grafana container
 // (component.ts); `npm run dashboard:json` writes the same JSON to a file.
+import * as fs from "fs";
+import * as path from "path";
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
@@ -45,4 +47,13 @@ export function buildDashboard(): dashboard.Dashboard {
 /** The dashboard as the JSON file Grafana's file provider reads. */
 export function dashboardJson(): string {
   return JSON.stringify(buildDashboard(), null, 2) + "\n";
+}
+
+// `npm run dashboard:json [FILE]`: the same JSON, for importing into another Grafana (default
+// infra/monitoring/build/mcp-gateway.json, git-ignored).
+if (require.main === module) {
+  const out = process.argv[2] ?? path.join(__dirname, "build", "mcp-gateway.json");
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, dashboardJson());
+  console.log(`wrote ${out}`);
 }

@@ -9,18 +9,12 @@ import { prometheusCheck } from "../../infra/healthchecks";
 import { PANELS, RATE_WINDOW, withRateWindow, type Panel } from "../../infra/monitoring/panels";
 import { renderPrometheusConfig } from "../../infra/monitoring/prometheusConfig";
 import { rawRequest } from "../e2e/harness";
-import { JSON_HEADERS, STACK_POLICY, call, rpc } from "../envoy/stack";
+import { STACK_POLICY, call, rpc } from "../envoy/stack";
 import { rateBounds, startPrometheus, trafficWindow, valueOf, type PrometheusProcess, type Sample, type TrafficWindow } from "./prometheus";
-import { FAILING_TOOLS, openSseStream, startScrapedEnvoy, startUpstream, UPSTREAM_DELAY_MS, type ScrapedEnvoy, type Upstream } from "./rig";
+import { as, FAILING_TOOLS, openSseStream, POLICY, startScrapedEnvoy, startUpstream, UPSTREAM_DELAY_MS, type ScrapedEnvoy, type Upstream } from "./rig";
 
 const SCRAPE_SECONDS = 1;
 const MAX_BODY = STACK_POLICY.maxBodyBytes as number;
-/** The stack's policy and a second deny rule, for one user. */
-const POLICY = {
-  ...STACK_POLICY,
-  rules: [...(STACK_POLICY.rules as object[]), { name: "no-sum-for-guests", action: "deny", users: ["guest"], tools: ["get-sum"] }],
-};
-const as = (user: string) => ({ ...JSON_HEADERS, "x-user-id": user });
 
 interface Step { body: string; status: number; user?: string; headers?: Record<string, string> }
 const send = async (mcpUrl: string, steps: Step[]) => {

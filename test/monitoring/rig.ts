@@ -6,7 +6,15 @@ import type { AddressInfo, Socket } from "node:net";
 import { localEnvoyConfig, METRICS_LISTENER, renderEnvoyConfig } from "../../infra/envoyConfig";
 import { startEnvoy, type EnvoyProcess } from "../../envoy/run";
 import { freePort } from "../e2e/harness";
-import { ENVOY_YAML, FILTER_WASM, GATEWAY_AUTH, GATEWAY_KEY, LISTENER, stubAnswer } from "../envoy/stack";
+import { ENVOY_YAML, FILTER_WASM, GATEWAY_AUTH, GATEWAY_KEY, JSON_HEADERS, LISTENER, STACK_POLICY, stubAnswer } from "../envoy/stack";
+
+/** The stack's policy and a second deny rule, for one user. */
+export const POLICY = {
+  ...STACK_POLICY,
+  rules: [...(STACK_POLICY.rules as object[]), { name: "no-sum-for-guests", action: "deny", users: ["guest"], tools: ["get-sum"] }],
+};
+/** A POST's headers as LibreChat sends them for `user`. */
+export const as = (user: string) => ({ ...JSON_HEADERS, "x-user-id": user });
 
 /** Every POST answer waits this long: Envoy's upstream time then falls in its (50, 100] ms bucket,
  *  with room on both sides for a busy machine. */
