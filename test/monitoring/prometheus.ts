@@ -78,6 +78,8 @@ export async function startPrometheus(config: string): Promise<PrometheusProcess
   };
 }
 
+const MIN_WINDOW_SCRAPES = 6;
+
 /** A stretch of time that holds one burst of traffic, as Prometheus saw it: query at `time`
  *  with `range` as the rate window to see exactly that burst. */
 export interface TrafficWindow { time: number; seconds: number; range: string; scrapeSeconds: number }
@@ -97,6 +99,9 @@ export async function trafficWindow(o: {
   await new Promise((r) => setTimeout(r, o.scrapeSeconds * 1200));
   await o.traffic();
   await waitFor(o.after, "Prometheus to scrape the state after the traffic", 30_000);
+  // A window of at least MIN_WINDOW_SCRAPES intervals keeps rateBounds meaningful; samples taken
+  // after the traffic all show the state after it.
+  await new Promise((r) => setTimeout(r, Math.max(0, start + MIN_WINDOW_SCRAPES * o.scrapeSeconds - Date.now() / 1000) * 1000));
   const time = Date.now() / 1000;
   return { time, seconds: time - start, range: `${Math.floor((time - start) * 1000)}ms`, scrapeSeconds: o.scrapeSeconds };
 }
@@ -108,6 +113,7 @@ export async function trafficWindow(o: {
  * count / window and count / (window - 2.5 scrape intervals). A count of 0 gives exactly 0.
  */
 export function rateBounds(count: number, w: TrafficWindow): [number, number] {
+  if (w.seconds < MIN_WINDOW_SCRAPES * w.scrapeSeconds) throw new Error(`a ${w.seconds} s window is too short for rate bounds`);
   return [count / w.seconds, count / (w.seconds - 2.5 * w.scrapeSeconds)];
 }
 
