@@ -30,14 +30,3 @@ export const FILTER_COUNTERS = {
   oversizeBodies: "mcp_filter_oversize_bodies",
   unjudgeableBodies: "mcp_filter_unjudgeable_bodies",
 } as const;
-
-/** The Envoy series `name_part` becomes after relabelling, e.g. `mcp_filter_tool_calls_echo`
- *  -> `{ metric: "mcp_filter_tool_calls", labels: { tool: "echo" } }`; undefined for others. */
-export function relabelled(envoySeries: string): { metric: string; labels: Record<string, string> } | undefined {
-  for (const s of Object.values(LABELLED_SERIES)) {
-    if (envoySeries.startsWith(s.prefix) && envoySeries.length > s.prefix.length) {
-      return { metric: s.metric, labels: { [s.label]: envoySeries.slice(s.prefix.length) } };
-    }
-  }
-  return undefined;
-}
