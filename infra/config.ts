@@ -21,6 +21,8 @@ export const CONTAINER_PORTS = {
   meilisearch: 7700,
   postgres: 5432,
   ragApi: 8000,
+  prometheus: 9090,
+  grafana: 3000,
 } as const;
 
 /** Names the containers use to reach each other on the stack's Docker network. */
@@ -32,6 +34,7 @@ export const ALIASES = {
   meilisearch: "meilisearch",
   vectordb: "vectordb",
   ragApi: "rag-api",
+  prometheus: "prometheus",
 } as const;
 
 export const CONTAINER_PATHS = {
@@ -54,6 +57,8 @@ export const CONFIG_KEYS = [
   "librechatPort",
   "gatewayPort",
   "envoyMetricsPort",
+  "prometheusPort",
+  "grafanaPort",
   "nodeImage",
   "mcpServerPackage",
   "envoyImage",
@@ -62,24 +67,29 @@ export const CONFIG_KEYS = [
   "meilisearchImage",
   "pgvectorImage",
   "ragApiImage",
+  "prometheusImage",
+  "grafanaImage",
   "enableMeilisearch",
   "enableRag",
+  "enableMonitoring",
   "policy",
   "googleApiKey",
   "openaiApiKey",
   "anthropicApiKey",
 ] as const;
 
-export type ImageKey = "node" | "envoy" | "mongo" | "librechat" | "meilisearch" | "pgvector" | "ragApi";
+export type ImageKey = "node" | "envoy" | "mongo" | "librechat" | "meilisearch" | "pgvector" | "ragApi" | "prometheus" | "grafana";
 export type Provider = "google" | "openai" | "anthropic";
 
 export interface StackConfig {
   publishAddress: string;
-  ports: { librechat: number; gateway: number; envoyMetrics: number };
+  ports: { librechat: number; gateway: number; envoyMetrics: number; prometheus: number; grafana: number };
   images: Record<ImageKey, string>;
   mcpServerPackage: string;
   enableMeilisearch: boolean;
   enableRag: boolean;
+  /** Prometheus and Grafana, published on 127.0.0.1 only. */
+  enableMonitoring: boolean;
   policy: Record<string, unknown>;
   /** Secret API key per provider, or "user_provided" so each LibreChat user enters their own. */
   providerKeys: Record<Provider, pulumi.Output<string>>;
@@ -130,6 +140,8 @@ export function loadConfig(): StackConfig {
       librechat: port("librechatPort"),
       gateway: port("gatewayPort"),
       envoyMetrics: port("envoyMetricsPort"),
+      prometheus: port("prometheusPort"),
+      grafana: port("grafanaPort"),
     },
     images: {
       node: image("nodeImage"),
@@ -139,10 +151,13 @@ export function loadConfig(): StackConfig {
       meilisearch: image("meilisearchImage"),
       pgvector: image("pgvectorImage"),
       ragApi: image("ragApiImage"),
+      prometheus: image("prometheusImage"),
+      grafana: image("grafanaImage"),
     },
     mcpServerPackage: checkPinnedPackage("mcpServerPackage", config.require("mcpServerPackage")),
     enableMeilisearch: config.requireBoolean("enableMeilisearch"),
     enableRag: config.requireBoolean("enableRag"),
+    enableMonitoring: config.requireBoolean("enableMonitoring"),
     policy: checkPolicy(config.requireObject<unknown>("policy")),
     providerKeys: {
       google: providerKey(config, "googleApiKey"),

@@ -56,11 +56,29 @@ export function ragApiCheck(port: number): string[] {
 }
 
 /**
- * Meilisearch (Alpine, busybox wget and sh): /health answers {"status":"available"}. wget -q
- * prints no body on an HTTP error, so grep fails then too.
+ * For images with busybox wget and sh: healthy only when the body of `path` matches `pattern`
+ * (an extended regular expression). wget -q prints no body on an HTTP error, so grep fails
+ * then too.
  */
+export function wgetBodyCheck(port: number, path: string, pattern: string): string[] {
+  return ["sh", "-c", `wget -q -O - http://127.0.0.1:${port}${path} | grep -Eq '${pattern}'`];
+}
+
+/** Meilisearch (Alpine): /health answers {"status":"available"}. */
 export function meilisearchCheck(port: number): string[] {
-  return ["sh", "-c", `wget -q -O - http://127.0.0.1:${port}/health | grep -Eq '"status": *"available"'`];
+  return wgetBodyCheck(port, "/health", '"status": *"available"');
+}
+
+/** Prometheus (busybox): /-/ready answers 200 "Prometheus Server is Ready." once its storage
+ *  is open and it serves queries, and 503 before. */
+export function prometheusCheck(port: number): string[] {
+  return wgetBodyCheck(port, "/-/ready", "is Ready");
+}
+
+/** Grafana (Alpine): /api/health answers {"database": "ok", ...} once its database is up
+ *  and 503 with "failing" when it is not. */
+export function grafanaCheck(port: number): string[] {
+  return wgetBodyCheck(port, "/api/health", '"database": *"ok"');
 }
 
 /** MongoDB: the ping command's own ok field decides, not that mongosh could connect. */

@@ -8,3 +8,7 @@ export const mcpEndpoint = stack.outputs.mcpEndpoint;
 export const envoyMetricsUrl = stack.outputs.envoyMetricsUrl;
 export const envoyContainer = stack.outputs.envoyContainer;
 export const gatewayKey = stack.outputs.gatewayKey;
+// Undefined, and so not shown, without enableMonitoring.
+export const grafanaUrl = stack.outputs.grafanaUrl;
+export const grafanaAdminPassword = stack.outputs.grafanaAdminPassword;
+export const prometheusUrl = stack.outputs.prometheusUrl;

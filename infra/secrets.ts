@@ -12,6 +12,9 @@
 //   only requests that carry it. Its own generator, so that rotating LibreChat's secrets leaves
 //   it alone; `pulumi up --replace <urn of gateway-key>` rotates it, and replaces both Envoy and
 //   LibreChat, which get the new value together.
+// - Grafana's admin password (monitoring-grafana-password), with enableMonitoring. Grafana
+//   keeps no volume, so each new container takes the current value; replacing the resource
+//   rotates it.
 // - The RAG database password (librechat-vectordb-password). Postgres takes
 //   POSTGRES_PASSWORD only when it creates its data directory, so the password must live as
 //   long as the vectordb volume; rotating LibreChat's secrets must not change it.
@@ -37,6 +40,9 @@ export const POSTGRES_SECRET_SIZES = { postgresPassword: 24 };
 /** The gateway key: 32 bytes, hex. */
 export const GATEWAY_KEY_SIZES = { gatewayKey: 32 };
 export type PostgresSecrets = Record<keyof typeof POSTGRES_SECRET_SIZES, string>;
+
+/** Grafana's admin password: 24 bytes, hex. */
+export const GRAFANA_SECRET_SIZES = { grafanaAdminPassword: 24 };
 
 // Run as `node -e <script>`: Node is on every machine that runs this program, and passing
 // the script as one argument needs no shell quoting on any OS.

@@ -1,5 +1,6 @@
 // Composition: networks -> MCP server (healthy) -> wasm build -> Envoy (healthy) ->
-// MongoDB (healthy) [-> Meilisearch, pgvector -> RAG API] -> LibreChat.
+// MongoDB (healthy) [-> Meilisearch, pgvector -> RAG API] -> LibreChat; with enableMonitoring,
+// Envoy (healthy) -> Prometheus (healthy) -> Grafana as well.
 import * as fs from "fs";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -8,6 +9,7 @@ import { FilterBuild, filterSourceHash } from "./filterBuild";
 import { Gateway } from "./gateway";
 import { LibreChat } from "./librechat";
 import { McpServer } from "./mcpServer";
+import { Monitoring } from "./monitoring/component";
 
 export interface StackOptions {
   /** Repository root to read envoy/, librechat/ and filter/ from; tests point it at a copy. */
@@ -68,6 +70,19 @@ export function createStack(options: StackOptions = {}) {
     after: [gateway.container],
   });
 
+  const grafanaUrl = `http://localhost:${cfg.ports.grafana}`;
+  const monitoring = cfg.enableMonitoring
+    ? new Monitoring("monitoring", {
+      network,
+      images: { prometheus: cfg.images.prometheus, grafana: cfg.images.grafana },
+      prometheusPort: cfg.ports.prometheus,
+      grafanaPort: cfg.ports.grafana,
+      containerPrefix: prefix,
+      grafanaUrl,
+      after: [gateway.container],
+    })
+    : undefined;
+
   return {
     network,
     mcpNetwork,
@@ -75,6 +90,7 @@ export function createStack(options: StackOptions = {}) {
     filter,
     gateway,
     librechat,
+    monitoring,
     outputs: {
       librechatUrl,
       mcpEndpoint: `http://${host}:${cfg.ports.gateway}/mcp`,
@@ -83,6 +99,10 @@ export function createStack(options: StackOptions = {}) {
       envoyContainer: gateway.container.name,
       // For curl and `npm run smoke`: `npx pulumi stack output --show-secrets gatewayKey`.
       gatewayKey: gateway.key,
+      // With enableMonitoring only; user admin, password: `npx pulumi stack output --show-secrets grafanaAdminPassword`.
+      grafanaUrl: monitoring ? grafanaUrl : undefined,
+      grafanaAdminPassword: monitoring?.grafanaPassword,
+      prometheusUrl: monitoring ? `http://127.0.0.1:${cfg.ports.prometheus}` : undefined,
     },
   };
 }

@@ -22,6 +22,7 @@ export const FAKE_SECRETS = {
   meiliMasterKey: "e".repeat(64),
   postgresPassword: "f".repeat(48),
   gatewayKey: "0123456789abcdef".repeat(4),
+  grafanaAdminPassword: "5a".repeat(24),
 };
 
 export interface Registration {

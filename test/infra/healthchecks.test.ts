@@ -10,7 +10,7 @@ import * as net from "net";
 import * as vm from "vm";
 import { CONTAINER_PORTS } from "../../infra/config";
 import {
-  envoyReadyCheck,
+  envoyReadyCheck, grafanaCheck, prometheusCheck,
   libreChatCheck, mcpEndpointCheck, meilisearchCheck, mongoCheck, postgresCheck, ragApiCheck,
 } from "../../infra/healthchecks";
 import { startEverything } from "../e2e/harness";
@@ -130,6 +130,28 @@ describe("Meilisearch healthcheck", () => {
   });
 });
 
+describe("Prometheus healthcheck (also run against real Prometheus in test/monitoring)", () => {
+  it("passes on /-/ready's 200 Ready, fails on its 503 while storage opens, and when nothing listens", async () => {
+    assert.strictEqual(await exitCode(prometheusCheck(await serve({ "/-/ready": [200, "Prometheus Server is Ready.\n"] }))), 0);
+    assert.strictEqual(await exitCode(prometheusCheck(await serve({ "/-/ready": [503, "Service Unavailable"] }))), 1);
+    assert.strictEqual(await exitCode(prometheusCheck(await closedPort())), 1);
+  });
+});
+
+describe("Grafana healthcheck", () => {
+  it("passes when /api/health says the database is ok", async () => {
+    const body = '{\n  "database": "ok",\n  "version": "13.2.0"\n}';
+    assert.strictEqual(await exitCode(grafanaCheck(await serve({ "/api/health": [200, body] }))), 0);
+  });
+
+  it("fails when the database is failing, on an HTTP error, and when nothing listens", async () => {
+    assert.strictEqual(await exitCode(grafanaCheck(await serve({ "/api/health": [503, '{"database": "failing"}'] }))), 1);
+    assert.strictEqual(await exitCode(grafanaCheck(await serve({ "/api/health": [200, '{"database": "failing"}'] }))), 1);
+    assert.strictEqual(await exitCode(grafanaCheck(await serve({ "/api/health": [503, '{"database": "ok"}'] }))), 1);
+    assert.strictEqual(await exitCode(grafanaCheck(await closedPort())), 1);
+  });
+});
+
 describe("MongoDB healthcheck (mongosh is not here: its --eval script runs in a stub)", () => {
   const script = mongoCheck()[mongoCheck().indexOf("--eval") + 1];
   const evalWith = (ping: () => unknown) => {
@@ -165,7 +187,7 @@ describe("Postgres healthcheck", () => {
 describe("the stack runs these commands", () => {
   it("gives each container its check, at the container's port", async () => {
     const run = await runStack({
-      config: { enableMeilisearch: "true", enableRag: "true", openaiApiKey: "sk-test-123" },
+      config: { enableMeilisearch: "true", enableRag: "true", enableMonitoring: "true", openaiApiKey: "sk-test-123" },
       secretKeys: ["openaiApiKey"],
     });
     const tests = (name: string) => run.get(name).inputs.healthcheck.tests;
@@ -174,6 +196,8 @@ describe("the stack runs these commands", () => {
     assert.deepStrictEqual(tests("librechat-rag-api"), ["CMD", ...ragApiCheck(CONTAINER_PORTS.ragApi)]);
     assert.deepStrictEqual(tests("librechat-meilisearch"), ["CMD", ...meilisearchCheck(CONTAINER_PORTS.meilisearch)]);
     assert.deepStrictEqual(tests("librechat-mongodb"), ["CMD", ...mongoCheck()]);
+    assert.deepStrictEqual(tests("monitoring-prometheus"), ["CMD", ...prometheusCheck(CONTAINER_PORTS.prometheus)]);
+    assert.deepStrictEqual(tests("monitoring-grafana"), ["CMD", ...grafanaCheck(CONTAINER_PORTS.grafana)]);
     // Envoy's check runs against real Envoy in test/envoy/admin.test.ts.
     assert.deepStrictEqual(tests("gateway-container"), ["CMD", ...envoyReadyCheck(CONTAINER_PORTS.envoyMetrics)]);
     const db = run.get("librechat-vectordb").inputs.envs as string[];

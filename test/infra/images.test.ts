@@ -58,8 +58,8 @@ describe("images", () => {
     assert.deepStrictEqual(hits, []);
   });
 
-  it("keeps the LibreChat stack's image references in Pulumi.yaml only", () => {
-    for (const key of ["librechatImage", "ragApiImage", "meilisearchImage", "pgvectorImage", "mongoImage"]) {
+  it("keeps the LibreChat and monitoring images' references in Pulumi.yaml only", () => {
+    for (const key of ["librechatImage", "ragApiImage", "meilisearchImage", "pgvectorImage", "mongoImage", "prometheusImage", "grafanaImage"]) {
       // A digest stands for the image wherever it is written; otherwise the name with its tag.
       const ref = image(key).includes("@sha256:") ? image(key).split("@")[1] : image(key);
       const elsewhere = files.filter((rel) => rel !== "Pulumi.yaml" && read(rel).includes(ref));

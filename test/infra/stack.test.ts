@@ -359,7 +359,10 @@ describe("program entry (infra/index.ts)", () => {
     await prepareMocks();
     const entry = require("../../infra/index");
     assert.deepStrictEqual(Object.keys(entry).sort(),
-      ["envoyContainer", "envoyMetricsUrl", "gatewayKey", "librechatUrl", "mcpEndpoint"]);
+      ["envoyContainer", "envoyMetricsUrl", "gatewayKey", "grafanaAdminPassword", "grafanaUrl", "librechatUrl", "mcpEndpoint",
+        "prometheusUrl"]);
+    // Without enableMonitoring (the default) they stay undefined, which Pulumi leaves out.
+    assert.strictEqual(entry.grafanaUrl, undefined);
     assert.strictEqual(entry.librechatUrl, "http://localhost:3080");
     assert.strictEqual(await settled(entry.envoyContainer as pulumi.Output<string>), "mcp-envoy-wasm-dev-envoy");
     await pulumi.runtime.disconnect();
