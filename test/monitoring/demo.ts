@@ -7,6 +7,13 @@ import { renderPrometheusConfig } from "../../infra/monitoring/prometheusConfig"
 import { startPrometheus } from "./prometheus";
 import { as, FAILING_TOOLS, openSseStream, POLICY, startScrapedEnvoy, startUpstream } from "./rig";
 
+// The stack's policy with one limit, which Alice's get-sum calls (one every two seconds) run
+// into now and then: a bucket of 3 that gains a call every 5 s.
+const DEMO_POLICY = {
+  ...POLICY,
+  limits: [{ name: "sum-per-user", key: "user", tools: ["get-sum"], maxTokens: 3, fillInterval: "5s" }],
+};
+
 export interface Demo { prometheusUrl: string; scrapeSeconds: number; start: number; end: number; stop(): Promise<void> }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,7 +37,7 @@ function secondOf(n: number): { body: string; user: string; contentType?: string
 export async function runDemo(seconds: number): Promise<Demo> {
   const scrapeSeconds = 2;
   const upstream = await startUpstream();
-  const envoy = await startScrapedEnvoy(POLICY, upstream.port);
+  const envoy = await startScrapedEnvoy(DEMO_POLICY, upstream.port);
   const prom = await startPrometheus(renderPrometheusConfig({ target: envoy.metricsTarget, scrapeInterval: `${scrapeSeconds}s` }));
   const streams: (() => void)[] = [];
   const stop = async () => { streams.forEach((close) => close()); await prom.stop(); await envoy.stop(); await upstream.stop(); };
