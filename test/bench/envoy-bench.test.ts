@@ -8,13 +8,13 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { startEnvoy, validateEnvoyConfig, type EnvoyProcess } from "../../envoy/run";
 import { localEnvoyConfig, renderEnvoyConfig } from "../../infra/envoyConfig";
-import { BENCH_GATEWAY_KEY, CONFIGS, ENVOY_YAML, ROOT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, upstreamConfig, type ComparedConfig, type ConfigName } from "../../filter/bench/envoy/configs";
+import { BENCH_GATEWAY_KEY, BENCH_LIMIT, CALL_ANSWER_SSE, CONFIGS, ENVOY_YAML, ROOT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, defaultPolicy, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ComparedConfig, type ConfigName } from "../../filter/bench/envoy/configs";
 import { buildBaselineWasm } from "../../filter/bench/envoy/baseline";
 import { FLOOR_REQUESTS_METRIC, writeEmptyWasm, writeFloorWasm } from "../../filter/bench/envoy/floor";
 import { checkPolicies, post, toolsCall } from "../../filter/bench/envoy/checks";
 import { waitFor } from "../envoy/stack";
 import { parseH2loadLog, quantile } from "../../filter/bench/envoy/load";
-import { baselineRatios, goals, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
+import { baselineRatios, goals, rateLimitCost, ratios, SMALL_CASE, type CaseResult } from "../../filter/bench/envoy/report";
 
 const UPSTREAM = { host: "127.0.0.1", port: 3001 };
 
@@ -56,6 +56,13 @@ describe("bench:envoy configurations", function () {
     });
   }
 
+  it("Envoy accepts R, B's configuration whose policy has limits", async function () {
+    const r = proxyConfigs(UPSTREAM, WASM_PATH, rateLimitedPolicy()).B;
+    assert.notEqual(r, configs.B);
+    const result = await validateEnvoyConfig(r);
+    assert.ok(result.ok, result.output);
+  });
+
   it("Envoy accepts the upstream", async function () {
     const result = await validateEnvoyConfig(upstreamConfig());
     assert.ok(result.ok, result.output);
@@ -76,8 +83,9 @@ describe("bench:envoy checks, in real Envoy", function () {
     const configs: Record<ConfigName, string> = {
       ...proxyConfigs(address), B0: proxyConfigs(address, buildBaselineWasm("HEAD", tmp)).B,
       E: proxyConfigs(address, writeEmptyWasm(tmp)).B, F: proxyConfigs(address, writeFloorWasm(tmp)).B,
+      R: proxyConfigs(address, WASM_PATH, rateLimitedPolicy()).B,
     };
-    for (const k of [...CONFIGS, "B0", "E", "F"] as const) {
+    for (const k of [...CONFIGS, "B0", "E", "F", "R"] as const) {
       const e = await startEnvoy({ config: configs[k] });
       started.push(e);
       envoys[k] = e;
@@ -90,8 +98,20 @@ describe("bench:envoy checks, in real Envoy", function () {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("pass: B, B0 and C deny get-env and allow get-sum, and only B and B0 hide get-env from tools/list", async function () {
+  it("pass: B, B0, R and C deny get-env and allow get-sum, only the filter hides get-env from tools/list, and R's limits refuse a second call", async function () {
     await checkPolicies(urls);
+  });
+
+  it("R's measured calls all pass: the bench user's limit is never exhausted, and the check limit is the only one that refuses", async function () {
+    const refusals = async () => (await envoys.R.stats()).get(`wasmcustom.mcp_filter.rate_limited.${BENCH_LIMIT}`);
+    const before = await refusals();
+    assert.ok(before !== undefined, "the filter defines the limit's counter at configure time");
+    for (let i = 0; i < 50; i++) assert.equal((await post(urls.R, toolsCall("get-sum", i, { a: 1, b: 2 }))).body, CALL_ANSWER_SSE);
+    assert.equal(await refusals(), before);
+  });
+
+  it("fail when R's limits are not in force", async function () {
+    await assert.rejects(checkPolicies({ R: urls.B }), /check failed for R: the rate-check user's second call was not refused/);
   });
 
   it("fail when a configuration that should deny does not", async function () {
@@ -176,6 +196,12 @@ describe("bench:envoy results", function () {
     const cases = [row(SMALL_CASE, "A", 1000, 500, 100), row(SMALL_CASE, "B", 900, 600, 130), row(SMALL_CASE, "B0", 950, 550, 125), row(SMALL_CASE, "C", 950, 600, 120)];
     assert.deepEqual(baselineRatios(cases), [{ name: SMALL_CASE, addedCpuVsBaseline: 1.2 }]);
     assert.deepEqual(baselineRatios([...cases.slice(0, 2), row(SMALL_CASE, "B0", 1000, 500, 99)]), [{ name: SMALL_CASE, addedCpuVsBaseline: null }]);
+  });
+
+  it("the rate limit's cost is R's CPU per request over B's, for the small call", function () {
+    const cases = [row(SMALL_CASE, "B", 900, 600, 130), row(SMALL_CASE, "R", 880, 620, 131.5)];
+    assert.deepEqual(rateLimitCost(cases, "x"), { limit: "x", addedCpuUsPerReq: 1.5 });
+    assert.throws(() => rateLimitCost(cases.slice(0, 1), "x"), /no result for tools\/call ~300 B through R/);
   });
 
   it("no ratio when C adds no CPU over A, and that is a miss, not a pass", function () {

@@ -2,10 +2,11 @@
 // deny a get-env call and allow get-sum, B removes get-env from the tools/list answer, and every
 // bench body passes each configuration whole to the upstream and back. A run that fails a check
 // measures nothing.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { gatewayKeyHeader } from "../../../infra/envoyConfig";
-import { ANSWER_HEADER, BENCH_GATEWAY_KEY, CALL_ANSWER_SSE, ENVOY_YAML, TOOLS_LIST_ANSWER, runsTheFilter, type ConfigName } from "./configs";
+import { ANSWER_HEADER, BENCH_GATEWAY_KEY, CALL_ANSWER_SSE, ENVOY_YAML, RATE_CHECK_USERS, TOOLS_LIST_ANSWER, runsTheFilter, type ConfigName } from "./configs";
 
 export interface Reply { status: number; contentType: string; body: string }
 
@@ -51,8 +52,22 @@ function fail(config: ConfigName, what: string, reply: Reply): never {
   throw new Error(`check failed for ${config}: ${what}; got HTTP ${reply.status} ${reply.contentType}: ${reply.body.slice(0, 300)}`);
 }
 
-/** The policy checks: get-env denied by B (and B0) and C, get-sum allowed by all, tools/list
- *  rewritten by B (and B0) only. */
+/** R's limits are in force: a user of the check limit gets one call, and the second is refused
+ *  with the filter's rate-limit error. */
+async function checkRateLimit(url: string): Promise<void> {
+  const user = RATE_CHECK_USERS.replace("*", randomBytes(6).toString("hex"));
+  const first = await post(url, toolsCall("get-sum", 1, { a: 1, b: 2 }), { "x-user-id": user });
+  if (first.status !== 200 || first.body !== CALL_ANSWER_SSE) fail("R", "the rate-check user's first call did not pass", first);
+  const second = await post(url, toolsCall("get-sum", 2, { a: 1, b: 2 }), { "x-user-id": user });
+  let answer: { id?: unknown; error?: { code?: number; data?: { limit?: string } } } = {};
+  try { answer = JSON.parse(second.body) as typeof answer; } catch { /* not JSON: fails below */ }
+  if (second.status !== 200 || answer.id !== 2 || answer.error?.code !== -32029 || answer.error.data?.limit !== "bench-rate-check") {
+    fail("R", "the rate-check user's second call was not refused over its limit", second);
+  }
+}
+
+/** The policy checks: get-env denied by B (and B0, R) and C, get-sum allowed by all, tools/list
+ *  rewritten by B (and B0, R) only, and R's limits in force. */
 export async function checkPolicies(urls: Partial<Record<ConfigName, string>>): Promise<void> {
   for (const [config, url] of Object.entries(urls) as Array<[ConfigName, string]>) {
     const sum = await post(url, toolsCall("get-sum", 42, { a: 1, b: 2 }));
@@ -77,6 +92,7 @@ export async function checkPolicies(urls: Partial<Record<ConfigName, string>>): 
     if (!names.includes("get-sum")) fail(config, "tools/list lost get-sum", list);
     if (runsTheFilter(config) && (names.includes("get-env") || names.some((n) => n.startsWith("gzip-")))) fail(config, "the filter did not remove the denied tools from tools/list", list);
     if (!runsTheFilter(config) && !names.includes("get-env")) fail(config, "tools/list lost get-env without the filter", list);
+    if (config === "R") await checkRateLimit(url);
   }
 }
 

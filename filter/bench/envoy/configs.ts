@@ -27,8 +27,8 @@ export const CONFIGS = ["A", "B", "C"] as const;
 export type ComparedConfig = (typeof CONFIGS)[number];
 /** B0, with `--baseline REF`: B's configuration with the filter built at REF. F, the floor
  *  (floor.ts): B's configuration with a wasm module that makes B's host calls and nothing else;
- *  E, with one that makes none. */
-export type ConfigName = ComparedConfig | "B0" | "E" | "F";
+ *  E, with one that makes none. R: B with rate limits in its policy (rateLimitedPolicy). */
+export type ConfigName = ComparedConfig | "B0" | "E" | "F" | "R";
 export const CONFIG_TITLES: Record<ConfigName, string> = {
   A: "passthrough (router only)",
   B: "mcp_filter (wasm, default policy)",
@@ -36,9 +36,33 @@ export const CONFIG_TITLES: Record<ConfigName, string> = {
   B0: "mcp_filter built at the baseline commit (wasm, default policy)",
   E: "empty: a wasm module with B's callbacks that only continue (small call only)",
   F: "floor: a wasm module that makes B's host calls for the small call and nothing else (small call only)",
+  R: "mcp_filter, the default policy with a per-user rate limit the bench never exhausts (small call only)",
 };
-/** B and B0: the configurations that run this project's filter. */
-export const runsTheFilter = (k: ConfigName): boolean => k === "B" || k === "B0";
+/** B, B0 and R: the configurations that run this project's filter. */
+export const runsTheFilter = (k: ConfigName): boolean => k === "B" || k === "B0" || k === "R";
+
+/** The users R's check sends as (a new one each check), whom the second limit allows one call an
+ *  hour each. */
+export const RATE_CHECK_USERS = "bench-rate-check-*";
+/** The limit R's measured calls spend from. */
+export const BENCH_LIMIT = "bench-calls-per-user";
+
+/**
+ * R's policy: the default policy and two limits. Every measured call (one user, `x-user-id:
+ * user-1`) takes a token from `bench-calls-per-user`, a bucket of a million a second it never
+ * empties, so each request pays a limit check in shared data (read, compare-and-swap) and none is
+ * refused. The second limit counts RATE_CHECK_USERS only: the measured calls pay its user match and
+ * nothing else, and checks.ts shows with it that R's limits are in force.
+ */
+export function rateLimitedPolicy(): Record<string, unknown> {
+  return {
+    ...defaultPolicy(),
+    limits: [
+      { name: BENCH_LIMIT, key: "user", maxTokens: 1000000, tokensPerFill: 1000000, fillInterval: "1s" },
+      { name: "bench-rate-check", key: "user", users: [RATE_CHECK_USERS], maxTokens: 1, fillInterval: "1h" },
+    ],
+  };
+}
 
 /** Requests carrying this header get the recorded tools/list answer from the upstream. */
 export const ANSWER_HEADER = "x-bench-answer";
@@ -126,8 +150,7 @@ function nativeFilters(policy: Record<string, unknown>): unknown[] {
 }
 
 /** The three configurations under test, each with its own admin and listener on a free port. */
-export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH): Record<ComparedConfig, string> {
-  const policy = defaultPolicy();
+export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH, policy = defaultPolicy()): Record<ComparedConfig, string> {
   const b = localEnvoyConfig(renderEnvoyConfig(fs.readFileSync(ENVOY_YAML, "utf8"), policy, BENCH_GATEWAY_KEY), {
     wasmPath,
     listen: { host: "127.0.0.1", port: 0 },

@@ -9,7 +9,7 @@
 // --baseline REF, a fourth configuration (B0) runs the filter built from git at REF, so that a
 // change to the filter is measured against the code before it in the same run. F, the floor
 // (floor.ts), runs the small call only: the cost of B's host calls alone; E the cost of any
-// wasm filter. Last, the small call
+// wasm filter; R, the small call through B with a rate limit it never exhausts. Last, the small call
 // again at a fixed rate well below saturation (latency.ts), for the latency a filter adds.
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -18,12 +18,12 @@ import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
 import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
 import { buildBaselineWasm, commitOf } from "./baseline";
-import { LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
+import { BENCH_LIMIT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
 import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
 import { writeEmptyWasm, writeFloorWasm, FLOOR_REQUESTS_METRIC } from "./floor";
 import { measureLatency } from "./latency";
-import { SMALL_CASE, TOOLS_LIST_CASE, baselineRatios, goals, printReport, ratios, type CaseResult, type Report } from "./report";
+import { SMALL_CASE, TOOLS_LIST_CASE, baselineRatios, goals, printReport, rateLimitCost, ratios, type CaseResult, type Report } from "./report";
 import { measureSse } from "./sse";
 
 interface Options {
@@ -91,8 +91,9 @@ function baseline(argv: string[]): string | null {
   return ref;
 }
 
-/** E and F measure the small call only: the case whose cost they bound. */
-const runsCase = (k: ConfigName, caseName: string): boolean => (k !== "E" && k !== "F") || caseName === SMALL_CASE;
+/** E and F measure the small call only: the case whose cost they bound; R, the small call with a
+ *  limit check, whose cost does not grow with the body. */
+const runsCase = (k: ConfigName, caseName: string): boolean => !["E", "F", "R"].includes(k) || caseName === SMALL_CASE;
 
 interface BenchCase { name: string; body: Buffer; headers: Record<string, string>; file: string }
 
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
     if (baselineWasm !== null) configs.B0 = proxyConfigs(upstreamAddress, baselineWasm).B;
     configs.E = proxyConfigs(upstreamAddress, writeEmptyWasm(tmp)).B;
     configs.F = proxyConfigs(upstreamAddress, writeFloorWasm(tmp)).B;
+    configs.R = proxyConfigs(upstreamAddress, WASM_PATH, rateLimitedPolicy()).B;
     const names = Object.keys(configs) as ConfigName[];
     const envoys = {} as Record<ConfigName, EnvoyProcess>;
     const urls = {} as Record<ConfigName, string>;
@@ -228,6 +230,7 @@ async function main(): Promise<void> {
       ...(o.baseline === null ? {} : { baseline: { ref: o.baseline, commit: commitOf(o.baseline), ratios: baselineRatios(results) } }),
       latency: { rps: o.latencyRps, connections: 1, results: latency },
       sse: { medianAddedUs: sse.medianAddedUs, p99AddedUs: sse.p99AddedUs },
+      rateLimit: rateLimitCost(results, BENCH_LIMIT),
       goals: goals(results, rs, sse, latency),
       machine: { cpus: os.cpus().length, loadAverageBefore, loadAverageAfter: os.loadavg() },
     };

@@ -38,6 +38,8 @@ export interface Report {
   /** The small call at a fixed rate on one connection, below saturation (latency.ts). */
   latency: { rps: number; connections: number; results: LatencyResult[] };
   sse: { medianAddedUs: number; p99AddedUs: number };
+  /** What a rate limit adds to the small call: R's CPU per request over B's. */
+  rateLimit: { limit: string; addedCpuUsPerReq: number };
   goals: Goal[];
   machine: { cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
 }
@@ -74,6 +76,12 @@ export function ratios(cases: CaseResult[]): Ratio[] {
 
 export function baselineRatios(cases: CaseResult[]): BaselineRatio[] {
   return caseNames(cases).map((name) => ({ name, addedCpuVsBaseline: addedCpuRatio(cases, name, "B0") }));
+}
+
+/** R − B of the small call's CPU per request: the cost of one limit check in shared data. */
+export function rateLimitCost(cases: CaseResult[], limit: string): { limit: string; addedCpuUsPerReq: number } {
+  const [b, r] = (["B", "R"] as const).map((k) => find(cases, SMALL_CASE, k).cpuUsPerReq);
+  return { limit, addedCpuUsPerReq: Math.round((r - b) * 10) / 10 };
 }
 
 const latencyOf = (results: LatencyResult[], config: ConfigName): LatencyResult => {
@@ -126,6 +134,7 @@ export function printReport(r: Report, sse: SseResult, setup: string): void {
   if (r.baseline) lines.push(`  B0: ${CONFIG_TITLES.B0}, ${r.baseline.ref} (${r.baseline.commit.slice(0, 12)})`);
   lines.push(`  E: ${CONFIG_TITLES.E}`);
   lines.push(`  F: ${CONFIG_TITLES.F}`);
+  lines.push(`  R: ${CONFIG_TITLES.R}`);
   lines.push("");
   const cols: Array<[string, number]> = [["case", 22], ["bytes", 9], ["config", 8], ["req/s", 9], ["p50 µs", 9], ["p99 µs", 9], ["CPU µs/req", 12]];
   lines.push(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join(""));
@@ -146,6 +155,7 @@ export function printReport(r: Report, sse: SseResult, setup: string): void {
     const [a, b] = (["A", "B"] as const).map((k) => find(r.cases, SMALL_CASE, k).cpuUsPerReq);
     lines.push(`  ${SMALL_CASE}, B's added CPU taken apart: any wasm filter (E) +${(empty.cpuUsPerReq - a).toFixed(1)}; B's host calls (F) +${(floor.cpuUsPerReq - empty.cpuUsPerReq).toFixed(1)} more; B's own work +${(b - floor.cpuUsPerReq).toFixed(1)} more`);
   }
+  lines.push(`  ${SMALL_CASE}, a rate limit (${r.rateLimit.limit}, R over B): +${r.rateLimit.addedCpuUsPerReq.toFixed(1)} µs (a negative figure is the machine's noise)`);
   if (r.baseline) {
     lines.push("");
     lines.push(`Added CPU per request over A (µs) of this filter (B) and of the filter at ${r.baseline.ref} (B0), and the ratio (B − A) / (B0 − A):`);
