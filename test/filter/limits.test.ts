@@ -45,6 +45,18 @@ describe("filter: rate limits", () => {
     assert.equal(w.passes("u", "echo", 5), 3);
   });
 
+  it("when the wall clock steps back, adds no tokens and never asks to wait longer than one fill", () => {
+    // proxy_get_current_time_nanoseconds is Envoy's wall clock, which NTP or an operator can set back.
+    const w = new Workers(policyWith([{ name: "hourly", key: "user", maxTokens: 2, fillInterval: "1h" }]));
+    assert.equal(w.passes("u", "echo", 2), 2);
+    w.clock.advanceMs(-5 * 3_600_000);
+    const refused = w.call("u", "echo");
+    assert.equal(refused.forwarded, false);
+    assert.equal(refused.json.error.data.retryAfterMs, 3_600_000);
+    w.clock.advanceMs(5 * 3_600_000 + 3_600_000); // back to the time of the fill
+    assert.equal(w.passes("u", "echo", 2), 1);
+  });
+
   it("keeps a bucket per user, per tool, or per user and tool, as the limit's key says", () => {
     const limit = (key: string) => policyWith([{ name: "one", key, maxTokens: 1, fillInterval: "1h" }]);
     const byUser = new Workers(limit("user"));
