@@ -3,10 +3,13 @@
 // A limit has a fixed number of slots (maxKeys). A key (the user, the tool, or both) hashes to
 // a home slot and is looked for in PROBE slots from there; a slot holds one key's bucket and
 // names its owner. A new key takes an empty slot, or one whose bucket is full again (idle, so
-// nobody loses budget), or else the probed slot used least recently. Every change is a
-// compare-and-swap on one slot; a conflict reads again and decides again, so no token is spent
-// twice; after MAX_ATTEMPTS conflicts the call is refused (fail closed, like the rest of the
-// filter: a limit is only worth having if it holds under load).
+// nobody loses budget). It never takes a bucket that still owes tokens: its key would come
+// back to a fresh, full one, and a client that picks its key (a tool name) could reset its own
+// budget at will by crowding the slots. When every probed slot holds such a bucket, the new
+// key's call is refused until one is full again. Every change is a compare-and-swap on one
+// slot; a conflict reads again and decides again, so no token is spent twice; after
+// MAX_ATTEMPTS conflicts the call is refused (fail closed, like the rest of the filter: a limit
+// is only worth having if it holds under load and under a client that tries to get round it).
 import { Bytes, RefList, equalsAt, Slot, getSlot, setSlot, nowNanos, SHARED_OK, SHARED_NOT_FOUND, SHARED_FOREIGN, SHARED_CAS_MISMATCH } from "./abi";
 import { GlobList } from "./policy";
 
@@ -67,6 +70,13 @@ export class Limit {
     const ms = (wait + NS_PER_MS - 1) / NS_PER_MS;
     return ms < 1 ? 1 : ms;
   }
+
+  /** Milliseconds until the bucket `s`, refilled to `now` and not full, is full again. */
+  fullAfterMs(s: Slot, now: i64): i64 {
+    const fills = (this.maxTokens - s.tokens + this.tokensPerFill - 1) / this.tokensPerFill;
+    // At most 10^6 fills of 999999 h, about 3.6e18 ms: within i64. Durations are whole ms.
+    return this.retryAfterMs(s, now) + <i64>(fills - 1) * (this.fillNanos / NS_PER_MS);
+  }
 }
 
 /**
@@ -110,9 +120,7 @@ export class Buckets {
       let found = -1;
       let target = -1;
       let targetCas: u32 = 0;
-      let oldest = -1;
-      let oldestCas: u32 = 0;
-      let oldestUse = i64.MAX_VALUE; // `<=` below: every busy slot can be the oldest
+      let soonestFullMs = i64.MAX_VALUE; // when the first busy bucket of the probe is full again
       for (let i = 0; i < probe; i++) {
         const at = (home + i) % n;
         const status = this.read(limit, at);
@@ -127,8 +135,8 @@ export class Buckets {
         limit.refill(this.slot, now);
         if (this.slot.tokens >= limit.maxTokens) {
           if (target < 0) { target = at; targetCas = this.slot.cas; }
-        } else if (this.slot.lastUse <= oldestUse) {
-          oldest = at; oldestCas = this.slot.cas; oldestUse = this.slot.lastUse;
+        } else {
+          soonestFullMs = min<i64>(soonestFullMs, limit.fullAfterMs(this.slot, now));
         }
       }
       let status: u32 = 0;
@@ -139,15 +147,14 @@ export class Buckets {
         if (s.tokens <= 0) { this.retryMs = limit.retryAfterMs(s, now); return false; }
         if (s.tokens >= limit.maxTokens) s.lastFill = now; // a full bucket's fills count from its first use
         s.tokens--;
-        s.lastUse = now;
         status = setSlot(this.slotKey, s, s.cas);
         this.slotIndex = found;
       } else {
-        if (target < 0) { target = oldest; targetCas = oldestCas; }
+        // Every probed slot holds another key's bucket that still owes tokens.
+        if (target < 0) { this.retryMs = soonestFullMs; return false; }
         const s = this.slot;
         s.tokens = limit.maxTokens - 1;
         s.lastFill = now;
-        s.lastUse = now;
         s.owner.reset();
         s.owner.raw(this.owner.ptr, this.owner.len);
         this.slotKeyFor(limit, target);

@@ -86,23 +86,49 @@ describe("filter: rate limits", () => {
 
   it("keeps maxKeys slots per limit, so shared data does not grow with every user ever seen", () => {
     const w = new Workers(policyWith([{ name: "small", key: "user", maxTokens: 2, fillInterval: "1h", maxKeys: 8 }]));
-    for (let u = 0; u < 200; u++) assert.ok(w.call(`user-${u}`, "echo").forwarded);
-    const slots = w.store.keys("").filter((k) => k.startsWith("mcp_filter.limit.small."));
-    assert.ok(slots.length <= 8 && slots.length > 0, `${slots.length} slots`);
+    const slots = () => w.store.keys("").filter((k) => k.startsWith("mcp_filter.limit.small."));
+    let passed = 0;
+    for (let u = 0; u < 200; u++) if (w.call(`user-${u}`, "echo").forwarded) passed++;
+    // Each admitted user's bucket owes a token for an hour and holds its slot; the rest wait.
+    assert.equal(slots().length, 8);
+    assert.equal(passed, 8);
+    const refused = w.call("user-late", "echo", 9);
+    assert.deepEqual(refused.json.error.data, { limit: "small", retryAfterMs: 3_600_000 });
+    w.clock.advanceMs(3_600_000); // every bucket is full again: idle, free to take
+    for (let u = 200; u < 208; u++) if (w.call(`user-${u}`, "echo").forwarded) passed++;
+    assert.ok(passed > 8, "new users get the idle slots");
+    assert.equal(slots().length, 8);
   });
 
-  it("at the cap evicts the least recently used bucket, which starts again full (the documented trade-off)", () => {
+  it("at the cap never evicts a bucket that owes tokens: a new key waits until one is full again", () => {
     const w = new Workers(policyWith([{ name: "cap", key: "user", maxTokens: 2, fillInterval: "1h", maxKeys: 2 }]));
     assert.equal(w.passes("u1", "echo", 3), 2);
     w.clock.advanceMs(1);
     assert.equal(w.passes("u2", "echo", 3), 2);
     w.clock.advanceMs(1);
-    assert.ok(w.call("u3", "echo").forwarded); // both slots busy: u1's, the older, goes
-    assert.equal(w.passes("u2", "echo", 1), 0);
-    assert.equal(w.passes("u1", "echo", 3), 2);
+    const refused = w.call("u3", "echo");
+    assert.equal(refused.forwarded, false);
+    // u1's bucket, the first to be full again, needs two fills: one in 1 h less 2 ms, one an hour later.
+    assert.equal(refused.json.error.data.retryAfterMs, 7_199_998);
+    assert.equal(w.passes("u1", "echo", 1), 0, "u1 kept its empty bucket");
+    w.clock.advanceMs(7_199_998);
+    assert.ok(w.call("u3", "echo").forwarded, "u1's bucket is full again: u3 takes its slot");
+    assert.equal(w.passes("u1", "echo", 1), 0, "u1 is back while both slots owe tokens: refused, not given a fresh bucket");
   });
 
-  it("takes over an idle bucket (full again) before it evicts a busy one", () => {
+  it("a client cannot reset a tool's bucket by crowding its slots with made-up tool names", () => {
+    // key: tool, and every name in one probe window (maxKeys 4): the names the limit counts are
+    // the client's to choose, as "gzip-*" lets any gzip-<anything> through the policy.
+    const w = new Workers(policyWith([{ name: "gzip-tool", key: "tool", tools: ["gzip-*"], maxTokens: 2, fillInterval: "1h", maxKeys: 4 }]));
+    assert.equal(w.passes("mallory", GZIP, 2), 2);
+    let fakes = 0;
+    for (let i = 0; i < 12; i++) if (w.call("mallory", `gzip-made-up-${i}`).forwarded) fakes++;
+    assert.equal(fakes, 3, "the three free slots take one made-up name each; the rest wait");
+    assert.equal(w.passes("mallory", GZIP, 5), 0, "the real tool's bucket is still empty");
+    assert.equal(w.passes("someone-else", GZIP, 1), 0);
+  });
+
+  it("takes over an idle bucket (full again), never a busy one", () => {
     const w = new Workers(policyWith([{ name: "idle", key: "user", maxTokens: 2, tokensPerFill: 1, fillInterval: "10s", maxKeys: 2 }]));
     assert.equal(w.passes("busy", "echo", 2), 2); // empty; full again only at 20 s
     w.clock.advanceMs(5_000);

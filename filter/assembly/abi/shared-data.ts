@@ -7,7 +7,7 @@
 // - every successful set gives the value the next number of one process-wide counter (from
 //   1, skipping 0); ABI 0.2.0 has no delete.
 // A slot's value, as this layer encodes it (little-endian):
-//   u8 version (1) | i32 tokens | i64 last fill (ns) | i64 last use (ns) | owner bytes
+//   u8 version (2) | i32 tokens | i64 last fill (ns) | owner bytes
 import { Bytes } from "./bytes";
 import { StaticBuffer, outPtr, outSize } from "./memory";
 
@@ -28,8 +28,9 @@ export const SHARED_CAS_MISMATCH: u32 = 8;
 /** getSlot: the key holds a value this layer did not write (another version): free to take. */
 export const SHARED_FOREIGN: u32 = 0x100;
 
-const VERSION: u8 = 1;
-const HEADER: i32 = 21; // version, tokens, last fill, last use
+// Version 1 also kept the time of the last use, for an eviction the limits no longer make.
+const VERSION: u8 = 2;
+const HEADER: i32 = 13; // version, tokens, last fill
 const SLOT_STATIC: i32 = 512;
 
 const casOut = memory.data(4);
@@ -41,7 +42,6 @@ export class Slot {
   cas: u32 = 0;
   tokens: i32 = 0;
   lastFill: i64 = 0;
-  lastUse: i64 = 0;
   /** Whose bucket it is (limits.ts decides the bytes). */
   owner: Bytes = new Bytes(64);
 }
@@ -63,7 +63,6 @@ export function getSlot(key: Bytes, slot: Slot): u32 {
   if (n < HEADER || load<u8>(p) != VERSION) { slotValue.drop(); return SHARED_FOREIGN; }
   slot.tokens = load<i32>(p + 1);
   slot.lastFill = load<i64>(p + 5);
-  slot.lastUse = load<i64>(p + 13);
   slot.owner.raw(p + <usize>HEADER, n - HEADER);
   slotValue.drop();
   return SHARED_OK;
@@ -79,7 +78,6 @@ export function setSlot(key: Bytes, slot: Slot, cas: u32): u32 {
   encoded.byte(VERSION);
   encoded.u32(<u32>slot.tokens);
   encoded.u32(<u32>(slot.lastFill & 0xffffffff)); encoded.u32(<u32>(slot.lastFill >>> 32));
-  encoded.u32(<u32>(slot.lastUse & 0xffffffff)); encoded.u32(<u32>(slot.lastUse >>> 32));
   encoded.raw(slot.owner.ptr, slot.owner.len);
   return proxy_set_shared_data(key.ptr, <usize>key.len, encoded.ptr, <usize>encoded.len, cas);
 }
