@@ -128,6 +128,24 @@ describe("filter: rate limits", () => {
     assert.equal(w.passes("someone-else", GZIP, 1), 0);
   });
 
+  it("keeps a key over 256 bytes as a digest: two long users that differ only at the end have a bucket each", () => {
+    const w = new Workers(policyWith([{ name: "one", key: "user", maxTokens: 1, fillInterval: "1h" }]));
+    const long = "u".repeat(300);
+    assert.ok(w.call(`${long}a`, "echo").forwarded);
+    assert.ok(w.call(`${long}b`, "echo").forwarded);
+    assert.equal(w.passes(`${long}a`, "echo", 2), 0);
+    const values = w.store.keys("").map((k) => w.store.get("", k)!.value);
+    assert.deepEqual(values.map((v) => [v.length, v[13]]), [[22, 1], [22, 1]], "13 bytes of bucket, then 1 and an 8-byte digest");
+  });
+
+  it("takes over a slot that holds a value of another layout", () => {
+    const w = new Workers(policyWith([{ name: "one", key: "user", maxTokens: 1, fillInterval: "1h", maxKeys: 1 }]));
+    w.store.set("", "mcp_filter.limit.one.0", new Uint8Array([1, 2, 3]), 0);
+    assert.ok(w.call("kim", "echo").forwarded);
+    assert.equal(w.passes("kim", "echo", 1), 0);
+    assert.equal(w.store.get("", "mcp_filter.limit.one.0")!.value[0], 2, "layout version 2");
+  });
+
   it("takes over an idle bucket (full again), never a busy one", () => {
     const w = new Workers(policyWith([{ name: "idle", key: "user", maxTokens: 2, tokensPerFill: 1, fillInterval: "10s", maxKeys: 2 }]));
     assert.equal(w.passes("busy", "echo", 2), 2); // empty; full again only at 20 s
