@@ -101,7 +101,9 @@ export async function trafficWindow(o: {
   await waitFor(o.after, "Prometheus to scrape the state after the traffic", 30_000);
   // A window of at least MIN_WINDOW_SCRAPES intervals keeps rateBounds meaningful; samples taken
   // after the traffic all show the state after it.
-  await new Promise((r) => setTimeout(r, Math.max(0, start + MIN_WINDOW_SCRAPES * o.scrapeSeconds - Date.now() / 1000) * 1000));
+  // A timer may fire a millisecond before Date.now() says it is due: wait until it is.
+  const due = start + MIN_WINDOW_SCRAPES * o.scrapeSeconds;
+  while (Date.now() / 1000 < due) await new Promise((r) => setTimeout(r, Math.max(1, (due - Date.now() / 1000) * 1000)));
   const time = Date.now() / 1000;
   return { time, seconds: time - start, range: `${Math.floor((time - start) * 1000)}ms`, scrapeSeconds: o.scrapeSeconds };
 }
