@@ -128,6 +128,20 @@ describe("filter: rate limits", () => {
     assert.equal(w.passes("someone-else", GZIP, 1), 0);
   });
 
+  it("a per-user limit listed first caps how many made-up keys one user can make", () => {
+    const w = new Workers(policyWith([
+      { name: "per-user", key: "user", maxTokens: 2, fillInterval: "1h" },
+      { name: "per-tool", key: "tool", maxTokens: 2, fillInterval: "1h", maxKeys: 4 },
+    ]));
+    let fakes = 0;
+    for (let i = 0; i < 12; i++) if (w.call("mallory", `made-up-${i}`).forwarded) fakes++;
+    assert.equal(fakes, 2);
+    assert.equal(w.metric("mcp_filter.rate_limited.per-user"), 10);
+    assert.equal(w.metric("mcp_filter.rate_limited.per-tool"), 0, "the refused calls never reached per-tool");
+    assert.equal(w.passes("alice", "echo", 1), 1, "per-tool has slots left for a new key");
+    assert.equal(w.passes("bob", "get-sum", 1), 1);
+  });
+
   it("keeps a key over 256 bytes as a digest: two long users that differ only at the end have a bucket each", () => {
     const w = new Workers(policyWith([{ name: "one", key: "user", maxTokens: 1, fillInterval: "1h" }]));
     const long = "u".repeat(300);
