@@ -12,13 +12,18 @@ export const POLICY_DENIED: i32 = -32003;        // denyResponse "explain"
 export const NOT_FORWARDED: i32 = -32000;        // an allowed message in a refused batch
 export const RATE_LIMITED: i32 = -32029;         // a tools/call over a limit ("429" in the server-error range)
 
-/** Writes `{"jsonrpc":"2.0","id":<id>,"error":{"code":<code>,"message":"..."}}`. */
-export function errorObject(out: Bytes, m: Message | null, code: i32, message: Bytes): void {
+/** Writes `{"jsonrpc":"2.0","id":<id>,"error":{"code":<code>`: what every error answer starts with. */
+function errorStart(out: Bytes, m: Message | null, code: i32): void {
   out.str("{\"jsonrpc\":\"2.0\",\"id\":");
   if (m !== null && (m as Message).hasId()) out.raw((m as Message).idFrom, <i32>((m as Message).idTo - (m as Message).idFrom));
   else out.str("null");
   out.str(",\"error\":{\"code\":");
   out.int(code);
+}
+
+/** Writes `{"jsonrpc":"2.0","id":<id>,"error":{"code":<code>,"message":"..."}}`. */
+export function errorObject(out: Bytes, m: Message | null, code: i32, message: Bytes): void {
+  errorStart(out, m, code);
   out.str(",\"message\":");
   out.jsonBytes(message);
   out.str("}}");
@@ -29,10 +34,7 @@ export function errorObject(out: Bytes, m: Message | null, code: i32, message: B
  * {"code":-32029,"message":"Rate limit exceeded: <name>","data":{"limit":"<name>","retryAfterMs":<ms>}}}`.
  */
 export function rateLimitError(out: Bytes, m: Message, name: Bytes, retryAfterMs: i64): void {
-  out.str("{\"jsonrpc\":\"2.0\",\"id\":");
-  if (m.hasId()) out.raw(m.idFrom, <i32>(m.idTo - m.idFrom)); else out.str("null");
-  out.str(",\"error\":{\"code\":");
-  out.int(RATE_LIMITED);
+  errorStart(out, m, RATE_LIMITED);
   out.str(",\"message\":\"Rate limit exceeded: ");
   out.raw(name.ptr, name.len); // a limit name is 1-64 of A-Z a-z 0-9 _ - .
   out.str("\",\"data\":{\"limit\":\"");
