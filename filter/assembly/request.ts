@@ -181,7 +181,7 @@ export class RequestSide {
       else if (verdict == REFUSED) refusedAny = true;
     }
     // Limits count only calls that would go on: a body the policy refuses spends no tokens.
-    const limited = !refusedAny && !invalidAny && this.shared.config.limits.length > 0 && this.shared.limitCalls(this.audit.user.ptr, this.audit.user.len);
+    const limited = !refusedAny && !invalidAny && this.shared.limitCalls(this.audit.user.ptr, this.audit.user.len);
     const forward = !refusedAny && !invalidAny && !limited;
     for (let i = 0; i < n; i++) this.logMessage(this.shared.body.at(i), forward);
     if (forward) {

@@ -116,6 +116,7 @@ export class Shared {
    */
   limitCalls(user: usize, n: i32): bool {
     const limits = this.config.limits;
+    if (limits.length == 0) return false; // nor read the clock
     const monitor = this.config.monitor;
     const now = this.buckets.now();
     this.spentLimit.length = 0; this.spentSlot.length = 0; this.spentMessage.length = 0;
