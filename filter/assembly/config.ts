@@ -75,33 +75,46 @@ class PolicyReader extends Reader {
     return r;
   }
 
-  rules(cfg: Config): bool {
+  /** Opens the list at `field`: 1 when items follow, 0 when it is empty, -1 when it is no list. */
+  private openList(field: string, expected: string): i32 {
     const s = this.s;
     s.ws();
-    if (s.peek() != 0x5b) return this.fail("rules", "expected a list of rules");
+    if (s.peek() != 0x5b) { this.fail(field, expected); return -1; }
     s.pos++;
-    if (s.eat(0x5d)) return true;
-    // Rule names as metric names read them: /stats/prometheus turns "-" and "." into "_".
-    const names = new Set<string>();
+    return s.eat(0x5d) ? 0 : 1;
+  }
+
+  /**
+   * Takes `name` (of a `what`, at `at`) into `names` (as metric names read it, since
+   * /stats/prometheus turns "-" and "." into "_" -> as written); refuses "default" and a name
+   * already there in either spelling.
+   */
+  private uniqueName(at: string, what: string, name: string, names: Map<string, string>): bool {
+    const key = label(name);
+    if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
+    if (names.has(key)) {
+      const other = names.get(key);
+      if (other == name) return this.fail(at + ".name", "duplicate " + what + " name \"" + name + "\"");
+      return this.fail(at + ".name", "\"" + name + "\" clashes with \"" + other + "\" (metrics read - and . as _)");
+    }
+    names.set(key, name);
+    return true;
+  }
+
+  rules(cfg: Config): bool {
+    const items = this.openList("rules", "expected a list of rules");
+    if (items <= 0) return items == 0;
+    const names = new Map<string, string>();
     while (true) {
       const rules = cfg.policy.rules;
       const at = "rules[" + rules.length.toString() + "]";
       const r = this.rule(at, rules.length);
-      if (r === null) return false;
-      const key = label(r.name);
-      if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
-      if (names.has(key)) {
-        let other = r.name;
-        for (let i = 0; i < rules.length; i++) if (label(rules.at(i).name) == key) other = rules.at(i).name;
-        if (other == r.name) return this.fail(at + ".name", "duplicate rule name \"" + r.name + "\"");
-        return this.fail(at + ".name", "\"" + r.name + "\" clashes with \"" + other + "\" (metrics read - and . as _)");
-      }
-      names.add(key);
+      if (r === null || !this.uniqueName(at, "rule", r.name, names)) return false;
       r.nameBytes = new Bytes(r.name.length);
       r.nameBytes.str(r.name);
-      cfg.policy.rules.push(r);
-      if (s.eat(0x2c)) continue;
-      if (!s.expect(0x5d)) return this.syntax();
+      rules.push(r);
+      if (this.s.eat(0x2c)) continue;
+      if (!this.s.expect(0x5d)) return this.syntax();
       return true;
     }
   }
@@ -142,31 +155,21 @@ class PolicyReader extends Reader {
   }
 
   limits(cfg: Config): bool {
-    const s = this.s;
-    s.ws();
-    if (s.peek() != 0x5b) return this.fail("limits", "expected a list of limits");
-    s.pos++;
-    if (s.eat(0x5d)) return true;
-    const names = new Map<string, string>(); // as metric names read them -> as written
+    const items = this.openList("limits", "expected a list of limits");
+    if (items <= 0) return items == 0;
+    const names = new Map<string, string>();
     while (true) {
       const list = cfg.limits;
       const at = "limits[" + list.length.toString() + "]";
       const l = this.limit(at);
-      if (l === null) return false;
-      const key = label(l.name);
-      if (key == "default") return this.fail(at + ".name", "\"default\" is reserved (it names the default action)");
-      if (names.has(key)) {
-        if (names.get(key) == l.name) return this.fail(at + ".name", "duplicate limit name \"" + l.name + "\"");
-        return this.fail(at + ".name", "\"" + l.name + "\" clashes with \"" + names.get(key) + "\" (metrics read - and . as _)");
-      }
-      names.set(key, l.name);
+      if (l === null || !this.uniqueName(at, "limit", l.name, names)) return false;
       l.nameBytes = new Bytes(l.name.length);
       l.nameBytes.str(l.name);
       l.slotPrefix = new Bytes(32);
       l.slotPrefix.str("mcp_filter.limit." + l.name + ".");
       list.push(l);
-      if (s.eat(0x2c)) continue;
-      if (!s.expect(0x5d)) return this.syntax();
+      if (this.s.eat(0x2c)) continue;
+      if (!this.s.expect(0x5d)) return this.syntax();
       return true;
     }
   }
