@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { gatewayKeyHeader } from "../../../infra/envoyConfig";
-import { ANSWER_HEADER, BENCH_GATEWAY_KEY, CALL_ANSWER_SSE, ENVOY_YAML, RATE_CHECK_USERS, TOOLS_LIST_ANSWER, runsTheFilter, type ConfigName } from "./configs";
+import { ANSWER_HEADER, BENCH_GATEWAY_KEY, CALL_ANSWER_SSE, ENVOY_YAML, RATE_CHECK_LIMIT, RATE_CHECK_USERS, TOOLS_LIST_ANSWER, runsTheFilter, type ConfigName } from "./configs";
 
 export interface Reply { status: number; contentType: string; body: string }
 
@@ -52,6 +52,11 @@ function fail(config: ConfigName, what: string, reply: Reply): never {
   throw new Error(`check failed for ${config}: ${what}; got HTTP ${reply.status} ${reply.contentType}: ${reply.body.slice(0, 300)}`);
 }
 
+/** A reply's body as a JSON-RPC error answer; empty when it is not JSON, so that checks on it fail. */
+function errorAnswer(reply: Reply): { id?: unknown; error?: { code?: number; data?: { limit?: string } } } {
+  try { return JSON.parse(reply.body) as ReturnType<typeof errorAnswer>; } catch { return {}; }
+}
+
 /** R's limits are in force: a user of the check limit gets one call, and the second is refused
  *  with the filter's rate-limit error. */
 async function checkRateLimit(url: string): Promise<void> {
@@ -59,9 +64,8 @@ async function checkRateLimit(url: string): Promise<void> {
   const first = await post(url, toolsCall("get-sum", 1, { a: 1, b: 2 }), { "x-user-id": user });
   if (first.status !== 200 || first.body !== CALL_ANSWER_SSE) fail("R", "the rate-check user's first call did not pass", first);
   const second = await post(url, toolsCall("get-sum", 2, { a: 1, b: 2 }), { "x-user-id": user });
-  let answer: { id?: unknown; error?: { code?: number; data?: { limit?: string } } } = {};
-  try { answer = JSON.parse(second.body) as typeof answer; } catch { /* not JSON: fails below */ }
-  if (second.status !== 200 || answer.id !== 2 || answer.error?.code !== -32029 || answer.error.data?.limit !== "bench-rate-check") {
+  const answer = errorAnswer(second);
+  if (second.status !== 200 || answer.id !== 2 || answer.error?.code !== -32029 || answer.error.data?.limit !== RATE_CHECK_LIMIT) {
     fail("R", "the rate-check user's second call was not refused over its limit", second);
   }
 }
@@ -76,8 +80,7 @@ export async function checkPolicies(urls: Partial<Record<ConfigName, string>>): 
     const env = await post(url, toolsCall("get-env", 7));
     if (runsTheFilter(config)) {
       // The filter answers a denial itself: a JSON-RPC error with the request's id, on HTTP 200.
-      let answer: { id?: unknown; error?: { code?: number } } = {};
-      try { answer = JSON.parse(env.body) as typeof answer; } catch { /* not JSON: fails below */ }
+      const answer = errorAnswer(env);
       if (env.status !== 200 || answer.id !== 7 || typeof answer.error?.code !== "number") fail(config, "get-env was not denied with a JSON-RPC error", env);
     } else if (config === "C") {
       // RBAC denies with its own 403; the native filter does not answer in JSON-RPC.

@@ -44,6 +44,8 @@ export const runsTheFilter = (k: ConfigName): boolean => k === "B" || k === "B0"
 /** The users R's check sends as (a new one each check), whom the second limit allows one call an
  *  hour each. */
 export const RATE_CHECK_USERS = "bench-rate-check-*";
+/** The limit that counts them. */
+export const RATE_CHECK_LIMIT = "bench-rate-check";
 /** The limit R's measured calls spend from. */
 export const BENCH_LIMIT = "bench-calls-per-user";
 
@@ -59,7 +61,7 @@ export function rateLimitedPolicy(): Record<string, unknown> {
     ...defaultPolicy(),
     limits: [
       { name: BENCH_LIMIT, key: "user", maxTokens: 1000000, tokensPerFill: 1000000, fillInterval: "1s" },
-      { name: "bench-rate-check", key: "user", users: [RATE_CHECK_USERS], maxTokens: 1, fillInterval: "1h" },
+      { name: RATE_CHECK_LIMIT, key: "user", users: [RATE_CHECK_USERS], maxTokens: 1, fillInterval: "1h" },
     ],
   };
 }
