@@ -48,6 +48,11 @@ export interface EnvoyOptions {
   onLine?: (line: EnvoyLine, raw: string) => void;
   /** Each chunk Envoy writes to stdout (where envoy.yaml's access log goes). */
   onStdout?: (chunk: Buffer) => void;
+  /** A command Envoy runs under, given Envoy's path and flags after its own (the instruction
+   *  bench's valgrind). It must run Envoy in its own process, so that pid is Envoy's. */
+  launcher?: string[];
+  /** How long Envoy may take to be ready (default READY_TIMEOUT_MS); longer under a launcher. */
+  readyTimeoutMs?: number;
 }
 
 export interface EnvoyProcess {
@@ -151,9 +156,10 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   // setpriv (util-linux) makes Envoy get SIGTERM when this process dies, however it dies, so a
   // crashed test or a killed gateway leaves no Envoy behind.
   const setpriv = process.platform === "linux" && fs.existsSync("/usr/bin/setpriv");
+  const command = [...(options.launcher ?? []), bin, ...args];
   const child: ChildProcess = setpriv
-    ? spawn("/usr/bin/setpriv", ["--pdeathsig", "SIGTERM", "--", bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn("/usr/bin/setpriv", ["--pdeathsig", "SIGTERM", "--", ...command], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   const lines: EnvoyLine[] = [];
   const onRawLine = (raw: string): void => {
     const line = parseEnvoyLine(raw);
@@ -183,7 +189,8 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     clearTimeout(timer);
   };
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
+  const deadline = Date.now() + readyTimeoutMs;
   let adminUrl: string | undefined;
   for (;;) {
     if (exitCode !== undefined) {
@@ -193,7 +200,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new EnvoyStartError(`Envoy was not ready within ${READY_TIMEOUT_MS} ms`, null, lines);
+      throw new EnvoyStartError(`Envoy was not ready within ${readyTimeoutMs} ms`, null, lines);
     }
     if (adminUrl === undefined && fs.existsSync(adminFile)) {
       const address = fs.readFileSync(adminFile, "utf8").trim();

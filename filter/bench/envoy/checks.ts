@@ -21,9 +21,10 @@ export const CLIENT_HEADERS: Record<string, string> = {
   "x-user-id": "user-1",
 };
 
-export function post(url: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<Reply> {
+/** A POST with the client's headers; on a connection of its own unless `agent` keeps one alive. */
+export function post(url: string, body: Buffer | string, headers: Record<string, string> = {}, agent: http.Agent | false = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", agent: false, headers: { ...CLIENT_HEADERS, ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = http.request(url, { method: "POST", agent, headers: { ...CLIENT_HEADERS, ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks).toString("utf8") }));

@@ -16,6 +16,17 @@ export const WASM_PATH = path.join(ROOT, "filter", "build", "mcp_filter.wasm");
 /** A tools/list answer recorded from server-everything 2026.8.31 (the stack's MCP server), as it
  *  sends it: one SSE event, 13 tools, get-env and gzip-file-as-resource among them. */
 export const TOOLS_LIST_SSE = path.join(__dirname, "tools-list.sse");
+/** The bench measures the built filter; building it here would take a minute of a bench's
+ *  three, so it only refuses a build older than the filter's sources. */
+export function checkWasmIsFresh(): void {
+  if (!fs.existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run npm run build:filter`);
+  const built = fs.statSync(WASM_PATH).mtimeMs;
+  const sources = path.join(path.dirname(WASM_PATH), "..", "assembly");
+  const newer = fs.readdirSync(sources, { recursive: true, encoding: "utf8" })
+    .filter((f) => fs.statSync(path.join(sources, f)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`${WASM_PATH} is older than ${newer.join(", ")}: run npm run build:filter`);
+}
+
 /** The gateway key the bench's Envoys are rendered with, new each run; checks.ts sends it. */
 export const BENCH_GATEWAY_KEY = randomBytes(24).toString("hex");
 /** The listener every configuration under test names (envoy.yaml's). */

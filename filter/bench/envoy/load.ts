@@ -16,15 +16,19 @@ export const H2LOAD_HINT =
   "(Debian, Ubuntu) or `brew install nghttp2` (macOS), or set H2LOAD to its path.";
 
 /** h2load: H2LOAD, else the one on PATH; throws, saying what to install, when there is none. */
-export function findH2load(): string {
-  const fromEnv = process.env.H2LOAD;
+export function findH2load(): string { return findTool("h2load", "H2LOAD", H2LOAD_HINT); }
+
+/** A bench tool: the path in the environment variable `envVar`, else `name` on PATH; throws with
+ *  `hint` (what to install) when there is none. */
+export function findTool(name: string, envVar: string, hint: string): string {
+  const fromEnv = process.env[envVar];
   if (fromEnv !== undefined && fromEnv !== "") {
-    if (!fs.existsSync(fromEnv)) throw new Error(`H2LOAD=${fromEnv} does not exist. ${H2LOAD_HINT}`);
+    if (!fs.existsSync(fromEnv)) throw new Error(`${envVar}=${fromEnv} does not exist. ${hint}`);
     return fromEnv;
   }
   for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
     if (dir === "") continue;
-    const candidate = path.join(dir, "h2load");
+    const candidate = path.join(dir, name);
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
       return candidate;
@@ -32,7 +36,7 @@ export function findH2load(): string {
       // not in this directory
     }
   }
-  throw new Error(`h2load was not found. ${H2LOAD_HINT}`);
+  throw new Error(`${name} was not found. ${hint}`);
 }
 
 export interface LoadSpec {

@@ -18,7 +18,7 @@ import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
 import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
 import { buildBaselineWasm, commitOf } from "./baseline";
-import { BENCH_LIMIT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ConfigName } from "./configs";
+import { BENCH_LIMIT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, checkWasmIsFresh, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
 import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
 import { writeEmptyWasm, writeFloorWasm, FLOOR_REQUESTS_METRIC } from "./floor";
@@ -62,17 +62,6 @@ function parseOptions(argv: string[]): Options {
     baseline: baseline(argv),
     latencyRps: Math.round(num("--latency-rps", 500, 1)),
   };
-}
-
-/** The bench measures the built filter; building it here would take a minute of the bench's
- *  three, so it only refuses a build older than the filter's sources. */
-function checkWasmIsFresh(): void {
-  if (!fs.existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run npm run build:filter`);
-  const built = fs.statSync(WASM_PATH).mtimeMs;
-  const sources = path.join(path.dirname(WASM_PATH), "..", "assembly");
-  const newer = fs.readdirSync(sources, { recursive: true, encoding: "utf8" })
-    .filter((f) => fs.statSync(path.join(sources, f)).mtimeMs > built);
-  if (newer.length > 0) throw new Error(`${WASM_PATH} is older than ${newer.join(", ")}: run npm run build:filter`);
 }
 
 function logLevel(argv: string[]): EnvoyLogLevel {
