@@ -49,7 +49,7 @@ export interface EnvoyOptions {
   /** Each chunk Envoy writes to stdout (where envoy.yaml's access log goes). */
   onStdout?: (chunk: Buffer) => void;
   /** A command Envoy runs under, given Envoy's path and flags after its own (the instruction
-   *  bench's valgrind). It must run Envoy in its own process, so that pid is Envoy's. */
+   *  bench's valgrind). It must become Envoy's process (exec, not a child), so that pid is Envoy's. */
   launcher?: string[];
   /** How long Envoy may take to be ready (default READY_TIMEOUT_MS); longer under a launcher. */
   readyTimeoutMs?: number;

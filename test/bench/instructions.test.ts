@@ -1,9 +1,14 @@
 // The instruction bench's own correctness, not its numbers: it counts the measured requests and
 // nothing else, in real Envoy under callgrind, and sets each count against passthrough's. A
-// missing valgrind fails, saying what to install.
+// missing valgrind fails, saying what to install. And the benches' command-line reader.
 import { strict as assert } from "node:assert";
-import { THROUGHPUT_GOAL, VALGRIND_HINT, countInstructions, dumpTotal, goalBudget, instructionRows } from "../../filter/bench/envoy/instructions";
-import { findTool } from "../../filter/bench/envoy/load";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startEnvoy } from "../../envoy/run";
+import { UPSTREAM_LISTENER, benchConfigs, upstreamConfig } from "../../filter/bench/envoy/configs";
+import { THROUGHPUT_GOAL, countInstructions, dumpTotal, goalBudget, instructionRows, underCallgrind } from "../../filter/bench/envoy/instructions";
+import { BenchArgs } from "../../filter/bench/envoy/options";
 
 describe("bench:envoy:instructions", function () {
   it("reads a callgrind dump's total from its summary or totals line, and refuses a dump with neither", function () {
@@ -25,23 +30,62 @@ describe("bench:envoy:instructions", function () {
     assert.throws(() => instructionRows([{ config: "B", instructionsPerReq: 1 }]), /no passthrough \(A\)/);
   });
 
-  it("a missing valgrind is an error that says what to install", function () {
+  it("a missing valgrind is an error that says what to install, before any Envoy starts", async function () {
     const saved = process.env.VALGRIND;
     process.env.VALGRIND = "/nonexistent/valgrind";
     try {
-      assert.throws(() => findTool("valgrind", "VALGRIND", VALGRIND_HINT), /apt install valgrind/);
+      await assert.rejects(countInstructions({ configs: ["A"], requests: 1, warmup: 0 }), /VALGRIND=\/nonexistent\/valgrind does not exist.*apt install valgrind/);
     } finally {
       if (saved === undefined) delete process.env.VALGRIND; else process.env.VALGRIND = saved;
     }
   });
 
-  it("counts the measured requests only, in real Envoy: passthrough in the hundreds of thousands, an empty wasm filter above it", async function () {
+  // Two windows in one Envoy, the second with twice the calls: a window that took in anything
+  // but its own calls (start-up, the warm-up, a connection) would not double.
+  it("counts each window's calls and nothing else, in real Envoy: twice the calls, twice the instructions; an empty wasm filter costs more than passthrough", async function () {
     this.timeout(600_000);
-    const counts = await countInstructions({ configs: ["A", "E"], requests: 20, warmup: 10 });
-    const [a, e] = counts.map((c) => c.instructionsPerReq);
-    // Envoy's start-up alone is billions of instructions: a window that took it in would give
-    // tens of millions per request; one that missed the requests, next to nothing.
-    assert.ok(a > 50_000 && a < 1_000_000, `A: ${a} instructions per request`);
-    assert.ok(e > a, `E (${e}) should cost more than A (${a}): every wasm callback is a call into V8`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "instructions-test-"));
+    const upstream = await startEnvoy({ config: upstreamConfig() });
+    try {
+      const configs = benchConfigs(await upstream.listener(UPSTREAM_LISTENER), dir);
+      const perCall: number[] = [];
+      for (const config of ["A", "E"] as const) {
+        fs.mkdirSync(path.join(dir, config));
+        const [once, twice] = await underCallgrind(config, configs[config], path.join(dir, config), async (c) => {
+          await c.count(10); // warm-up
+          return [await c.count(20), await c.count(40)];
+        });
+        const ratio = twice / once;
+        assert.ok(ratio > 1.85 && ratio < 2.15, `${config}: 40 calls took ${twice} instructions, 20 took ${once}`);
+        perCall.push(twice / 40);
+      }
+      const [a, e] = perCall;
+      assert.ok(e > a, `E (${e}) should cost more than A (${a}) per call: every wasm callback is a call into V8`);
+    } finally {
+      await upstream.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("bench command lines", function () {
+  const parse = (argv: string[]) => new BenchArgs(argv, ["--json"], ["--requests", "--configs"]);
+
+  it("reads switches and options with their values", function () {
+    const args = parse(["--json", "--requests", "50", "--configs", "A,B"]);
+    assert.equal(args.has("--json"), true);
+    assert.equal(args.count("--requests", 200, 1), 50);
+    assert.equal(args.text("--configs"), "A,B");
+    assert.equal(parse([]).count("--requests", 200, 1), 200);
+  });
+
+  it("refuses an unknown flag, a stray word, a missing value, a repeated flag and a bad number", function () {
+    assert.throws(() => parse(["--reqests", "5"]), /unknown argument --reqests/);
+    assert.throws(() => parse(["--json", "A"]), /unknown argument A/);
+    assert.throws(() => parse(["--requests"]), /--requests needs a value/);
+    assert.throws(() => parse(["--requests", "--json"]), /--requests needs a value/);
+    assert.throws(() => parse(["--json", "--json"]), /--json is given twice/);
+    assert.throws(() => parse(["--requests", "0"]).count("--requests", 200, 1), /at least 1, got 0/);
+    assert.throws(() => parse(["--requests", "2.5"]).count("--requests", 200, 1), /whole number/);
   });
 });

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, parseDocument } from "yaml";
 import { localEnvoyConfig, pluginConfigurationPath, renderEnvoyConfig, type HostPort } from "../../../infra/envoyConfig";
+import { writeEmptyWasm, writeFloorWasm } from "./floor";
 
 export const ROOT = path.join(__dirname, "..", "..", "..");
 export const ENVOY_YAML = path.join(ROOT, "envoy", "envoy.yaml");
@@ -184,6 +185,16 @@ export function proxyConfigs(upstream: HostPort, wasmPath = WASM_PATH, policy = 
     return doc.toString({ indentSeq: false, lineWidth: 0 });
   };
   return { A: withFilters([ROUTER]), B: b, C: withFilters(nativeFilters(policy)) };
+}
+
+/** Every configuration but the baseline B0; E's and F's modules are written into `dir`. */
+export function benchConfigs(upstream: HostPort, dir: string): Record<Exclude<ConfigName, "B0">, string> {
+  return {
+    ...proxyConfigs(upstream),
+    E: proxyConfigs(upstream, writeEmptyWasm(dir)).B,
+    F: proxyConfigs(upstream, writeFloorWasm(dir)).B,
+    R: proxyConfigs(upstream, WASM_PATH, rateLimitedPolicy()).B,
+  };
 }
 
 /** A tools/call answer as server-everything frames it (SSE, one event). */

@@ -7,21 +7,16 @@
 // per configuration): Envoy runs on a simulated CPU.
 import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
 import { CONFIG_TITLES, checkWasmIsFresh } from "./configs";
+import { BenchArgs } from "./options";
 import { INSTRUCTION_CONFIGS, THROUGHPUT_GOAL, countInstructions, goalBudget, instructionRows, type InstructionConfig } from "./instructions";
 
 function parseOptions(argv: string[]): { json: boolean; requests: number; warmup: number; configs: InstructionConfig[] } {
-  const known = new Set(["--json", "--requests", "--warmup", "--configs"]);
-  for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
-  const value = (flag: string): string | undefined => { const i = argv.indexOf(flag); return i < 0 ? undefined : argv[i + 1]; };
-  const count = (flag: string, def: number, min: number): number => {
-    const v = value(flag) === undefined ? def : Number(value(flag));
-    if (!Number.isInteger(v) || v < min) throw new Error(`${flag} needs a whole number of at least ${min}, got ${value(flag)}`);
-    return v;
-  };
-  const configs = (value("--configs") ?? INSTRUCTION_CONFIGS.join(",")).split(",") as InstructionConfig[];
+  const args = new BenchArgs(argv, ["--json"], ["--requests", "--warmup", "--configs"]);
+  const configs = (args.text("--configs") ?? INSTRUCTION_CONFIGS.join(",")).split(",") as InstructionConfig[];
   for (const c of configs) if (!INSTRUCTION_CONFIGS.includes(c)) throw new Error(`--configs: ${c} is not one of ${INSTRUCTION_CONFIGS.join(",")}`);
+  if (new Set(configs).size !== configs.length) throw new Error(`--configs names a configuration twice: ${configs.join(",")}`);
   if (!configs.includes("A")) throw new Error("--configs must include A: every count is set against passthrough");
-  return { json: argv.includes("--json"), requests: count("--requests", 200, 1), warmup: count("--warmup", 100, 0), configs };
+  return { json: args.has("--json"), requests: args.count("--requests", 200, 1), warmup: args.count("--warmup", 100, 0), configs };
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,8 @@
 // Instructions per request: the small call through each configuration's Envoy under valgrind's
-// callgrind, counted exactly. CPU time on a shared 2-core VM varies by ±20% from run to run;
-// an instruction count does not, so it shows small differences (a host call, a callback) that
-// the timed bench cannot, and it bounds what the timed bench's throughput can reach.
+// callgrind. CPU time on a shared 2-core VM varies by ±20% from run to run; an instruction
+// count barely moves, so it shows small differences (a host call, a callback) that the timed
+// bench cannot, and where a configuration's cost goes. It is not time: an instruction on one path
+// can take longer than on another (cache misses, the kernel's share is left out).
 //
 // What is counted: every user-space instruction of the Envoy under test, all its threads, from
 // the moment the counters are zeroed to the dump, over `requests` sequential requests on one
@@ -12,13 +13,11 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
-import { findEnvoy } from "../../../envoy/binary";
-import { startEnvoy, type EnvoyProcess } from "../../../envoy/run";
+import { startEnvoy } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
-import { LISTENER, UPSTREAM_LISTENER, WASM_PATH, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ConfigName } from "./configs";
+import { CALL_ANSWER_SSE, LISTENER, UPSTREAM_LISTENER, benchConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { post } from "./checks";
 import { findTool } from "./load";
-import { writeEmptyWasm, writeFloorWasm } from "./floor";
 
 export const VALGRIND_HINT =
   "The instruction bench runs Envoy under valgrind's callgrind. Install it with `apt install valgrind` " +
@@ -44,30 +43,76 @@ export function dumpTotal(text: string): number {
   return Number(m[1]);
 }
 
-/** The Envoy configurations to count, with the wasm modules E and F need written into `dir`. */
-export function instructionConfigs(upstream: { host: string; port: number }, dir: string): Record<InstructionConfig, string> {
-  const { A, B, C } = proxyConfigs(upstream);
-  return {
-    A, B, C,
-    E: proxyConfigs(upstream, writeEmptyWasm(dir)).B,
-    F: proxyConfigs(upstream, writeFloorWasm(dir)).B,
-    R: proxyConfigs(upstream, WASM_PATH, rateLimitedPolicy()).B,
-  };
-}
-
-/** Sends `n` small calls one after another on one keep-alive connection; each must get a 200. */
+/** Sends `n` small calls one after another on the agent's one kept-alive connection; each must
+ *  come back from the upstream (a denial or a refused limit is an HTTP 200 too). */
 async function sendSmallCalls(url: string, n: number, agent: http.Agent, what: InstructionConfig): Promise<void> {
   const body = benchBodies()[0].body;
   for (let i = 0; i < n; i++) {
     const reply = await post(url, body, {}, agent);
-    if (reply.status !== 200) throw new Error(`${what}: the small call got ${reply.status}: ${reply.body.slice(0, 200)}`);
+    if (reply.status !== 200 || reply.body !== CALL_ANSWER_SSE) {
+      throw new Error(`${what}: the small call did not come back from the upstream: ${reply.status} ${reply.body.slice(0, 200)}`);
+    }
   }
 }
 
-/** Runs one callgrind command (zero, dump) on the Envoy with this pid; waits until it is done. */
-function callgrindControl(valgrind: string, command: "-z" | "-d", pid: number): void {
-  const control = path.join(path.dirname(valgrind), "callgrind_control");
-  execFileSync(fs.existsSync(control) ? control : "callgrind_control", [command, String(pid)], { stdio: "ignore" });
+/** Counts what one Envoy under callgrind spends on small calls. */
+export interface CallgrindCounter {
+  /** Sends `n` small calls and returns the instructions Envoy spent from the first to the last. */
+  count(n: number): Promise<number>;
+}
+
+/**
+ * Starts the Envoy of `config` under callgrind, with its dumps in `dir`, and hands `use` a counter
+ * for it; stops it after. Every count is zeroed before its calls and dumped after them, through
+ * vgdb, which fails when callgrind did not take the command.
+ */
+export async function underCallgrind<T>(config: InstructionConfig, yaml: string, dir: string, use: (c: CallgrindCounter) => Promise<T>): Promise<T> {
+  const valgrind = findTool("valgrind", "VALGRIND", VALGRIND_HINT);
+  const vgdb = path.join(path.dirname(valgrind), "vgdb");
+  if (!fs.existsSync(vgdb)) throw new Error(`no vgdb next to ${valgrind}. ${VALGRIND_HINT}`);
+  const envoy = await startEnvoy({
+    config: yaml,
+    // valgrind replaces itself with the tool, which runs Envoy: one process, Envoy's pid.
+    // --smc-check=all-non-file (valgrind's default on amd64, stated so that it stays): V8 writes
+    // and rewrites the code it runs, the wasm module's, which callgrind must see to count.
+    launcher: [valgrind, "--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${dir}/out.%p`],
+    readyTimeoutMs: READY_UNDER_VALGRIND_MS,
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    // A launcher that ran Envoy in a child (a wrapper script on PATH) would leave it uncounted.
+    const comm = fs.readFileSync(`/proc/${envoy.pid}/comm`, "utf8").trim();
+    if (!comm.startsWith("callgrind")) throw new Error(`${config}: process ${envoy.pid} is ${comm}, not Envoy under callgrind`);
+    const l = await envoy.listener(LISTENER);
+    const url = `http://${l.host}:${l.port}/mcp`;
+    // Connect before the first window, so that no window counts a connection being opened.
+    await sendSmallCalls(url, 1, agent, config);
+    let dumps = 0;
+    const connections = async (): Promise<number> => (await envoy.stats()).get("http.mcp.downstream_cx_total") ?? NaN;
+    const vgdbCommand = (command: "zero" | "dump"): void => {
+      try {
+        execFileSync(vgdb, [`--pid=${envoy.pid}`, command], { stdio: "pipe", timeout: 60_000 });
+      } catch (err) {
+        throw new Error(`${config}: callgrind did not ${command}: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+      }
+    };
+    return await use({
+      async count(n) {
+        const before = await connections();
+        vgdbCommand("zero");
+        await sendSmallCalls(url, n, agent, config);
+        vgdbCommand("dump");
+        // The window's calls all went over the one connection opened before it.
+        if ((await connections()) !== before || Number.isNaN(before)) throw new Error(`${config}: Envoy accepted a connection inside the counted window`);
+        const dump = path.join(dir, `out.${envoy.pid}.${++dumps}`);
+        if (!fs.existsSync(dump)) throw new Error(`${config}: callgrind wrote no dump at ${dump}`);
+        return dumpTotal(fs.readFileSync(dump, "utf8"));
+      },
+    });
+  } finally {
+    agent.destroy();
+    await envoy.stop();
+  }
 }
 
 /**
@@ -77,48 +122,25 @@ function callgrindControl(valgrind: string, command: "-z" | "-d", pid: number): 
 export async function countInstructions(options: {
   configs: InstructionConfig[]; requests: number; warmup: number; log?: (s: string) => void;
 }): Promise<InstructionCount[]> {
-  const valgrind = findTool("valgrind", "VALGRIND", VALGRIND_HINT);
-  const envoyBin = findEnvoy();
+  findTool("valgrind", "VALGRIND", VALGRIND_HINT); // before anything starts
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-instructions-"));
-  const started: EnvoyProcess[] = [];
+  const upstream = await startEnvoy({ config: upstreamConfig() });
   try {
-    const upstream = await startEnvoy({ config: upstreamConfig() });
-    started.push(upstream);
-    const configs = instructionConfigs(await upstream.listener(UPSTREAM_LISTENER), dir);
+    const configs = benchConfigs(await upstream.listener(UPSTREAM_LISTENER), dir);
     const out: InstructionCount[] = [];
     for (const config of options.configs) {
       options.log?.(`${config}: counting under callgrind\n`);
       const dumps = path.join(dir, config);
       fs.mkdirSync(dumps);
-      const envoy = await startEnvoy({
-        config: configs[config],
-        bin: envoyBin,
-        // --smc-check: V8 writes and rewrites the code it runs (the wasm module's), which valgrind
-        // must see to count it.
-        launcher: [valgrind, "--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${dumps}/out.%p`],
-        readyTimeoutMs: READY_UNDER_VALGRIND_MS,
+      const total = await underCallgrind(config, configs[config], dumps, async (c) => {
+        if (options.warmup > 0) await c.count(options.warmup);
+        return c.count(options.requests);
       });
-      started.push(envoy);
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        const l = await envoy.listener(LISTENER);
-        const url = `http://${l.host}:${l.port}/mcp`;
-        await sendSmallCalls(url, options.warmup, agent, config);
-        callgrindControl(valgrind, "-z", envoy.pid);
-        await sendSmallCalls(url, options.requests, agent, config);
-        callgrindControl(valgrind, "-d", envoy.pid);
-      } finally {
-        agent.destroy();
-      }
-      // The dump after zeroing is out.<pid>.1; the one Envoy writes when it exits is out.<pid>.
-      const dump = path.join(dumps, `out.${envoy.pid}.1`);
-      if (!fs.existsSync(dump)) throw new Error(`${config}: callgrind wrote no dump at ${dump}`);
-      out.push({ config, instructionsPerReq: dumpTotal(fs.readFileSync(dump, "utf8")) / options.requests });
-      await envoy.stop();
+      out.push({ config, instructionsPerReq: total / options.requests });
     }
     return out;
   } finally {
-    await Promise.all(started.map((e) => e.stop()));
+    await upstream.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -129,9 +151,8 @@ export const THROUGHPUT_GOAL = 0.9;
 export interface InstructionRow extends InstructionCount {
   /** Over passthrough (A). */
   addedPerReq: number;
-  /** A's count over this one: the share of A's throughput one worker reaches if its time per
-   *  request follows its instruction count. Measured, it has been an upper bound: an instruction
-   *  on the wasm path takes a little more time than one on passthrough's (filter/README.md). */
+  /** A's count over this one: the share of A's throughput one worker would reach if its time
+   *  per request followed its instruction count. An estimate (see filter/README.md). */
   throughputVsA: number;
   meetsThroughputGoal: boolean;
 }

@@ -18,12 +18,13 @@ import { envoyVersionOf, findEnvoy } from "../../../envoy/binary";
 import { startEnvoy, type EnvoyLogLevel, type EnvoyProcess } from "../../../envoy/run";
 import { benchBodies } from "../bodies";
 import { buildBaselineWasm, commitOf } from "./baseline";
-import { BENCH_LIMIT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, checkWasmIsFresh, proxyConfigs, rateLimitedPolicy, upstreamConfig, type ConfigName } from "./configs";
+import { BENCH_LIMIT, LISTENER, UPSTREAM_LISTENER, WASM_PATH, benchConfigs, checkWasmIsFresh, proxyConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { CLIENT_HEADERS, TOOLS_LIST_HEADERS, TOOLS_LIST_REQUEST, checkBodies, checkPolicies } from "./checks";
 import { cpuTimeUs, findH2load, median, quantile, runLoad } from "./load";
-import { writeEmptyWasm, writeFloorWasm, FLOOR_REQUESTS_METRIC } from "./floor";
+import { FLOOR_REQUESTS_METRIC } from "./floor";
 import { measureLatency } from "./latency";
 import { SMALL_CASE, TOOLS_LIST_CASE, baselineRatios, goals, printReport, rateLimitCost, ratios, type CaseResult, type Report } from "./report";
+import { BenchArgs } from "./options";
 import { measureSse } from "./sse";
 
 interface Options {
@@ -41,43 +42,21 @@ interface Options {
 const LOG_LEVELS: EnvoyLogLevel[] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 function parseOptions(argv: string[]): Options {
-  const known = new Set(["--json", "--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level", "--baseline", "--latency-rps"]);
-  for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}; options: ${[...known].join(" ")}`);
-  const num = (flag: string, def: number, min: number): number => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return def;
-    const v = Number(argv[i + 1]);
-    if (!Number.isFinite(v) || v < min) throw new Error(`${flag} needs a number of at least ${min}, got ${argv[i + 1]}`);
-    return v;
-  };
+  const args = new BenchArgs(argv, ["--json"], ["--rounds", "--duration", "--warmup", "--clients", "--sse-events", "--sse-interval-ms", "--log-level", "--baseline", "--latency-rps"]);
+  const level = (args.text("--log-level") ?? "info") as EnvoyLogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${level}`);
   return {
-    json: argv.includes("--json"),
-    rounds: Math.round(num("--rounds", 3, 1)),
-    durationS: num("--duration", 2, 0.5),
-    warmupS: num("--warmup", 0.3, 0),
-    clients: Math.round(num("--clients", 4, 1)),
-    sseEvents: Math.round(num("--sse-events", 2000, 2)),
-    sseIntervalMs: num("--sse-interval-ms", 1, 0),
-    logLevel: logLevel(argv),
-    baseline: baseline(argv),
-    latencyRps: Math.round(num("--latency-rps", 500, 1)),
+    json: args.has("--json"),
+    rounds: args.count("--rounds", 3, 1),
+    durationS: args.number("--duration", 2, 0.5),
+    warmupS: args.number("--warmup", 0.3, 0),
+    clients: args.count("--clients", 4, 1),
+    sseEvents: args.count("--sse-events", 2000, 2),
+    sseIntervalMs: args.number("--sse-interval-ms", 1, 0),
+    logLevel: level,
+    baseline: args.text("--baseline") ?? null,
+    latencyRps: args.count("--latency-rps", 500, 1),
   };
-}
-
-function logLevel(argv: string[]): EnvoyLogLevel {
-  const i = argv.indexOf("--log-level");
-  if (i < 0) return "info";
-  const level = argv[i + 1] as EnvoyLogLevel;
-  if (!LOG_LEVELS.includes(level)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${argv[i + 1]}`);
-  return level;
-}
-
-function baseline(argv: string[]): string | null {
-  const i = argv.indexOf("--baseline");
-  if (i < 0) return null;
-  const ref = argv[i + 1];
-  if (ref === undefined || ref.startsWith("--")) throw new Error("--baseline needs a git ref, e.g. --baseline main");
-  return ref;
 }
 
 /** E and F measure the small call only: the case whose cost they bound; R, the small call with a
@@ -164,12 +143,9 @@ async function main(): Promise<void> {
     const start = async (config: string): Promise<EnvoyProcess> => { const e = await startEnvoy({ config, logLevel: o.logLevel }); started.push(e); return e; };
     const upstream = await start(upstreamConfig());
     const upstreamAddress = await upstream.listener(UPSTREAM_LISTENER);
-    const configs: Partial<Record<ConfigName, string>> = proxyConfigs(upstreamAddress);
+    const { A, B, C, E, F, R } = benchConfigs(upstreamAddress, tmp);
     const baselineWasm = o.baseline === null ? null : buildBaselineWasm(o.baseline, tmp);
-    if (baselineWasm !== null) configs.B0 = proxyConfigs(upstreamAddress, baselineWasm).B;
-    configs.E = proxyConfigs(upstreamAddress, writeEmptyWasm(tmp)).B;
-    configs.F = proxyConfigs(upstreamAddress, writeFloorWasm(tmp)).B;
-    configs.R = proxyConfigs(upstreamAddress, WASM_PATH, rateLimitedPolicy()).B;
+    const configs: Partial<Record<ConfigName, string>> = { A, B, C, ...(baselineWasm === null ? {} : { B0: proxyConfigs(upstreamAddress, baselineWasm).B }), E, F, R };
     const names = Object.keys(configs) as ConfigName[];
     const envoys = {} as Record<ConfigName, EnvoyProcess>;
     const urls = {} as Record<ConfigName, string>;
