@@ -7,8 +7,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startEnvoy } from "../../envoy/run";
 import { UPSTREAM_LISTENER, benchConfigs, upstreamConfig } from "../../filter/bench/envoy/configs";
-import { THROUGHPUT_GOAL, countInstructions, dumpTotal, goalBudget, instructionRows, underCallgrind } from "../../filter/bench/envoy/instructions";
+import { countInstructions, dumpTotal, goalBudget, instructionRows, underCallgrind } from "../../filter/bench/envoy/instructions";
 import { BenchArgs } from "../../filter/bench/envoy/options";
+import { MIN_THROUGHPUT_SHARE } from "../../filter/bench/envoy/report";
 
 describe("bench:envoy:instructions", function () {
   it("reads a callgrind dump's total from its summary or totals line, and refuses a dump with neither", function () {
@@ -26,7 +27,7 @@ describe("bench:envoy:instructions", function () {
     assert.deepEqual(rows.map((r) => [r.config, r.addedPerReq, Math.round(r.throughputVsA * 1000) / 1000, r.meetsThroughputGoal]), [
       ["A", 0, 1, true], ["E", 20_000, 0.909, true], ["B", 50_000, 0.8, false],
     ]);
-    assert.equal(Math.round(goalBudget(rows)), Math.round(200_000 / THROUGHPUT_GOAL));
+    assert.equal(Math.round(goalBudget(rows)), Math.round(200_000 / MIN_THROUGHPUT_SHARE));
     assert.throws(() => instructionRows([{ config: "B", instructionsPerReq: 1 }]), /no passthrough \(A\)/);
   });
 

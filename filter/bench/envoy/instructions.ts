@@ -18,6 +18,7 @@ import { benchBodies } from "../bodies";
 import { CALL_ANSWER_SSE, LISTENER, UPSTREAM_LISTENER, benchConfigs, upstreamConfig, type ConfigName } from "./configs";
 import { post } from "./checks";
 import { findTool } from "./load";
+import { MIN_THROUGHPUT_SHARE } from "./report";
 
 export const VALGRIND_HINT =
   "The instruction bench runs Envoy under valgrind's callgrind. Install it with `apt install valgrind` " +
@@ -145,9 +146,6 @@ export async function countInstructions(options: {
   }
 }
 
-/** The throughput goal of bench:envoy: with the filter, at least this share of passthrough's. */
-export const THROUGHPUT_GOAL = 0.9;
-
 export interface InstructionRow extends InstructionCount {
   /** Over passthrough (A). */
   addedPerReq: number;
@@ -163,12 +161,12 @@ export function instructionRows(counts: InstructionCount[]): InstructionRow[] {
   if (a === undefined) throw new Error("the instruction counts have no passthrough (A) to compare with");
   return counts.map((c) => {
     const throughputVsA = a.instructionsPerReq / c.instructionsPerReq;
-    return { ...c, addedPerReq: c.instructionsPerReq - a.instructionsPerReq, throughputVsA, meetsThroughputGoal: throughputVsA >= THROUGHPUT_GOAL };
+    return { ...c, addedPerReq: c.instructionsPerReq - a.instructionsPerReq, throughputVsA, meetsThroughputGoal: throughputVsA >= MIN_THROUGHPUT_SHARE };
   });
 }
 
 /** The most instructions per request a configuration can spend and still meet the throughput
  *  goal, going by A's count. */
 export function goalBudget(rows: InstructionRow[]): number {
-  return rows.find((r) => r.config === "A")!.instructionsPerReq / THROUGHPUT_GOAL;
+  return rows.find((r) => r.config === "A")!.instructionsPerReq / MIN_THROUGHPUT_SHARE;
 }
